@@ -1,0 +1,240 @@
+"""The ``harness`` command: parse, call, print. User errors exit 2 with one line, no traceback."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from tabulate import tabulate
+
+from . import __version__
+from .errors import HarnessError
+from .task import TaskIndex
+
+
+def _log(msg: str) -> None:
+    print(f"harness: {msg}", file=sys.stderr, flush=True)
+
+
+def _fmt(v: Any, digits: int = 2) -> str:
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def metrics_table(records: list[dict]) -> str:
+    """Metric rows × one column per task (a group's tasks side by side, never averaged)."""
+    first = records[0]
+    names = list(first["directions"])
+    headers = ["metric"] + [r["task"]["name"] for r in records]
+    rows = []
+    for m in names:
+        row = [f"{m} {'↓' if first['directions'][m] == 'min' else '↑'}"]
+        for r in records:
+            v = r["metrics"].get(m, {})
+            if v.get("value") is None:
+                row.append(f"undefined ({v.get('reason', 'n=0')})")
+                continue
+            cell = _fmt(v["value"], 3 if m in ("pearson", "macc") else 2)
+            if v.get("se") is not None:
+                cell += f" ± {_fmt(v['se'], 3 if m in ('pearson', 'macc') else 2)}"
+            if v.get("ci_low") is not None:
+                cell += f"  [{_fmt(v['ci_low'])}, {_fmt(v['ci_high'])}]"
+            row.append(cell + f"  (N={v.get('n')})")
+        rows.append(row)
+    return tabulate(rows, headers=headers, tablefmt="github")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .models import parse_model_args
+    from .runner import RunOptions, run_task
+
+    index = _index()
+    tasks = index.resolve(args.task)
+    group = args.task if args.task in index.groups else None
+    opts = RunOptions(model_args=parse_model_args(args.model_args), data_root=args.data_root,
+                      device=args.device, batch_size=args.batch_size, num_workers=args.num_workers,
+                      limit=args.limit, seed=args.seed, output=args.output, n_boot=args.n_boot,
+                      progress=not args.json)
+    if args.batch_size < 1 or args.num_workers < 0 or (args.limit is not None and args.limit < 1):
+        raise HarnessError("--batch-size and --limit must be ≥ 1, --num-workers ≥ 0")
+    fitted: dict = {}
+    records = []
+    for task in tasks:
+        _log(f"running {task.name} v{task.version} with model {args.model}")
+        records.append(run_task(task, args.model, opts, log=_log, group=group, fitted=fitted))
+    if args.json:
+        out = records[0] if len(records) == 1 else records
+        print(json.dumps(out, indent=2, default=str))
+        return 0
+    rec = records[0]
+    print(f"\nmodel {args.model}  |  data: {rec['data']['source']} ({rec['data']['fingerprint']})"
+          f"  |  {'' if rec['reportable'] else 'NOT REPORTABLE (--limit)  |  '}device {rec['environment']['device']}")
+    print(metrics_table(records))
+    for r in records:
+        print(f"{r['task']['name']}: {r['n_samples']} videos, {r['counts'].get('windows')} windows, "
+              f"{r['timings']['total_s']:.1f} s  ->  {r['_path']}")
+        for note in r["notes"]:
+            if note not in rec["data"]["notes"]:
+                print(f"  note: {note}")
+    return 0
+
+
+def _index() -> TaskIndex:
+    return TaskIndex()
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    if args.what == "tasks":
+        index = _index()
+        rows = []
+        for name in index.names(args.pattern, args.exclude):
+            if name in index.groups:
+                g = index.groups[name]
+                rows.append([name, "group", g.version, ", ".join(g.tasks)])
+            else:
+                t = index.tasks[name]
+                rows.append([name, t.family, t.version, t.description.split(". ")[0][:80]])
+        print(tabulate(rows, headers=["name", "family", "version", "description"], tablefmt="github"))
+        for err in index.errors:
+            print(f"error: {err}", file=sys.stderr)
+        return 2 if index.errors else 0
+    from .models import available_models
+    from .registry import select
+
+    found = available_models()
+    rows = [[n, found[n]] for n in select(found, args.pattern, args.exclude)]
+    print(tabulate(rows, headers=["model", "origin"], tablefmt="github"))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    import yaml
+
+    from .family import FAMILIES
+
+    index = _index()
+    if args.task in index.groups:
+        g = index.groups[args.task]
+        print(yaml.safe_dump({"group": g.name, "version": g.version, "tasks": g.tasks,
+                              "aggregate": g.aggregate, "description": g.description, "file": str(g.path)},
+                             sort_keys=False, allow_unicode=True))
+        return 0
+    task = index.resolve(args.task)[0]
+    FAMILIES.get(task.family).check_task(task)
+    shown = {"task": task.name, "version": task.version, "config_hash": task.config_hash, "file": str(task.path),
+             **{k: v for k, v in task.config.items() if k not in ("task", "version")}}
+    shown["recipe"] = FAMILIES.get(task.family).recipe_record(task)
+    print(yaml.safe_dump(shown, sort_keys=False, allow_unicode=True))
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .family import FAMILIES
+    from .leaderboard import published_rows
+
+    index = _index()
+    errors = list(index.errors)
+    for task in index.tasks.values():
+        try:
+            FAMILIES.get(task.family).check_task(task)
+            published_rows(index, task)
+        except HarnessError as exc:
+            errors.append(str(exc))
+    errors = list(dict.fromkeys(errors))
+    for err in errors:
+        print(f"error: {err}", file=sys.stderr)
+    print(f"{len(index.tasks)} tasks, {len(index.groups)} groups, {len(errors)} error(s)")
+    return 2 if errors else 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from .leaderboard import build, render
+    from .results import results_dir
+
+    index = _index()
+    for task in index.resolve(args.task):
+        rows, columns, source = build(index, task, results_dir(args.results), args.source)
+        print(render(rows, columns, task, args.format, source))
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from .family import FAMILIES
+
+    family = FAMILIES.get(args.family)
+    out = Path(args.out)
+    from .families.rppg import synth  # only rPPG has a generator so far
+
+    if family.name != "rppg":
+        raise HarnessError(f"no sample generator for family {args.family!r}")
+    synth.synthesize(out, None, seed=args.seed)
+    print(f"wrote the {args.family} sample to {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="harness", description="Benchmark and leaderboard harness for subtle-signal vision.")
+    p.add_argument("--version", action="version", version=f"harness {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run a model on a task (or a group of tasks) and score it")
+    r.add_argument("--task", required=True)
+    r.add_argument("--model", required=True)
+    r.add_argument("--model-args", default="", help="k=v,k2=v2 passed to the model")
+    r.add_argument("--data-root", default=None, help="folder holding the datasets (default $HARNESS_DATA; 'sample' = embedded sample)")
+    r.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:i")
+    r.add_argument("--batch-size", type=int, default=4)
+    r.add_argument("--num-workers", type=int, default=0)
+    r.add_argument("--limit", type=int, default=None, help="first N test samples only (marks the run not reportable)")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for CIs")
+    r.add_argument("--output", default=None, help="results folder (default $HARNESS_RESULTS or ./results of the project)")
+    r.add_argument("--json", action="store_true", help="print the run record as JSON on stdout")
+    r.set_defaults(func=cmd_run)
+
+    ls = sub.add_parser("list", help="list tasks or models")
+    ls.add_argument("what", choices=["tasks", "models"])
+    ls.add_argument("pattern", nargs="?", default=None, help="fnmatch pattern, e.g. 'svc2026-*'")
+    ls.add_argument("--exclude", default=None)
+    ls.set_defaults(func=cmd_list)
+
+    sh = sub.add_parser("show", help="show a task's resolved protocol")
+    sh.add_argument("task")
+    sh.set_defaults(func=cmd_show)
+
+    va = sub.add_parser("validate", help="resolve and check every task file")
+    va.set_defaults(func=cmd_validate)
+
+    lb = sub.add_parser("leaderboard", help="leaderboard of a task from the results folder")
+    lb.add_argument("--task", required=True)
+    lb.add_argument("--results", default=None)
+    lb.add_argument("--format", default="md", choices=["md", "csv", "latex"])
+    lb.add_argument("--source", default=None, choices=["real", "sample"], help="default: real, or sample when only sample runs exist")
+    lb.set_defaults(func=cmd_leaderboard)
+
+    da = sub.add_parser("data", help="data utilities")
+    dsub = da.add_subparsers(dest="data_command", required=True)
+    sy = dsub.add_parser("synth", help="write a family's embedded synthetic sample")
+    sy.add_argument("family")
+    sy.add_argument("--out", required=True)
+    sy.add_argument("--seed", type=int, default=0)
+    sy.set_defaults(func=cmd_data)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except HarnessError as exc:
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("harness: interrupted (finished samples are kept; re-run to resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""The interface every task family implements; the core (runner, results, leaderboard, CLI) only
+talks to this. Families register themselves in :data:`FAMILIES` by name.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import pandas as pd
+from torch.utils.data import IterableDataset, get_worker_info
+
+from .registry import Registry
+from .stats import MetricValue
+
+FAMILIES: Registry["Family"] = Registry("family")
+FAMILIES.register("rppg", "harness.families.rppg:FAMILY")
+
+
+@dataclasses.dataclass
+class DataSource:
+    """Where a task's data comes from: ``real`` files under a data root, or the embedded ``sample``."""
+
+    kind: str                       # "real" or "sample"
+    root: Path
+    fingerprint: str
+    datasets: dict[str, list[str]]  # role -> dataset names available
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.kind, "root": str(self.root), "fingerprint": self.fingerprint,
+                "datasets": self.datasets, "notes": self.notes}
+
+
+@dataclasses.dataclass
+class Unit:
+    """One item the runner feeds to a model: a whole sample, or one part of a long one."""
+
+    sample_id: str
+    part: int = 0
+    last: bool = True
+    reference: Any = None     # ground truth, sent with the last part; never shown to the model
+    meta: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class TestSet:
+    """The test samples of a task, in a fixed order, and how to stream and batch them."""
+
+    sample_ids: list[str]
+    family: "Family"
+    make_dataset: Any      # callable(sample_ids) -> torch IterableDataset of (Unit, inputs dict)
+    collate: Any           # callable(list of (Unit, inputs)) -> (list[Unit], inputs dict)
+
+
+@dataclasses.dataclass
+class Score:
+    metrics: dict[str, MetricValue]
+    rows: pd.DataFrame             # the per-sample (or per-window) table anyone can rescore
+    notes: list[str] = dataclasses.field(default_factory=list)
+    counts: dict[str, int] = dataclasses.field(default_factory=dict)
+
+
+def fingerprint_files(root: Path, files: Iterable[Path], heads: Iterable[Path] = (), head_bytes: int = 1 << 16) -> str:
+    """sha256 (16 hex) over each file's path relative to ``root`` and size, plus the first
+    ``head_bytes`` bytes of the files in ``heads`` (videos, label files; frame images by size only,
+    so fingerprinting a folder of 100k frames stays cheap)."""
+    h = hashlib.sha256()
+    heads = set(heads)
+    for f in sorted(set(files) | heads):
+        h.update(str(f.relative_to(root)).encode())
+        h.update(str(f.stat().st_size).encode())
+        if f in heads:
+            with open(f, "rb") as fh:
+                h.update(fh.read(head_bytes))
+    return h.hexdigest()[:16]
+
+
+class Family:
+    """What differs between task families. Subclasses override every method."""
+
+    name: str = ""
+    metric_specs: dict[str, Any] = {}
+
+    def check_task(self, task) -> None:
+        """Validate the family-specific parts of a task (recipe, dataset names, splits)."""
+        raise NotImplementedError
+
+    def resolve_data(self, task, data_root: Path | None, need_train: bool) -> DataSource:
+        raise NotImplementedError
+
+    def train_data(self, task, source: DataSource, model) -> Any:
+        raise NotImplementedError
+
+    def test_set(self, task, source: DataSource, model, limit: int | None) -> TestSet:
+        raise NotImplementedError
+
+    def split_outputs(self, outputs: Any, units: Sequence[Unit], inputs: dict) -> list[Any]:
+        """Validate a batch's model outputs and split them per unit (numpy, on the CPU)."""
+        raise NotImplementedError
+
+    def merge_parts(self, parts: list[Any]) -> Any:
+        """Join a sample's per-part outputs into one output."""
+        raise NotImplementedError
+
+    def score(self, task, outputs: dict[str, Any], references: dict[str, Any], *, n_boot: int, seed: int) -> Score:
+        raise NotImplementedError
+
+    def write_outputs(self, path: Path, outputs: dict[str, Any]) -> None:
+        """Write a run's per-sample outputs as the family's prediction file."""
+        raise NotImplementedError
+
+    def recipe_record(self, task) -> dict[str, Any]:
+        """The resolved evaluation recipe, as recorded with every result."""
+        raise NotImplementedError
+
+
+
+class StreamDataset(IterableDataset):
+    """Streams ``produce(item)`` (``(Unit, inputs)`` pairs) for each item; each DataLoader worker
+    takes every k-th item, so nothing is loaded twice and long samples can be cut into parts
+    without ever being held whole."""
+
+    def __init__(self, items: Sequence[Any], produce: Any):
+        self.items = list(items)
+        self.produce = produce
+
+    def __iter__(self):
+        info = get_worker_info()
+        start, step = (0, 1) if info is None else (info.id, info.num_workers)
+        for item in self.items[start::step]:
+            yield from self.produce(item)

@@ -1,0 +1,134 @@
+"""Leaderboards: one row per model from the run records of one task and one data source, plus the
+published rows (real data only), rendered as Markdown, CSV or LaTeX.
+
+Ranking: the primary metric in its direction, then the remaining metrics in task order, then the
+model name. Undefined values sort last. Sample-data and real-data results are never mixed.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import HarnessError
+from .results import iter_records
+from .task import Task, TaskIndex
+
+ARROWS = {"min": "↓", "max": "↑"}
+FORMATS = ("md", "csv", "latex")
+
+
+def published_rows(index: TaskIndex, task: Task) -> list[dict[str, Any]]:
+    """Published rows for ``task`` from its family's ``published.yaml`` files."""
+    rows = []
+    for path in index.published_files:
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise HarnessError(f"invalid YAML: {str(exc).splitlines()[0]}", path) from exc
+        entry = data.get(task.name)
+        if not entry:
+            continue
+        for row in entry.get("rows", []):
+            unknown = set(row.get("metrics", {})) - set(task.directions)
+            if unknown:
+                raise HarnessError(f"{task.name}: published metric(s) {sorted(unknown)} are not task metrics", path)
+            rows.append({"model": row.get("label") or row["model"], "kind": "published",
+                         "metrics": {k: {"value": float(v), "n": None} for k, v in row["metrics"].items()},
+                         "source": row.get("source") or entry.get("source", ""),
+                         "note": row.get("note") or entry.get("note", "")})
+    return rows
+
+
+def run_rows(results: Path, task: Task, source: str) -> list[dict[str, Any]]:
+    """Latest reportable run per model for this task's current version and config."""
+    latest: dict[str, dict] = {}
+    for rec in iter_records(results, task.name, source):
+        if not rec.get("reportable") or rec["task"]["version"] != task.version \
+                or rec["task"]["config_hash"] != task.config_hash:
+            continue
+        tag = rec["model"]["tag"]
+        if tag not in latest or rec["created"] > latest[tag]["created"]:
+            latest[tag] = rec
+    return [{"model": tag, "kind": "run", "metrics": rec["metrics"], "n": rec["n_samples"],
+             "source": f"harness {rec['environment']['harness']} ({(rec['environment'].get('git_commit') or 'no git')[:8]})",
+             "note": "", "data": rec["data"]["fingerprint"]} for tag, rec in latest.items()]
+
+
+def _value(row: dict, metric: str) -> float | None:
+    v = row["metrics"].get(metric, {}).get("value")
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+
+def rank(rows: list[dict], task: Task) -> list[dict]:
+    order = [task.primary_metric] + [m.name for m in task.metrics if m.name != task.primary_metric]
+
+    def key(row: dict):
+        parts = []
+        for m in order:
+            v = _value(row, m)
+            sign = 1 if task.directions[m] == "min" else -1
+            parts.append((v is None, 0.0 if v is None else sign * v))
+        return (*parts, row["model"])
+
+    return sorted(rows, key=key)
+
+
+def build(index: TaskIndex, task: Task, results: Path, source: str | None = None) -> tuple[list[dict], list[str], str]:
+    """(ranked rows, metric columns, data source shown). Default source: real, else sample."""
+    if source is None:
+        source = "real" if run_rows(results, task, "real") or not run_rows(results, task, "sample") else "sample"
+    rows = run_rows(results, task, source)
+    if source == "real":
+        rows += published_rows(index, task)
+    columns = [task.primary_metric] + [m.name for m in task.metrics if m.name != task.primary_metric]
+    return rank(rows, task), columns, source
+
+
+def _best(rows: list[dict], metric: str, direction: str) -> float | None:
+    values = [v for r in rows if (v := _value(r, metric)) is not None]
+    if not values:
+        return None
+    return min(values) if direction == "min" else max(values)
+
+
+def render(rows: list[dict], columns: list[str], task: Task, fmt: str, source: str) -> str:
+    if fmt not in FORMATS:
+        raise HarnessError(f"unknown format {fmt!r} (one of {FORMATS})")
+    best = {m: _best(rows, m, task.directions[m]) for m in columns}
+    header = ["rank", "model", "kind"] + [f"{m} {ARROWS[task.directions[m]]}" for m in columns] + ["N", "source"]
+    body = []
+    for i, row in enumerate(rows, 1):
+        cells = [str(i), row["model"], row["kind"]]
+        for m in columns:
+            v = _value(row, m)
+            text = "–" if v is None else f"{v:.2f}"
+            if v is not None and best[m] is not None and v == best[m] and fmt != "csv":
+                text = f"**{text}**" if fmt == "md" else f"\\textbf{{{text}}}"
+            cells.append(text)
+        cells += [str(row.get("n") or "–"), row["source"] + (f"; {row['note']}" if row["note"] else "")]
+        body.append(cells)
+    title = f"{task.name} (v{task.version}, config {task.config_hash}) — data: {source}"
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["rank", "model", "kind", *columns, "N", "source"])
+        writer.writerows(body)
+        return buf.getvalue()
+    if fmt == "latex":
+        esc = lambda s: s.replace("_", "\\_").replace("%", "\\%").replace("&", "\\&")  # noqa: E731
+        lines = [f"% {title}", "\\begin{tabular}{rll" + "r" * len(columns) + "rl}", "\\toprule",
+                 " & ".join(esc(h).replace("↓", "$\\downarrow$").replace("↑", "$\\uparrow$") for h in header) + " \\\\",
+                 "\\midrule"]
+        lines += [" & ".join(c if c.startswith("\\textbf") else esc(c) for c in cells) + " \\\\" for cells in body]
+        lines += ["\\bottomrule", "\\end{tabular}"]
+        return "\n".join(lines) + "\n"
+    lines = [f"### {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in body]
+    if not body:
+        lines.append("_no results yet_")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,166 @@
+"""Model adapters: the small interface every model implements, and how a name finds one.
+
+An adapter receives a batch (a dict built by the task's family) and returns outputs; it may
+implement ``fit(train)`` to train on a protocol's source domains. Names resolve in this order:
+built-ins (registered by each family), a folder ``submissions/<name>/`` holding ``model.py`` with
+a ``Model`` class, then the ``harness.models`` entry-point group of installed packages.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import os
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from .errors import HarnessError, did_you_mean
+from .registry import Registry
+from .task import PROJECT_ROOT
+
+ENTRY_POINT_GROUP = "harness.models"
+BUILTIN_MODELS: Registry[type] = Registry("model")
+
+
+class Adapter:
+    """Base class for model adapters (subclassing is optional; the duck type is what counts).
+
+    Class attributes the runner reads:
+        family: the task family the adapter serves (e.g. "rppg").
+        inputs: the batch keys it needs (the family documents them, e.g. ("rgb",) or ("frames",)).
+        output: what ``predict`` returns (family-specific, e.g. "bvp" or "hr").
+    """
+
+    family: str = ""
+    inputs: tuple[str, ...] = ()
+    output: str = ""
+
+    def __init__(self, **kwargs: Any):
+        if kwargs:
+            raise HarnessError(f"{type(self).__name__} takes no model arguments, got {sorted(kwargs)}")
+
+    def predict(self, batch: dict) -> Any:
+        raise NotImplementedError
+
+    def to(self, device: Any) -> "Adapter":
+        """Move weights to ``device``; adapters without weights need not override it."""
+        return self
+
+
+def has_fit(model: Any) -> bool:
+    return callable(getattr(model, "fit", None))
+
+
+def submissions_dir() -> Path:
+    return Path(os.environ.get("HARNESS_SUBMISSIONS", PROJECT_ROOT / "submissions"))
+
+
+def parse_model_args(text: str | None) -> dict[str, Any]:
+    """``"k=v,k2=v2"`` → dict; values become int, float, bool or None where they parse as such."""
+    out: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        key, sep, raw = part.partition("=")
+        if not sep or not key.strip():
+            raise HarnessError(f"--model-args: expected key=value, got {part!r}")
+        out[key.strip()] = _parse_scalar(raw.strip())
+    return out
+
+
+def _parse_scalar(raw: str) -> Any:
+    lowered = raw.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(raw)
+        except ValueError:
+            pass
+    return raw
+
+
+def _load_submission(name: str, folder: Path) -> type:
+    path = folder / "model.py"
+    if not path.is_file():
+        raise HarnessError("a submission folder needs a model.py defining class Model", folder)
+    module_name = f"harness_submission_{name.replace('-', '_')}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+    except Exception as exc:  # the user's code: report where it failed, in one line
+        raise HarnessError(f"importing the submission failed: {type(exc).__name__}: {exc}", path) from exc
+    if not hasattr(module, "Model"):
+        raise HarnessError("model.py must define a class named Model", path)
+    return module.Model
+
+
+def _entry_points() -> dict[str, metadata.EntryPoint]:
+    return {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def _load_builtins() -> None:
+    from .families import load_all
+
+    load_all()
+
+
+def available_models() -> dict[str, str]:
+    """name → where it comes from ('builtin', 'submission', 'entry point')."""
+    _load_builtins()
+    found = {n: "entry point" for n in _entry_points()}
+    subs = submissions_dir()
+    if subs.is_dir():
+        found.update({p.name: "submission" for p in subs.iterdir() if (p / "model.py").is_file()})
+    found.update({n: "builtin" for n in BUILTIN_MODELS.names()})
+    return found
+
+
+def resolve_model(name: str) -> tuple[type, str, list[Path]]:
+    """(factory, origin, source files) for a model name, in the documented search order."""
+    _load_builtins()
+    if name in BUILTIN_MODELS:
+        cls = BUILTIN_MODELS.get(name)
+        return cls, "builtin", [Path(inspect.getsourcefile(cls))]
+    folder = submissions_dir() / name
+    if folder.is_dir():
+        return _load_submission(name, folder), "submission", sorted(folder.rglob("*.py"))
+    eps = _entry_points()
+    if name in eps:
+        try:
+            cls = eps[name].load()
+        except Exception as exc:
+            raise HarnessError(f"entry point {name!r} ({eps[name].value}) failed to load: {exc}") from exc
+        src = inspect.getsourcefile(cls)
+        return cls, "entry point", [Path(src)] if src else []
+    raise did_you_mean(name, available_models(), "model")
+
+
+def code_fingerprint(files: list[Path]) -> str:
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def build_model(name: str, args: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """Instantiate a model; return it with its description for the run record."""
+    factory, origin, files = resolve_model(name)
+    try:
+        model = factory(**args)
+    except HarnessError:
+        raise
+    except TypeError as exc:
+        raise HarnessError(f"model {name!r} rejected its arguments {args}: {exc}") from exc
+    for attr in ("family", "predict"):
+        if not getattr(model, attr, None):
+            raise HarnessError(f"model {name!r} ({origin}) has no {attr!r}: see submissions/mine/model.py")
+    info = {"name": name, "args": args, "origin": origin, "family": model.family,
+            "inputs": list(getattr(model, "inputs", ())), "output": getattr(model, "output", ""),
+            "code_fingerprint": code_fingerprint(files), "trains": has_fit(model)}
+    return model, info

@@ -1,0 +1,85 @@
+"""Run records on disk: atomic writes, where runs live, and reading them back.
+
+Layout: ``<results>/runs/<source>/<task>/<model-tag>/`` holds ``record.json`` (the run record),
+the per-sample outputs and the per-sample table; ``<results>/cache/`` holds resumable state.
+Sample-data and real-data runs live in different trees, so they can never be mixed.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import HarnessError
+from .task import PROJECT_ROOT
+
+SCHEMA_VERSION = 1
+
+
+def results_dir(override: str | Path | None = None) -> Path:
+    return Path(override or os.environ.get("HARNESS_RESULTS") or PROJECT_ROOT / "results")
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one step."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_json(path: Path, data: Any) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n", encoding="utf-8")
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    if hasattr(obj, "item"):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def short_hash(data: Any, n: int = 8) -> str:
+    blob = json.dumps(data, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:n]
+
+
+def model_tag(name: str, args: dict) -> str:
+    """Folder name for a model + its arguments: the name alone when there are no arguments."""
+    return name if not args else f"{name}-{short_hash(args, 6)}"
+
+
+def run_dir(results: Path, source: str, task: str, tag: str) -> Path:
+    return results / "runs" / source / task / tag
+
+
+def read_record(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise HarnessError(f"unreadable run record: {exc}", path) from exc
+
+
+def iter_records(results: Path, task: str | None = None, source: str | None = None) -> Iterator[dict]:
+    """Every run record under ``results`` (optionally one task / one source), each with ``_path``."""
+    base = results / "runs"
+    pattern = f"{source or '*'}/{task or '*'}/*/record.json"
+    for path in sorted(base.glob(pattern)):
+        rec = read_record(path)
+        rec["_path"] = str(path)
+        yield rec
