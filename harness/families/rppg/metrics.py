@@ -1,0 +1,193 @@
+"""rPPG metrics on pooled heart-rate pairs (one pair per evaluated window or video).
+
+The HR functions are pure and reduce the last axis, so ``mae(pred, gt)`` works on ``(N,)`` and
+on the ``(n_boot, N)`` resamples of :func:`harness.stats.bootstrap`.  :func:`summarize` turns a
+per-window table into :class:`~harness.stats.MetricValue` s with N, SE and CI (reference §1.2, §4).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats as _scipy_stats
+
+from harness.errors import did_you_mean
+from harness.stats import MetricValue, bootstrap, mean_with_se
+
+
+# ----------------------------------------------------------------------------- pure functions
+def _errors(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    return np.asarray(pred, dtype=np.float64) - np.asarray(gt, dtype=np.float64)
+
+
+def mae(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Mean absolute error (bpm) along the last axis.
+
+    >>> float(mae(np.array([70.0, 80.0]), np.array([72.0, 79.0])))
+    1.5
+    """
+    return np.abs(_errors(pred, gt)).mean(axis=-1)
+
+
+def rmse(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Root mean squared error (bpm) along the last axis.
+
+    >>> float(rmse(np.array([70.0, 80.0]), np.array([73.0, 76.0])))
+    3.5355339059327378
+    """
+    return np.sqrt(np.square(_errors(pred, gt)).mean(axis=-1))
+
+
+def mape(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Mean absolute percentage error (%) relative to the ground-truth HR, along the last axis.
+
+    NaN where a ground-truth HR is 0 (the ratio is undefined).
+
+    >>> float(mape(np.array([66.0]), np.array([60.0])))
+    10.0
+    """
+    gt = np.asarray(gt, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = 100.0 * np.abs(_errors(pred, gt) / gt).mean(axis=-1)
+    return np.where((gt == 0).any(axis=-1), np.nan, out)[()]
+
+
+def pearson(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Pearson correlation along the last axis; NaN when either side is constant or N < 2.
+
+    >>> float(pearson(np.array([1.0, 2.0, 3.0]), np.array([2.0, 4.0, 7.0])))
+    0.9933992677987828
+    """
+    p, g = np.broadcast_arrays(np.asarray(pred, dtype=np.float64), np.asarray(gt, dtype=np.float64))
+    dp = p - p.mean(axis=-1, keepdims=True)
+    dg = g - g.mean(axis=-1, keepdims=True)
+    undefined = (np.ptp(p, axis=-1) == 0) | (np.ptp(g, axis=-1) == 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = (dp * dg).sum(axis=-1) / np.sqrt((dp * dp).sum(axis=-1) * (dg * dg).sum(axis=-1))
+    return np.where(undefined, np.nan, np.clip(r, -1.0, 1.0))[()]
+
+
+# ----------------------------------------------------------------------------- metric table
+@dataclasses.dataclass(frozen=True)
+class MetricSpec:
+    """What a metric name means on a leaderboard: better direction, unit, one-line description."""
+
+    name: str
+    direction: str  # "min" (lower is better) or "max"
+    unit: str
+    description: str
+
+
+METRICS: dict[str, MetricSpec] = {s.name: s for s in (
+    MetricSpec("mae", "min", "bpm", "mean |HR_pred - HR_gt|"),
+    MetricSpec("rmse", "min", "bpm", "sqrt(mean (HR_pred - HR_gt)^2); SE and CI by bootstrap"),
+    MetricSpec("mape", "min", "%", "100 * mean |HR_pred - HR_gt| / HR_gt"),
+    MetricSpec("pearson", "max", "", "Pearson r between HR_pred and HR_gt; CI by Fisher z"),
+    MetricSpec("snr", "max", "dB", "mean per-window SNR of the prediction around the GT HR harmonics"),
+    MetricSpec("macc", "max", "", "mean per-window max |correlation| over circular lags"),
+)}
+
+_HR_COLUMNS = ("hr_pred", "hr_gt")
+_MEAN_COLUMNS = {"snr": "snr_db", "macc": "macc"}
+
+
+def _summarize_mae(p: np.ndarray, g: np.ndarray, **_) -> MetricValue:
+    return mean_with_se(np.abs(p - g))
+
+
+def _summarize_mape(p: np.ndarray, g: np.ndarray, **_) -> MetricValue:
+    zeros = int((g == 0).sum())
+    if zeros:
+        return MetricValue.undefined(f"undefined: ground-truth HR is 0 in {zeros} row(s)", n=p.size)
+    return mean_with_se(100.0 * np.abs(p - g) / np.abs(g))
+
+
+def _summarize_rmse(p: np.ndarray, g: np.ndarray, n_boot: int, seed: int, level: float) -> MetricValue:
+    """RMSE with a bootstrap SE and percentile CI.
+
+    The rPPG-Toolbox prints √(std(e²)/√N) as RMSE's "±", which is not a standard error (its
+    units are bpm/N^¼); a bootstrap is used instead (reference §4).
+    """
+    n = p.size
+    if n == 0:
+        return MetricValue.undefined("undefined: no values")
+    value = float(rmse(p, g))
+    if n == 1:
+        return MetricValue(value, n=1, reason="se undefined: n=1")
+    se, low, high = bootstrap(rmse, [p, g], n_boot=n_boot, level=level, seed=seed)
+    return MetricValue(value, n=n, se=se, ci_low=low, ci_high=high,
+                       se_method=f"bootstrap({n_boot}, percentile, seed {seed})")
+
+
+def _summarize_pearson(p: np.ndarray, g: np.ndarray, level: float, **_) -> MetricValue:
+    """Pearson r with SE √((1−r²)/(N−2)) (as the toolbox prints) and a Fisher-z CI."""
+    n = p.size
+    if n < 3:
+        return MetricValue.undefined(f"undefined: pearson needs n >= 3, got n={n}", n=n)
+    for side, x in (("prediction", p), ("ground truth", g)):
+        if np.ptp(x) == 0:
+            return MetricValue.undefined(f"undefined: constant {side}", n=n)
+    r = float(pearson(p, g))
+    se = math.sqrt(max(1.0 - r * r, 0.0) / (n - 2))
+    if n == 3:
+        return MetricValue(r, n=n, se=se, se_method="sqrt((1-r^2)/(n-2))",
+                           reason="ci undefined: Fisher z needs n >= 4")
+    z = _scipy_stats.norm.ppf(0.5 + level / 2.0)
+    half = z / math.sqrt(n - 3)
+    with np.errstate(divide="ignore"):
+        centre = np.arctanh(r)
+    low, high = float(np.tanh(centre - half)), float(np.tanh(centre + half))
+    return MetricValue(r, n=n, se=se, ci_low=low, ci_high=high,
+                       se_method="sqrt((1-r^2)/(n-2)); CI tanh(atanh(r) ± z/sqrt(n-3))")
+
+
+_HR_SUMMARIES: dict[str, Callable[..., MetricValue]] = {
+    "mae": _summarize_mae,
+    "rmse": _summarize_rmse,
+    "mape": _summarize_mape,
+    "pearson": _summarize_pearson,
+}
+
+
+def summarize(rows: pd.DataFrame, names: Sequence[str], n_boot: int = 1000, seed: int = 0,
+              level: float = 0.95) -> dict[str, MetricValue]:
+    """Pooled metrics over per-window rows (columns ``hr_pred``, ``hr_gt``, ``snr_db``, ``macc``).
+
+    Rows whose ``hr_pred`` or ``hr_gt`` is NaN/inf (e.g. the peak method found < 2 peaks) are
+    left out of the HR metrics and counted in ``n_excluded``; likewise NaN ``snr_db``/``macc``
+    for the mean metrics.  ``n`` is always the rows actually used.  SEs: MAE, MAPE, SNR, MACC
+    std(ddof=1)/√n (the toolbox prints ddof=0, smaller by √((n−1)/n)); RMSE bootstrap;
+    Pearson √((1−r²)/(n−2)).  CIs are normal, except RMSE (percentile) and Pearson (Fisher z).
+
+    >>> rows = pd.DataFrame({"hr_pred": [70.0, 80.0, 90.0], "hr_gt": [72.0, 78.0, 95.0]})
+    >>> summarize(rows, ["mae"])["mae"].value
+    3.0
+    """
+    unknown = [name for name in names if name not in METRICS]
+    if unknown:
+        raise did_you_mean(unknown[0], METRICS, "rPPG metric")
+    needed = {c for name in names for c in ((_MEAN_COLUMNS[name],) if name in _MEAN_COLUMNS else _HR_COLUMNS)}
+    missing = sorted(needed - set(rows.columns))
+    if missing:
+        raise ValueError(f"metric rows lack column(s) {missing}; have {sorted(rows.columns)}")
+
+    out: dict[str, MetricValue] = {}
+    for name in names:
+        if name in _MEAN_COLUMNS:
+            out[name] = mean_with_se(rows[_MEAN_COLUMNS[name]].to_numpy(dtype=np.float64), level=level)
+        else:
+            p, g, n_excluded = _finite_pairs(rows)
+            value = _HR_SUMMARIES[name](p, g, n_boot=n_boot, seed=seed, level=level)
+            out[name] = dataclasses.replace(value, n_excluded=n_excluded)
+    return out
+
+
+def _finite_pairs(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, int]:
+    """(hr_pred, hr_gt) of the rows where both are finite, and how many rows were dropped."""
+    p = rows["hr_pred"].to_numpy(dtype=np.float64)
+    g = rows["hr_gt"].to_numpy(dtype=np.float64)
+    keep = np.isfinite(p) & np.isfinite(g)
+    return p[keep], g[keep], int((~keep).sum())

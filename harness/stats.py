@@ -1,0 +1,153 @@
+"""Uncertainty for every reported number: a value with its N, standard error and confidence interval.
+
+Family-agnostic: rPPG, face anti-spoofing, deception and splicing metrics all report a
+:class:`MetricValue`.  An undefined value is ``None`` with a ``reason``, never a made-up 0.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from scipy import stats as _scipy_stats
+
+#: resampled elements held in memory at once by :func:`bootstrap` (per input array)
+_BOOTSTRAP_BLOCK = 1 << 22
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricValue:
+    """One metric's value with its uncertainty.
+
+    value: ``None`` when undefined (``reason`` says why); NaN is turned into ``None``.
+    n: the observations the value was computed from.
+    n_excluded: observations left out because they were undefined (NaN/inf), e.g. a window
+        whose HR could not be estimated; ``n + n_excluded`` is what was offered.
+    se / ci_low / ci_high: standard error and confidence interval (``None`` when undefined);
+        ``se_method`` names how they were computed.
+
+    >>> MetricValue(2.0, n=3, se=0.5, se_method="std(ddof=1)/sqrt(n)").to_dict()["se"]
+    0.5
+    """
+
+    value: float | None
+    n: int
+    se: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    se_method: str | None = None
+    reason: str | None = None
+    n_excluded: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("value", "se", "ci_low", "ci_high"):
+            object.__setattr__(self, name, _float_or_none(getattr(self, name)))
+        object.__setattr__(self, "n", int(self.n))
+        object.__setattr__(self, "n_excluded", int(self.n_excluded))
+        if self.value is None and not self.reason:
+            raise ValueError("an undefined metric value (None/NaN) needs a reason")
+
+    @property
+    def defined(self) -> bool:
+        return self.value is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "MetricValue":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown MetricValue key(s) {unknown}; known: {sorted(names)}")
+        return cls(**d)
+
+    @classmethod
+    def undefined(cls, reason: str, n: int = 0, n_excluded: int = 0) -> "MetricValue":
+        """A value that cannot be computed, e.g. ``MetricValue.undefined("undefined: no values")``."""
+        return cls(None, n=n, reason=reason, n_excluded=n_excluded)
+
+
+def _float_or_none(x: Any) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def normal_ci(value: float, se: float, level: float = 0.95) -> tuple[float, float]:
+    """Normal-approximation interval ``value ± z·se`` with z the two-sided ``level`` quantile.
+
+    >>> [round(v, 3) for v in normal_ci(10.0, 1.0)]
+    [8.04, 11.96]
+    """
+    z = float(_scipy_stats.norm.ppf(0.5 + level / 2.0))
+    return value - z * se, value + z * se
+
+
+def mean_with_se(values: np.ndarray, level: float = 0.95, ddof: int = 1) -> MetricValue:
+    """Mean with SE = std(ddof)/√n (ddof=1: the sample std; the rPPG-Toolbox prints ddof=0)
+    and a normal-approximation CI.
+
+    Non-finite values are left out and counted in ``n_excluded``.  n=0 gives an undefined
+    value; n=1 (or n ≤ ddof) gives the value with an undefined SE.
+
+    >>> m = mean_with_se(np.array([1.0, 2.0, 3.0]))
+    >>> m.value, round(m.se, 4)
+    (2.0, 0.5774)
+    """
+    values = np.asarray(values, dtype=np.float64).ravel()
+    finite = values[np.isfinite(values)]
+    n, n_excluded = finite.size, values.size - finite.size
+    if n == 0:
+        return MetricValue.undefined("undefined: no values", n_excluded=n_excluded)
+    value = float(finite.mean())
+    if n <= ddof:
+        return MetricValue(value, n=n, reason=f"se undefined: n={n}", n_excluded=n_excluded)
+    se = float(finite.std(ddof=ddof)) / math.sqrt(n)
+    low, high = normal_ci(value, se, level)
+    return MetricValue(value, n=n, se=se, ci_low=low, ci_high=high,
+                       se_method=f"std(ddof={ddof})/sqrt(n), normal CI", n_excluded=n_excluded)
+
+
+def bootstrap(statistic: Callable[..., np.ndarray], arrays: Sequence[np.ndarray], n_boot: int = 1000,
+              level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """Bootstrap (se, ci_low, ci_high) of ``statistic`` over N paired observations.
+
+    Each resample draws N indices with replacement and applies them to every array jointly
+    (pairs stay pairs); the indices are ``np.random.default_rng(seed).integers(0, N, (n_boot, N))``,
+    drawn in row blocks to bound memory.  ``statistic`` is called with arrays of shape
+    ``(k, N)`` and must reduce the last axis to ``(k,)``.  SE is the std (ddof=1) of the
+    replicates; the CI is the percentile interval (``np.percentile``, linear interpolation).
+    Resamples whose statistic is NaN/inf (e.g. a correlation of a resample with a constant
+    column) are ignored.  Returns NaNs when N < 2 or fewer than two replicates are finite.
+
+    >>> x = np.arange(10.0)
+    >>> se, low, high = bootstrap(lambda a: a.mean(-1), [x], n_boot=200)
+    >>> bool(low < x.mean() < high)
+    True
+    """
+    arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
+    if not arrays:
+        raise ValueError("bootstrap needs at least one array")
+    n = arrays[0].shape[-1] if arrays[0].ndim else 0
+    if any(a.ndim != 1 or a.shape[0] != n for a in arrays):
+        raise ValueError(f"bootstrap needs 1-D arrays of equal length, got shapes {[a.shape for a in arrays]}")
+    if n_boot < 2 or not 0 < level < 1:
+        raise ValueError(f"bootstrap needs n_boot >= 2 and 0 < level < 1, got {n_boot}, {level}")
+    if n < 2:
+        return math.nan, math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    rows = max(1, _BOOTSTRAP_BLOCK // n)
+    replicates = []
+    for start in range(0, n_boot, rows):
+        idx = rng.integers(0, n, size=(min(rows, n_boot - start), n))
+        replicates.append(np.asarray(statistic(*(a[idx] for a in arrays)), dtype=np.float64))
+    reps = np.concatenate(replicates)
+    reps = reps[np.isfinite(reps)]
+    if reps.size < 2:
+        return math.nan, math.nan, math.nan
+    alpha = (1.0 - level) / 2.0
+    low, high = np.percentile(reps, [100.0 * alpha, 100.0 * (1.0 - alpha)])
+    return float(reps.std(ddof=1)), float(low), float(high)
