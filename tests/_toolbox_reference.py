@@ -1,0 +1,118 @@
+"""Straightforward numpy ports of rPPG-Toolbox's unsupervised methods, for tests and benchmarks.
+
+Each function takes ONE video's trace ``rgb`` of shape (N, 3) and follows the toolbox's own loop
+structure (per-frame loop for POS, per-window loop for CHROM, ``np.linalg`` SVD/QR/solve for
+LGI/OMIT/PBV) with no guards and no vectorisation, written independently of the torch code in
+``harness.families.rppg.baselines``.  The toolbox's dense detrend is ``signal.detrend_dense``.
+Also the synthetic face trace shared by the tests and the benchmark.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import signal as sps
+
+from harness.families.rppg.signal import detrend_dense
+
+
+def green(rgb: np.ndarray) -> np.ndarray:
+    return np.array([frame[1] for frame in rgb], dtype=np.float64)
+
+
+def pos(rgb: np.ndarray, fs: float, detrend=detrend_dense) -> np.ndarray:
+    """Toolbox POS_WANG: for n in 0..N-1, the window is frames [n-l, n) once n ≥ l."""
+    rgb = np.asarray(rgb, dtype=np.float64)
+    n_frames = rgb.shape[0]
+    win = math.ceil(1.6 * fs)
+    projection = np.array([[0.0, 1.0, -1.0], [-2.0, 1.0, 1.0]])
+    acc = np.zeros(n_frames)
+    for n in range(n_frames):
+        m = n - win
+        if m < 0:
+            continue
+        block = rgb[m:n, :]
+        cn = (block / block.mean(axis=0)).T  # (3, win)
+        s = projection @ cn
+        h = s[0] + (np.std(s[0]) / np.std(s[1])) * s[1]
+        h = h - np.mean(h)
+        for k in range(win):
+            acc[m + k] += h[k]
+    acc = detrend(acc, 100)
+    b, a = sps.butter(1, [0.75 / fs * 2, 3.0 / fs * 2], btype="bandpass")
+    return sps.filtfilt(b, a, acc)
+
+
+def chrom(rgb: np.ndarray, fs: float) -> np.ndarray:
+    """Toolbox CHROME_DEHAAN: returns (N // half) * half samples (shorter than N)."""
+    rgb = np.asarray(rgb, dtype=np.float64)
+    n_frames = rgb.shape[0]
+    nyq = fs / 2
+    b, a = sps.butter(3, [0.7 / nyq, 2.5 / nyq], "bandpass")
+    win = math.ceil(1.6 * fs)
+    if win % 2:
+        win += 1
+    half = win // 2
+    n_win = (n_frames - half) // half
+    out = np.zeros(half * (n_win + 1))
+    start = 0
+    for _ in range(n_win):
+        block = rgb[start:start + win]
+        base = block.mean(axis=0)
+        norm = np.zeros((win, 3))
+        for t in range(win):
+            norm[t] = block[t] / base
+        xs = 3 * norm[:, 0] - 2 * norm[:, 1]
+        ys = 1.5 * norm[:, 0] + norm[:, 1] - 1.5 * norm[:, 2]
+        xf = sps.filtfilt(b, a, xs)
+        yf = sps.filtfilt(b, a, ys)
+        sw = (xf - (np.std(xf) / np.std(yf)) * yf) * sps.windows.hann(win)
+        out[start:start + half] += sw[:half]
+        out[start + half:start + win] = sw[half:]
+        start += half
+    return out
+
+
+def lgi(rgb: np.ndarray) -> np.ndarray:
+    trace = np.asarray(rgb, dtype=np.float64).T  # (3, N)
+    u, _, _ = np.linalg.svd(trace)
+    s = u[:, :1]
+    return ((np.eye(3) - s @ s.T) @ trace)[1]
+
+
+def omit(rgb: np.ndarray) -> np.ndarray:
+    trace = np.asarray(rgb, dtype=np.float64).T
+    q, _ = np.linalg.qr(trace)
+    s = q[:, :1]
+    return ((np.eye(3) - s @ s.T) @ trace)[1]
+
+
+def pbv(rgb: np.ndarray) -> np.ndarray:
+    trace = np.asarray(rgb, dtype=np.float64).T
+    norm = np.stack([trace[c] / np.mean(trace[c]) for c in range(3)])
+    sig = np.array([np.std(norm[c]) for c in range(3)])
+    sig = sig / math.sqrt(sum(np.var(norm[c]) for c in range(3)))
+    w = np.linalg.solve(norm @ norm.T, sig)
+    return (norm.T @ w) / (sig @ w)
+
+
+#: POS-paper pulse direction (relative R, G, B pulsatile strength) and a skin-like DC colour
+PULSE_RGB = np.array([0.33, 0.77, 0.53])
+SKIN_RGB = np.array([160.0, 110.0, 90.0])
+
+
+def synthetic_rgb(hr_bpm: float, fs: float = 30.0, seconds: float = 20.0, seed: int = 0,
+                  noise: float = 0.3, drift: float = 0.05) -> np.ndarray:
+    """(N, 3) mean-RGB trace: skin colour plus a pulse (fundamental and a 0.1 2nd harmonic) along
+    ``PULSE_RGB``, both scaled by a slow illumination drift, plus white sensor noise.
+
+    The harmonic is kept small on purpose: the toolbox's POS/CHROM (1.6 s windows, then POS's
+    1st-order 0.75 Hz high edge) halve a 50 bpm fundamental relative to its harmonic, so with a
+    0.2–0.3 harmonic they report 100 bpm for a 50 bpm trace — faithful behaviour, not a bug."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(round(seconds * fs))) / fs
+    phase = 2 * np.pi * hr_bpm / 60.0 * t + rng.uniform(0, 2 * np.pi)
+    pulse = np.sin(phase) + 0.1 * np.sin(2 * phase + 0.7)
+    light = 1.0 + drift * np.sin(2 * np.pi * 0.05 * t + 1.0) + 0.5 * drift * t / seconds
+    clean = light[:, None] * (SKIN_RGB + PULSE_RGB * pulse[:, None])
+    return clean + noise * rng.standard_normal(clean.shape)
