@@ -59,6 +59,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                       progress=not args.json)
     if args.batch_size < 1 or args.num_workers < 0 or (args.limit is not None and args.limit < 1):
         raise HarnessError("--batch-size and --limit must be ≥ 1, --num-workers ≥ 0")
+    from .models import resolve_model
+    from .runner import pick_device
+
+    resolve_model(args.model)  # fail on a bad name or device before any work starts
+    pick_device(args.device)
     fitted: dict = {}
     records = []
     for task in tasks:

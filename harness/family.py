@@ -27,10 +27,11 @@ class DataSource:
     fingerprint: str
     datasets: dict[str, list[str]]  # role -> dataset names available
     notes: list[str] = dataclasses.field(default_factory=list)
+    role_fingerprints: dict[str, str] = dataclasses.field(default_factory=dict)  # role -> fingerprint
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.kind, "root": str(self.root), "fingerprint": self.fingerprint,
-                "datasets": self.datasets, "notes": self.notes}
+                "role_fingerprints": self.role_fingerprints, "datasets": self.datasets, "notes": self.notes}
 
 
 @dataclasses.dataclass

@@ -193,7 +193,7 @@ def run_task(task: Task, model_name: str, opts: RunOptions, log: Callable[[str],
     notes = list(source.notes)
 
     timings: dict[str, float] = {}
-    train_key = short_hash([source.fingerprint, [d.to_dict() for d in task.datasets.get("train", [])],
+    train_key = short_hash([source.role_fingerprints.get("train"), [d.to_dict() for d in task.datasets.get("train", [])],
                             model_info, opts.seed], 12)
     if trains:
         if fitted is not None and fitted.get("key") == train_key:
@@ -202,7 +202,15 @@ def run_task(task: Task, model_name: str, opts: RunOptions, log: Callable[[str],
         else:
             t0 = time.perf_counter()
             log(f"training {model_name} on {', '.join(source.datasets.get('train', []))}")
-            model.fit(family.train_data(task, source, model))
+            try:
+                model.fit(family.train_data(task, source, model))
+            except HarnessError:
+                raise
+            except Exception as exc:  # the adapter's own training code failed
+                if os.environ.get("HARNESS_DEBUG"):
+                    raise
+                raise HarnessError(f"model.fit failed: {type(exc).__name__}: {exc} "
+                                   f"(set HARNESS_DEBUG=1 for the traceback)") from exc
             timings["fit_s"] = time.perf_counter() - t0
             if fitted is not None:
                 fitted.update(key=train_key, model=model)

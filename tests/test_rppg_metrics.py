@@ -241,3 +241,11 @@ def test_summarize_rows_from_evaluate_video():
     assert out["mae"].value == pytest.approx(np.mean(np.abs(ok.hr_pred - ok.hr_gt)))
     assert out["pearson"].value == pytest.approx(scipy_stats.pearsonr(ok.hr_pred, ok.hr_gt)[0])
     assert out["macc"].value == pytest.approx(ok.macc.mean()) and out["macc"].n == 12
+
+
+def test_normal_cis_are_clipped_to_the_metric_range():
+    """Two near-zero errors: the normal CI of MAE would dip below 0; it is clipped, the SE is not."""
+    rows = pd.DataFrame({"hr_pred": [70.0, 80.0], "hr_gt": [70.0, 81.76]})
+    mae_value = m.summarize(rows, ["mae"])["mae"]
+    assert mae_value.ci_low == 0.0 and mae_value.se == pytest.approx(0.88)
+    assert mae_value.ci_high == pytest.approx(0.88 + 1.959964 * 0.88, rel=1e-4)

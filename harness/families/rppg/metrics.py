@@ -79,15 +79,28 @@ class MetricSpec:
     direction: str  # "min" (lower is better) or "max"
     unit: str
     description: str
+    bounds: tuple[float | None, float | None] = (None, None)  # the metric's possible range
+
+    def clip(self, value: MetricValue) -> MetricValue:
+        """Clip a normal-approximation CI to the metric's range (an MAE CI never goes below 0)."""
+        low, high = self.bounds
+
+        def clip(v: float | None) -> float | None:
+            if v is None:
+                return None
+            v = v if low is None else max(v, low)
+            return v if high is None else min(v, high)
+
+        return dataclasses.replace(value, ci_low=clip(value.ci_low), ci_high=clip(value.ci_high))
 
 
 METRICS: dict[str, MetricSpec] = {s.name: s for s in (
-    MetricSpec("mae", "min", "bpm", "mean |HR_pred - HR_gt|"),
-    MetricSpec("rmse", "min", "bpm", "sqrt(mean (HR_pred - HR_gt)^2); SE and CI by bootstrap"),
-    MetricSpec("mape", "min", "%", "100 * mean |HR_pred - HR_gt| / HR_gt"),
-    MetricSpec("pearson", "max", "", "Pearson r between HR_pred and HR_gt; CI by Fisher z"),
+    MetricSpec("mae", "min", "bpm", "mean |HR_pred - HR_gt|", (0.0, None)),
+    MetricSpec("rmse", "min", "bpm", "sqrt(mean (HR_pred - HR_gt)^2); SE and CI by bootstrap", (0.0, None)),
+    MetricSpec("mape", "min", "%", "100 * mean |HR_pred - HR_gt| / HR_gt", (0.0, None)),
+    MetricSpec("pearson", "max", "", "Pearson r between HR_pred and HR_gt; CI by Fisher z", (-1.0, 1.0)),
     MetricSpec("snr", "max", "dB", "mean per-window SNR of the prediction around the GT HR harmonics"),
-    MetricSpec("macc", "max", "", "mean per-window max |correlation| over circular lags"),
+    MetricSpec("macc", "max", "", "mean per-window max |correlation| over circular lags", (0.0, 1.0)),
 )}
 
 _HR_COLUMNS = ("hr_pred", "hr_gt")
@@ -160,7 +173,8 @@ def summarize(rows: pd.DataFrame, names: Sequence[str], n_boot: int = 1000, seed
     left out of the HR metrics and counted in ``n_excluded``; likewise NaN ``snr_db``/``macc``
     for the mean metrics.  ``n`` is always the rows actually used.  SEs: MAE, MAPE, SNR, MACC
     std(ddof=1)/√n (the toolbox prints ddof=0, smaller by √((n−1)/n)); RMSE bootstrap;
-    Pearson √((1−r²)/(n−2)).  CIs are normal, except RMSE (percentile) and Pearson (Fisher z).
+    Pearson √((1−r²)/(n−2)).  CIs are normal, except RMSE (percentile) and Pearson (Fisher z),
+    and are clipped to the metric's range (``MetricSpec.bounds``).
 
     >>> rows = pd.DataFrame({"hr_pred": [70.0, 80.0, 90.0], "hr_gt": [72.0, 78.0, 95.0]})
     >>> summarize(rows, ["mae"])["mae"].value
@@ -182,6 +196,7 @@ def summarize(rows: pd.DataFrame, names: Sequence[str], n_boot: int = 1000, seed
             p, g, n_excluded = _finite_pairs(rows)
             value = _HR_SUMMARIES[name](p, g, n_boot=n_boot, seed=seed, level=level)
             out[name] = dataclasses.replace(value, n_excluded=n_excluded)
+        out[name] = METRICS[name].clip(out[name])
     return out
 
 

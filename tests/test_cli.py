@@ -1,0 +1,253 @@
+"""End to end through the CLI on the embedded sample, and every bad input as one clear line."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from harness.cli import main
+from harness.families.rppg import FAMILY
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def records(results: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(results.glob("runs/*/*/*/record.json"))]
+
+
+@pytest.fixture(scope="module")
+def sample_root(sample_cache):
+    import os
+
+    os.environ["HARNESS_CACHE"] = str(sample_cache)
+    return FAMILY.sample_root()
+
+
+@pytest.fixture
+def real_root(tmp_path, sample_root):
+    """A real-layout data root: the sample's UBFC-layout domain copied as ubfc-rppg."""
+    root = tmp_path / "data"
+    shutil.copytree(sample_root / "ubfc-rppg", root / "ubfc-rppg")
+    return root
+
+
+@pytest.fixture
+def ubfc_task(tmp_path, monkeypatch):
+    folder = tmp_path / "tasks"
+    folder.mkdir()
+    (folder / "ubfc-only.yaml").write_text(textwrap.dedent("""
+        task: ubfc-only
+        include: %s
+        datasets: {train: [pure], test: [ubfc-rppg]}
+    """ % (Path(__file__).resolve().parent.parent / "tasks" / "rppg" / "_rppg.yaml")))
+    monkeypatch.setenv("HARNESS_TASKS", str(folder))
+    return "ubfc-only"
+
+
+def test_run_group_pos_on_sample_side_by_side(capsys, tmp_path, sample_root):
+    code, out, err = run_cli(capsys, "run", "--task", "svc2026-rppg", "--model", "pos")
+    assert code == 0, err
+    assert "embedded synthetic SAMPLE" in err
+    assert "svc2026-rppg-phase1" in out and "svc2026-rppg-phase2" in out
+    recs = {r["task"]["name"]: r for r in records(tmp_path / "results")}
+    assert set(recs) == {"svc2026-rppg-phase1", "svc2026-rppg-phase2"}
+    for rec in recs.values():
+        assert rec["data"]["source"] == "sample" and rec["reportable"]
+        assert rec["task"]["version"] == 1 and len(rec["task"]["config_hash"]) == 12
+        assert rec["task"]["group"] == "svc2026-rppg"
+        assert rec["task"]["recipe"]["band"] == [0.75, 2.5]
+        assert rec["model"]["code_fingerprint"] and rec["environment"]["torch"]
+        assert rec["metrics"]["mae"]["n"] == rec["n_samples"] > 0
+        assert rec["metrics"]["mae"]["value"] < 5.0
+        assert "model has no fit(): training datasets not used" in rec["notes"]
+    assert recs["svc2026-rppg-phase1"]["data"]["datasets"]["test"] == ["mmpd"]
+    # phase-1 test subjects are MMPD half B only
+    rows = (tmp_path / "results/runs/sample/svc2026-rppg-phase1/pos/samples.csv").read_text()
+    assert "mmpd/" in rows
+
+
+def test_run_json_and_resume(capsys, tmp_path, sample_root):
+    code, out, _ = run_cli(capsys, "run", "--task", "svc2026-rppg-phase2", "--model", "chrom", "--limit", "2", "--json")
+    assert code == 0
+    rec = json.loads(out)
+    assert rec["reportable"] is False and rec["n_samples"] == 2
+    code, out, err = run_cli(capsys, "run", "--task", "svc2026-rppg-phase2", "--model", "chrom", "--json")
+    rec = json.loads(out)
+    assert rec["throughput"]["samples_reused"] == 2 and "resuming" in err
+    assert rec["reportable"] is True and rec["n_samples"] > 2
+
+
+def test_template_model_trains_and_runs(capsys, tmp_path, sample_root):
+    code, out, err = run_cli(capsys, "run", "--task", "svc2026-rppg", "--model", "mine", "--json")
+    assert code == 0, err
+    p1, p2 = json.loads(out)
+    assert "training mine" in err
+    assert any("weights fixed" in n for n in p2["notes"])
+    assert p1["model"]["trains"] and p1["metrics"]["mae"]["value"] is not None
+
+
+def test_leaderboard_ranks_runs_and_excludes_limit_runs(capsys, tmp_path, sample_root):
+    for model in ("pos", "green"):
+        assert run_cli(capsys, "run", "--task", "svc2026-rppg-phase1", "--model", model)[0] == 0
+    assert run_cli(capsys, "run", "--task", "svc2026-rppg-phase1", "--model", "chrom", "--limit", "1")[0] == 0
+    code, out, _ = run_cli(capsys, "leaderboard", "--task", "svc2026-rppg-phase1")
+    assert code == 0
+    assert "data: sample" in out and "mae ↓" in out and "chrom" not in out
+    assert "GDMU_ZZU" not in out  # published (real-data) rows never join a sample board
+    maes = {r["model"]["name"]: r["metrics"]["mae"]["value"] for r in records(tmp_path / "results")
+            if r["reportable"]}
+    order = [line.split("|")[2].strip() for line in out.splitlines() if line.startswith("| 1") or line.startswith("| 2")]
+    assert order == sorted(maes, key=maes.get)
+    code, out, _ = run_cli(capsys, "leaderboard", "--task", "svc2026-rppg-phase1", "--format", "csv")
+    assert out.splitlines()[0] == "rank,model,kind,mae,rmse,pearson,mape,snr,macc,N,source"
+    code, out, _ = run_cli(capsys, "leaderboard", "--task", "rppg-pure-to-ubfc", "--format", "latex")
+    assert "\\begin{tabular}" in out and "published" in out and "Table 2" in out
+
+
+def test_cli_list_show_validate(capsys):
+    code, out, _ = run_cli(capsys, "list", "tasks", "svc2026-*")
+    assert code == 0 and "svc2026-rppg-phase2" in out and "rppg-pure-to-ubfc" not in out
+    code, out, _ = run_cli(capsys, "show", "svc2026-rppg-phase1")
+    assert code == 0 and "config_hash" in out and "half-b" in out
+    code, out, _ = run_cli(capsys, "validate")
+    assert code == 0 and "0 error(s)" in out
+    code, out, _ = run_cli(capsys, "list", "models")
+    assert code == 0 and "mine" in out and "submission" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "--task", "svc2026-rpg", "--model", "pos"], "Did you mean 'svc2026-rppg'"),
+    (["run", "--task", "svc2026-rppg", "--model", "poss"], "Did you mean 'pos'"),
+    (["run", "--task", "svc2026-rppg", "--model", "pos", "--data-root", "/nonexistent/x"], "/nonexistent/x: data root does not exist"),
+    (["run", "--task", "svc2026-rppg", "--model", "pos", "--device", "cuda:3"], "CUDA is not available"),
+])
+def test_bad_arguments_exit_2_with_one_line(capsys, argv, message):
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2 and message in err
+    errors = [line for line in err.splitlines() if line.startswith("harness: error:")]
+    assert "Traceback" not in err and len(errors) == 1 and err.strip().splitlines()[-1] == errors[0]
+
+
+def test_missing_dataset_folder_names_expected_layout(capsys, tmp_path):
+    (tmp_path / "empty-root").mkdir()
+    code, _, err = run_cli(capsys, "run", "--task", "svc2026-rppg-phase1", "--model", "pos", "--data-root", str(tmp_path / "empty-root"))
+    assert code == 2 and "empty-root/mmpd: test dataset folder is missing; expected layout" in err
+
+
+def test_real_root_runs_without_training_data_for_a_model_without_fit(capsys, tmp_path, real_root, ubfc_task):
+    code, out, err = run_cli(capsys, "run", "--task", ubfc_task, "--model", "pos", "--data-root", str(real_root), "--json")
+    assert code == 0, err
+    rec = json.loads(out)
+    assert rec["data"]["source"] == "real" and any("training datasets absent (pure)" in n for n in rec["notes"])
+    code, _, err = run_cli(capsys, "run", "--task", ubfc_task, "--model", "mine", "--data-root", str(real_root))
+    assert code == 2 and "pure: training dataset folder is missing" in err
+
+
+def test_corrupt_video_and_bad_ground_truth(capsys, tmp_path, real_root, ubfc_task):
+    video = sorted(real_root.glob("ubfc-rppg/*/vid.avi"))[0]
+    video.write_bytes(b"\x00garbage" * 100)
+    code, _, err = run_cli(capsys, "run", "--task", ubfc_task, "--model", "pos", "--data-root", str(real_root))
+    assert code == 2 and str(video) in err and "Traceback" not in err
+    assert records(tmp_path / "results") == []  # nothing half-written
+
+
+def test_ground_truth_that_cannot_match_the_frames(capsys, tmp_path, real_root, ubfc_task):
+    gt = sorted(real_root.glob("ubfc-rppg/*/ground_truth.txt"))[0]
+    lines = gt.read_text().splitlines()
+    values = lines[0].split()
+    gt.write_text("\n".join([" ".join(values[: len(values) // 3])] + [""] * 2) + "\n")
+    code, _, err = run_cli(capsys, "run", "--task", ubfc_task, "--model", "pos", "--data-root", str(real_root))
+    assert code == 2 and str(gt) in err
+    assert records(tmp_path / "results") == []
+
+
+def test_no_face_falls_back_to_centre_crop_and_is_counted(capsys, tmp_path, real_root, ubfc_task):
+    video = sorted(real_root.glob("ubfc-rppg/*/vid.avi"))[0]
+    cap = cv2.VideoCapture(str(video))
+    fps, frames = cap.get(cv2.CAP_PROP_FPS), []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(np.full_like(frame, 128) + (frame.mean() - 128).astype(np.uint8) * 0)
+    cap.release()
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), fps, frames[0].shape[1::-1])
+    for f in frames:
+        writer.write(f)
+    writer.release()
+    code, out, err = run_cli(capsys, "run", "--task", ubfc_task, "--model", "pos", "--data-root", str(real_root), "--json")
+    assert code == 0, err
+    rec = json.loads(out)
+    assert rec["counts"]["face_fallback"] == 1
+    assert any("centre-crop fallback" in n for n in rec["notes"])
+
+
+@pytest.mark.parametrize("body, message", [
+    ("return {'bvp': batch['rgb'][:, :-1, 0]}", "expected"),
+    ("return {'bvp': batch['rgb'][..., 0] * float('nan')}", "NaN or infinite bvp for sample"),
+    ("raise ValueError('kaboom')", "model.predict failed on sample(s)"),
+])
+def test_bad_adapter_outputs_are_refused_naming_the_sample(capsys, tmp_path, monkeypatch, sample_root, body, message):
+    folder = tmp_path / "subs" / "bad"
+    folder.mkdir(parents=True)
+    (folder / "model.py").write_text(textwrap.dedent(f"""
+        class Model:
+            family = "rppg"
+            inputs = ("rgb",)
+            output = "bvp"
+            def predict(self, batch):
+                {body}
+    """))
+    monkeypatch.setenv("HARNESS_SUBMISSIONS", str(tmp_path / "subs"))
+    code, _, err = run_cli(capsys, "run", "--task", "svc2026-rppg-phase2", "--model", "bad")
+    assert code == 2 and message in err and "physdrive/" in err
+    assert records(tmp_path / "results") == []
+
+
+def test_console_script_entry_point(tmp_path):
+    exe = Path(sys.executable).with_name("harness")
+    proc = subprocess.run([str(exe), "list", "tasks"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "svc2026-rppg" in proc.stdout
+
+
+def test_frames_adapter_with_hr_output_runs_in_chunks(capsys, tmp_path, monkeypatch, sample_root):
+    """An adapter that asks for face crops gets them in chunks and may answer one HR per chunk;
+    a sample's HR is the mean over its chunks."""
+    folder = tmp_path / "subs" / "crops"
+    folder.mkdir(parents=True)
+    (folder / "model.py").write_text(textwrap.dedent("""
+        import torch
+
+        class Model:
+            family = "rppg"
+            inputs = ("frames",)
+            output = "hr"
+            frame_size = 24
+            chunk_frames = 200
+            seen = []
+
+            def predict(self, batch):
+                assert batch["frames"].dtype == torch.uint8 and batch["frames"].shape[2:] == (24, 24, 3)
+                return {"hr": 60.0 + batch["lengths"].double() / 10}
+    """))
+    monkeypatch.setenv("HARNESS_SUBMISSIONS", str(tmp_path / "subs"))
+    code, out, err = run_cli(capsys, "run", "--task", "svc2026-rppg-phase2", "--model", "crops", "--json")
+    assert code == 0, err
+    rec = json.loads(out)
+    assert rec["metrics"]["snr"]["value"] is None  # no waveform, no SNR
+    import pandas as pd
+
+    rows = pd.read_csv(tmp_path / "results/runs/sample/svc2026-rppg-phase2/crops/samples.csv")
+    # 20 s at 30 fps = 600 frames = three full chunks of 200: HR = 60 + 200/10 = 80
+    assert (rows["hr_pred"] == 80.0).all()

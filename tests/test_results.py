@@ -1,0 +1,46 @@
+"""Results store: atomic writes leave either the old file or the new one, never half of one."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from harness.results import atomic_path, iter_records, model_tag, write_json
+from harness.runner import SampleCache
+
+
+def test_write_json_is_atomic_and_leaves_no_temp_files(tmp_path):
+    path = tmp_path / "a" / "record.json"
+    write_json(path, {"x": 1})
+    write_json(path, {"x": 2, "arr": np.float64(1.5)})
+    assert json.loads(path.read_text()) == {"x": 2, "arr": 1.5}
+    assert [p.name for p in path.parent.iterdir()] == ["record.json"]
+
+
+def test_failed_write_keeps_the_previous_file(tmp_path):
+    path = tmp_path / "record.json"
+    write_json(path, {"ok": True})
+    with pytest.raises(RuntimeError):
+        with atomic_path(path) as tmp:
+            tmp.write_text("{half")
+            raise RuntimeError("crash mid-write")
+    assert json.loads(path.read_text()) == {"ok": True}
+    assert [p.name for p in tmp_path.iterdir()] == ["record.json"]
+
+
+def test_sample_cache_round_trip(tmp_path):
+    cache = SampleCache(tmp_path)
+    assert not cache.has("mmpd/subject1/p1_0")
+    cache.put("mmpd/subject1/p1_0", {"bvp": np.arange(4.0)}, {"bvp": np.ones(4), "fs": 30.0}, {"face_found": True})
+    out, ref, meta = cache.get("mmpd/subject1/p1_0")
+    assert np.array_equal(out["bvp"], np.arange(4.0)) and float(ref["fs"]) == 30.0 and meta == {"face_found": True}
+
+
+def test_model_tag_and_record_listing(tmp_path):
+    assert model_tag("pos", {}) == "pos"
+    assert model_tag("mine", {"window": 32}) != model_tag("mine", {"window": 64})
+    write_json(tmp_path / "runs/sample/t/pos/record.json", {"m": 1})
+    write_json(tmp_path / "runs/real/t/pos/record.json", {"m": 2})
+    assert [r["m"] for r in iter_records(tmp_path, "t", "sample")] == [1]
+    assert sorted(r["m"] for r in iter_records(tmp_path)) == [1, 2]
