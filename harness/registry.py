@@ -16,8 +16,8 @@ T = TypeVar("T")
 
 
 def natural_key(text: str) -> list:
-    """Sort key that orders 'p2' before 'p10'."""
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
+    """Sort key that orders 'p2' before 'p10' (case-insensitive)."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", text)]
 
 
 def select(names: Iterable[str], pattern: str | None = None, exclude: str | None = None) -> list[str]:

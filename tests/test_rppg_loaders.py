@@ -9,6 +9,7 @@ import pytest
 import h5py
 import scipy.io
 
+from harness.registry import natural_key
 from harness.errors import HarnessError
 from harness.families.rppg import data
 import _rppg_fixtures as fx
@@ -22,7 +23,7 @@ def _scan_fixture(tmp_path: Path, name: str, **options):
 @pytest.mark.parametrize("name", sorted(fx.WRITERS))
 def test_scan_reads_back_every_dataset(tmp_path, name):
     records, expected = _scan_fixture(tmp_path, name)
-    assert [r.key for r in records] == sorted(expected, key=data._natural_key)
+    assert [r.key for r in records] == sorted(expected, key=natural_key)
     for rec in records:
         exp = expected[rec.key]
         assert (rec.dataset, rec.subject, rec.fs) == (name, exp.subject, pytest.approx(exp.fs))

@@ -25,6 +25,7 @@ import numpy as np
 import scipy.io
 
 from ...errors import HarnessError, did_you_mean
+from ...registry import natural_key
 from .types import VideoRecord
 
 DEFAULT_FS = 30.0
@@ -77,7 +78,7 @@ def scan(dataset: str, folder: Path, **options) -> list[VideoRecord]:
     records = scanner(folder, **options)
     if not records:
         raise HarnessError(f"no {name} videos found; expected layout: {LAYOUTS[name]}", folder)
-    return sorted(records, key=lambda r: _natural_key(r.key))
+    return sorted(records, key=lambda r: natural_key(r.key))
 
 
 def resample_to_frames(wave: np.ndarray, n_frames: int, gt_fs: float | None, fs: float, path: Path) -> np.ndarray:
@@ -143,13 +144,8 @@ def read_image_sequence(paths: list[Path]) -> Iterator[np.ndarray]:
 
 
 # ----------------------------------------------------------------------------- shared helpers
-def _natural_key(text: str) -> list:
-    """Sort key that orders embedded numbers numerically ("p2" < "p10")."""
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", text)]
-
-
 def _sorted(paths: Iterable[Path]) -> list[Path]:
-    return sorted(paths, key=lambda p: _natural_key(p.name))
+    return sorted(paths, key=lambda p: natural_key(p.name))
 
 
 def _subdirs(folder: Path, pattern: str = r".*") -> list[Path]:
