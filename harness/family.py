@@ -28,6 +28,7 @@ class DataSource:
     datasets: dict[str, list[str]]  # role -> dataset names available
     notes: list[str] = dataclasses.field(default_factory=list)
     role_fingerprints: dict[str, str] = dataclasses.field(default_factory=dict)  # role -> fingerprint
+    scanned: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)  # family's own index, reused within a run
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.kind, "root": str(self.root), "fingerprint": self.fingerprint,

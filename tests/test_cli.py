@@ -86,6 +86,7 @@ def test_run_json_and_resume(capsys, tmp_path, sample_root):
     rec = json.loads(out)
     assert rec["throughput"]["samples_reused"] == 2 and "resuming" in err
     assert rec["reportable"] is True and rec["n_samples"] > 2
+    assert rec["metrics"]["mae"]["value"] < 5.0  # CHROM, like POS, under 5 bpm on the sample
 
 
 def test_template_model_trains_and_runs(capsys, tmp_path, sample_root):

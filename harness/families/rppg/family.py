@@ -212,11 +212,13 @@ class RppgFamily(Family):
                 notes.append(f"training datasets absent ({', '.join(missing_train)}): not needed, the model has no fit()")
                 roles["train"] = [n for n in roles["train"] if n not in missing_train]
         used = {"test": roles["test"], "train": roles.get("train", []) if need_train else []}
-        per_role, all_frames, all_heads = {}, [], []
+        per_role, all_frames, all_heads, scanned = {}, [], [], {}
         for role, names in used.items():
             frames, heads = [], []
             for name in dict.fromkeys(names):
-                for rec in self._records(kind, root, name):
+                if name not in scanned:
+                    scanned[name] = self._records(kind, root, name)
+                for rec in scanned[name]:
                     for p in (rec.path, rec.gt_path):
                         if p is not None and p.is_dir():
                             frames.extend(f for f in p.iterdir() if f.is_file())
@@ -226,13 +228,14 @@ class RppgFamily(Family):
                 per_role[role] = fingerprint_files(root, frames, heads)
             all_frames += frames
             all_heads += heads
-        return DataSource(kind, root, fingerprint_files(root, all_frames, all_heads), roles, notes, per_role)
+        return DataSource(kind, root, fingerprint_files(root, all_frames, all_heads), roles, notes, per_role, scanned)
 
     def _role_records(self, task, source: DataSource, role: str) -> list[VideoRecord]:
         out = []
         for ref in task.datasets.get(role, []):
             if ref.name in source.datasets.get(role, []):
-                recs = sorted(self._records(source.kind, source.root, ref.name), key=lambda r: natural_key(r.key))
+                recs = source.scanned.get(ref.name) or self._records(source.kind, source.root, ref.name)
+                recs = sorted(recs, key=lambda r: natural_key(r.key))
                 out.extend(select_split(recs, ref.split))
         return out
 
