@@ -5,6 +5,7 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -17,6 +18,7 @@ from .task import TaskIndex
 
 def _log(msg: str) -> None:
     print(f"harness: {msg}", file=sys.stderr, flush=True)
+
 
 
 def _fmt(v: Any, digits: int = 2) -> str:
@@ -57,18 +59,27 @@ def cmd_run(args: argparse.Namespace) -> int:
                       device=args.device, batch_size=args.batch_size, num_workers=args.num_workers,
                       limit=args.limit, seed=args.seed, output=args.output, n_boot=args.n_boot,
                       progress=not args.json)
-    if args.batch_size < 1 or args.num_workers < 0 or (args.limit is not None and args.limit < 1):
-        raise HarnessError("--batch-size and --limit must be ≥ 1, --num-workers ≥ 0")
+    for flag, value, least in (("--batch-size", args.batch_size, 1), ("--limit", args.limit, 1),
+                               ("--num-workers", args.num_workers, 0), ("--n-boot", args.n_boot, 0)):
+        if value is not None and value < least:
+            raise HarnessError(f"{flag} must be ≥ {least}, got {value}")
     from .models import resolve_model
     from .runner import pick_device
 
     resolve_model(args.model)  # fail on a bad name or device before any work starts
     pick_device(args.device)
+    said: set[str] = set()
+
+    def log_once(msg: str) -> None:  # a group's tasks repeat the same data notes
+        if msg not in said:
+            said.add(msg)
+            _log(msg)
+
     fitted: dict = {}
     records = []
     for task in tasks:
         _log(f"running {task.name} v{task.version} with model {args.model}")
-        records.append(run_task(task, args.model, opts, log=_log, group=group, fitted=fitted))
+        records.append(run_task(task, args.model, opts, log=log_once, group=group, fitted=fitted))
     if args.json:
         out = records[0] if len(records) == 1 else records
         print(json.dumps(out, indent=2, default=str))
@@ -100,7 +111,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                 rows.append([name, "group", g.version, ", ".join(g.tasks)])
             else:
                 t = index.tasks[name]
-                rows.append([name, t.family, t.version, t.description.split(". ")[0][:80]])
+                rows.append([name, t.family, t.version, textwrap.shorten(t.description, 90, placeholder=" …")])
         print(tabulate(rows, headers=["name", "family", "version", "description"], tablefmt="github"))
         for err in index.errors:
             print(f"error: {err}", file=sys.stderr)
@@ -150,7 +161,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     errors = list(dict.fromkeys(errors))
     for err in errors:
         print(f"error: {err}", file=sys.stderr)
-    print(f"{len(index.tasks)} tasks, {len(index.groups)} groups, {len(errors)} error(s)")
+    print(f"{len(index.tasks)} task(s), {len(index.groups)} group(s), {len(errors)} error(s)")
     return 2 if errors else 0
 
 
@@ -239,6 +250,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("harness: interrupted (finished samples are kept; re-run to resume)", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `harness leaderboard ... | head`
+        sys.stdout = open(os.devnull, "w")
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -54,7 +54,11 @@ def run_rows(results: Path, task: Task, source: str) -> list[dict[str, Any]]:
         tag = rec["model"]["tag"]
         if tag not in latest or rec["created"] > latest[tag]["created"]:
             latest[tag] = rec
-    return [{"model": tag, "kind": "run", "metrics": rec["metrics"], "n": rec["n_samples"],
+    def label(rec: dict) -> str:
+        args = rec["model"].get("args") or {}
+        return rec["model"]["tag"] + (f" ({', '.join(f'{k}={v}' for k, v in args.items())})" if args else "")
+
+    return [{"model": label(rec), "kind": "run", "metrics": rec["metrics"], "n": rec["n_samples"],
              "source": f"harness {rec['environment']['harness']} ({(rec['environment'].get('git_commit') or 'no git')[:8]})",
              "note": "", "data": rec["data"]["fingerprint"]} for tag, rec in latest.items()]
 
@@ -89,11 +93,16 @@ def build(index: TaskIndex, task: Task, results: Path, source: str | None = None
     return rank(rows, task), columns, source
 
 
-def _best(rows: list[dict], metric: str, direction: str) -> float | None:
+def _shown(v: float) -> str:
+    return f"{v:.2f}"
+
+
+def _best(rows: list[dict], metric: str, direction: str) -> str | None:
+    """The best value as displayed: every row that shows it is bold (ties at display precision)."""
     values = [v for r in rows if (v := _value(r, metric)) is not None]
     if not values:
         return None
-    return min(values) if direction == "min" else max(values)
+    return _shown(min(values) if direction == "min" else max(values))
 
 
 def render(rows: list[dict], columns: list[str], task: Task, fmt: str, source: str) -> str:
@@ -106,8 +115,8 @@ def render(rows: list[dict], columns: list[str], task: Task, fmt: str, source: s
         cells = [str(i), row["model"], row["kind"]]
         for m in columns:
             v = _value(row, m)
-            text = "–" if v is None else f"{v:.2f}"
-            if v is not None and best[m] is not None and v == best[m] and fmt != "csv":
+            text = "–" if v is None else _shown(v)
+            if v is not None and text == best[m] and fmt != "csv":
                 text = f"**{text}**" if fmt == "md" else f"\\textbf{{{text}}}"
             cells.append(text)
         cells += [str(row.get("n") or "–"), row["source"] + (f"; {row['note']}" if row["note"] else "")]
@@ -131,4 +140,6 @@ def render(rows: list[dict], columns: list[str], task: Task, fmt: str, source: s
     lines += ["| " + " | ".join(cells) + " |" for cells in body]
     if not body:
         lines.append("_no results yet_")
+    if source == "sample":
+        lines += ["", "_Synthetic-sample results only. Published rows appear on the real-data board (--source real)._"]
     return "\n".join(lines) + "\n"

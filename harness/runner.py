@@ -53,7 +53,7 @@ def pick_device(spec: str) -> torch.device:
     try:
         device = torch.device(spec)
     except RuntimeError as exc:
-        raise HarnessError(f"--device: {exc}") from exc
+        raise HarnessError(f"--device {spec!r} is not a device (use auto, cpu, cuda or cuda:N)") from exc
     if device.type == "cuda" and not torch.cuda.is_available():
         raise HarnessError(f"--device {spec}: CUDA is not available on this machine (use auto or cpu)")
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
@@ -151,7 +151,7 @@ def predict_all(model: Any, family: Family, test, todo: list[str], cache: Sample
             except Exception as exc:  # the adapter's own code failed: name the samples, one line
                 if os.environ.get("HARNESS_DEBUG"):
                     raise
-                ids = ", ".join(u.sample_id for u in units[:3])
+                ids = ", ".join(u.sample_id for u in units[:3]) + (", …" if len(units) > 3 else "")
                 raise HarnessError(f"model.predict failed on sample(s) {ids}: {type(exc).__name__}: {exc} "
                                    f"(set HARNESS_DEBUG=1 for the traceback)") from exc
             if device.type == "cuda":
@@ -254,7 +254,8 @@ def run_task(task: Task, model_name: str, opts: RunOptions, log: Callable[[str],
     notes.extend(score.notes)
 
     tag = model_tag(model_name, opts.model_args)
-    folder = run_dir(results, source.kind, task.name, tag)
+    # a --limit smoke run never replaces a full run's record
+    folder = run_dir(results, source.kind, task.name, tag if opts.limit is None else f"{tag}@limit{opts.limit}")
     family.write_outputs(folder / "outputs.npz", outputs)
     with atomic_path(folder / "samples.csv") as tmp:
         score.rows.to_csv(tmp, index=False)

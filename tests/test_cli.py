@@ -39,6 +39,7 @@ def real_root(tmp_path, sample_root):
     """A real-layout data root: the sample's UBFC-layout domain copied as ubfc-rppg."""
     root = tmp_path / "data"
     shutil.copytree(sample_root / "ubfc-rppg", root / "ubfc-rppg")
+    (root / "ubfc-rppg" / "synth.json").unlink()  # without the generator's marker it reads as real
     return root
 
 
@@ -58,7 +59,7 @@ def ubfc_task(tmp_path, monkeypatch):
 def test_run_group_pos_on_sample_side_by_side(capsys, tmp_path, sample_root):
     code, out, err = run_cli(capsys, "run", "--task", "svc2026-rppg", "--model", "pos")
     assert code == 0, err
-    assert "embedded synthetic SAMPLE" in err
+    assert "using the embedded synthetic sample" in err and err.count("embedded synthetic sample") == 1
     assert "svc2026-rppg-phase1" in out and "svc2026-rppg-phase2" in out
     recs = {r["task"]["name"]: r for r in records(tmp_path / "results")}
     assert set(recs) == {"svc2026-rppg-phase1", "svc2026-rppg-phase2"}
@@ -122,7 +123,7 @@ def test_cli_list_show_validate(capsys):
     code, out, _ = run_cli(capsys, "show", "svc2026-rppg-phase1")
     assert code == 0 and "config_hash" in out and "half-b" in out
     code, out, _ = run_cli(capsys, "validate")
-    assert code == 0 and "0 error(s)" in out
+    assert code == 0 and "0 error(s)" in out and "1 group(s)" in out
     code, out, _ = run_cli(capsys, "list", "models")
     assert code == 0 and "mine" in out and "submission" in out
 
@@ -252,3 +253,41 @@ def test_frames_adapter_with_hr_output_runs_in_chunks(capsys, tmp_path, monkeypa
     rows = pd.read_csv(tmp_path / "results/runs/sample/svc2026-rppg-phase2/crops/samples.csv")
     # 20 s at 30 fps = 600 frames = three full chunks of 200: HR = 60 + 200/10 = 80
     assert (rows["hr_pred"] == 80.0).all()
+
+
+def test_a_copy_of_the_sample_under_a_data_root_is_labelled_sample(capsys, tmp_path, sample_root, ubfc_task):
+    root = tmp_path / "copied"
+    shutil.copytree(sample_root / "ubfc-rppg", root / "ubfc-rppg")
+    code, out, err = run_cli(capsys, "run", "--task", ubfc_task, "--model", "pos", "--data-root", str(root), "--json")
+    assert code == 0, err
+    assert json.loads(out)["data"]["source"] == "sample" and "synthetic sample (synth.json)" in err
+    shutil.copytree(sample_root / "pure", root / "pure")
+    (root / "pure" / "synth.json").unlink()
+    code, _, err = run_cli(capsys, "run", "--task", ubfc_task, "--model", "mine", "--data-root", str(root))
+    assert code == 2 and "mixes the synthetic sample (ubfc-rppg" in err
+
+
+def test_limit_runs_never_replace_a_full_record(capsys, tmp_path, sample_root):
+    assert run_cli(capsys, "run", "--task", "svc2026-rppg-phase2", "--model", "green")[0] == 0
+    assert run_cli(capsys, "run", "--task", "svc2026-rppg-phase2", "--model", "green", "--limit", "2")[0] == 0
+    recs = records(tmp_path / "results")
+    assert sorted(r["reportable"] for r in recs) == [False, True]
+    code, out, _ = run_cli(capsys, "leaderboard", "--task", "svc2026-rppg-phase2")
+    assert "| green |" in out and "Published rows appear on the real-data board" in out
+
+
+def test_leaderboard_shows_model_arguments(capsys, tmp_path, sample_root):
+    assert run_cli(capsys, "run", "--task", "svc2026-rppg-phase2", "--model", "mine", "--model-args", "window=64")[0] == 0
+    _, out, _ = run_cli(capsys, "leaderboard", "--task", "svc2026-rppg-phase2")
+    assert "(window=64)" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--limit", "0"], "--limit must be ≥ 1, got 0"),
+    (["--batch-size", "0"], "--batch-size must be ≥ 1, got 0"),
+    (["--num-workers", "-1"], "--num-workers must be ≥ 0, got -1"),
+    (["--device", "tpu0"], "--device 'tpu0' is not a device"),
+])
+def test_each_bad_flag_is_named(capsys, argv, message):
+    code, _, err = run_cli(capsys, "run", "--task", "svc2026-rppg-phase2", "--model", "pos", *argv)
+    assert code == 2 and message in err

@@ -176,6 +176,7 @@ class RppgFamily(Family):
 
     # ------------------------------------------------------------------ data
     def sample_root(self) -> Path:
+        """The embedded sample, generated on first use (deterministic) and cached."""
         root = cache_root() / f"rppg-sample-v{synth.GENERATOR_VERSION}-seed{SAMPLE_SEED}"
         missing = [d for d in synth.DOMAINS if not (root / d).is_dir()]
         if missing:
@@ -192,9 +193,8 @@ class RppgFamily(Family):
         roles = {r: [d.name for d in refs] for r, refs in task.datasets.items()}
         if root_text in ("", "sample"):
             root = self.sample_root()
-            why = "no data root given (--data-root or HARNESS_DATA)" if not root_text else "--data-root sample"
-            notes = [f"using the embedded synthetic SAMPLE ({why}): results are labelled 'sample' and "
-                     f"never mixed with real-data results; sample written in {root}"]
+            why = "no data root given (--data-root DIR or HARNESS_DATA)" if not root_text else "--data-root sample"
+            notes = [f"using the embedded synthetic sample in {root} ({why}); results are labelled 'sample'"]
             kind = "sample"
         else:
             root = Path(root_text)
@@ -211,6 +211,9 @@ class RppgFamily(Family):
             if missing_train:
                 notes.append(f"training datasets absent ({', '.join(missing_train)}): not needed, the model has no fit()")
                 roles["train"] = [n for n in roles["train"] if n not in missing_train]
+            kind = _synthetic_or_real(root, roles["test"] + (roles.get("train", []) if need_train else []))
+            if kind == "sample":
+                notes.append(f"{root} holds the harness's synthetic sample (synth.json): results are labelled 'sample'")
         used = {"test": roles["test"], "train": roles.get("train", []) if need_train else []}
         per_role, all_frames, all_heads, scanned = {}, [], [], {}
         for role, names in used.items():
@@ -324,3 +327,15 @@ class RppgFamily(Family):
         counts = {"videos": len(outputs), "windows": len(table), "face_fallback": fallback}
         return Score(values, table, notes, counts)
 
+
+def _synthetic_or_real(root: Path, names: list[str]) -> str:
+    """'sample' when every dataset folder used is a copy of the synthetic sample (it carries the
+    generator's ``synth.json``), 'real' when none is; a mix is refused."""
+    synthetic = {n: (root / n / synth.MARKER).is_file() for n in dict.fromkeys(names)}
+    if all(synthetic.values()):
+        return "sample"
+    if any(synthetic.values()):
+        fake = [n for n, s in synthetic.items() if s]
+        raise HarnessError(f"mixes the synthetic sample ({', '.join(fake)} hold {synth.MARKER}) with real "
+                           f"datasets; results would be neither sample nor real", root)
+    return "real"

@@ -47,6 +47,8 @@ from scipy import ndimage
 
 from ...errors import did_you_mean
 
+#: written into every generated dataset folder: marks the data as synthetic wherever it is copied
+MARKER = "synth.json"
 GENERATOR_VERSION = 1
 WIDTH, HEIGHT = 160, 120
 _SUPERSAMPLE = 4
@@ -346,7 +348,7 @@ def _write_domain(folder: Path, name: str, seed: int) -> None:
         subjects.append(dict(subject=f"subject{k}", mean_hr_bpm=round(float(hr.mean()), 3), **params))
     record = dict(generator_version=GENERATOR_VERSION, seed=seed, dataset=name, layout="ubfc-rppg",
                   domain={k: list(v) if isinstance(v, tuple) else v for k, v in dom.items()}, subjects=subjects)
-    (folder / "synth.json").write_text(json.dumps(record, indent=1) + "\n")
+    (folder / MARKER).write_text(json.dumps(record, indent=1) + "\n")
 
 
 def _write_atomically(out_dir: Path, name: str, seed: int) -> None:
