@@ -291,3 +291,12 @@ def test_leaderboard_shows_model_arguments(capsys, tmp_path, sample_root):
 def test_each_bad_flag_is_named(capsys, argv, message):
     code, _, err = run_cli(capsys, "run", "--task", "svc2026-rppg-phase2", "--model", "pos", *argv)
     assert code == 2 and message in err
+
+
+@pytest.mark.parametrize("task", sorted(__import__("harness.task", fromlist=["TaskIndex"]).TaskIndex().tasks))
+def test_every_registered_task_runs_on_the_sample(capsys, task, sample_root):
+    """Registry-driven: each task loads its sample data, predicts and scores (2 videos)."""
+    code, out, err = run_cli(capsys, "run", "--task", task, "--model", "green", "--limit", "2", "--json", "--n-boot", "50")
+    assert code == 0, err
+    rec = json.loads(out)
+    assert rec["n_samples"] == 2 and rec["metrics"]["mae"]["n"] == 2 and rec["data"]["source"] == "sample"
