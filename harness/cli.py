@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -148,7 +149,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from .family import FAMILIES
-    from .leaderboard import published_rows
+    from .published import published_rows
 
     index = _index()
     errors = list(index.errors)
@@ -237,7 +238,19 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--out", required=True)
     sy.add_argument("--seed", type=int, default=0)
     sy.set_defaults(func=cmd_data)
+    for module in PLUGIN_COMMANDS:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue  # TEMPORARY while the module is being written
+        mod.add_cli(sub)
     return p
+
+
+#: modules that add their own subcommands through ``add_cli(subparsers)``
+PLUGIN_COMMANDS = ("harness.regress", "harness.store", "harness.codabench", "harness.scoring")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

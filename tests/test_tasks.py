@@ -8,7 +8,7 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.family import FAMILIES
-from harness.leaderboard import published_rows
+from harness.published import published_rows
 from harness.task import TaskIndex, config_hash
 
 INDEX = TaskIndex()
