@@ -109,8 +109,29 @@ class Family:
     def score(self, task, outputs: dict[str, Any], references: dict[str, Any], *, n_boot: int, seed: int) -> Score:
         raise NotImplementedError
 
-    def write_outputs(self, path: Path, outputs: dict[str, Any]) -> None:
-        """Write a run's per-sample outputs as the family's prediction file."""
+    def prediction_suffix(self, outputs: dict[str, Any]) -> str:
+        """File suffix of the prediction format these outputs are written in (e.g. ".npz")."""
+        raise NotImplementedError
+
+    def write_predictions(self, path: Path, outputs: dict[str, Any], references: dict[str, Any]) -> None:
+        """Write outputs as the family's prediction file: the file participants upload."""
+        raise NotImplementedError
+
+    def read_predictions(self, task, upload, references: dict[str, Any], problems) -> dict[str, Any]:
+        """Validate an uploaded prediction file against the reference ids; collect every problem in
+        ``problems`` (participant-safe wording) and return the usable outputs."""
+        raise NotImplementedError
+
+    def read_reference(self, task, path: Path) -> tuple[dict[str, Any], dict]:
+        """(references, description) from an organizer's reference file."""
+        raise NotImplementedError
+
+    def write_reference(self, path: Path, references: dict[str, Any]) -> None:
+        """Write references as the organizer's reference file that ``read_reference`` reads."""
+        raise NotImplementedError
+
+    def references(self, task, data_root: Path | None) -> tuple[dict[str, Any], dict]:
+        """(references, description) of a task's test set, read from the datasets."""
         raise NotImplementedError
 
     def recipe_record(self, task) -> dict[str, Any]:

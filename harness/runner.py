@@ -44,6 +44,7 @@ class RunOptions:
     output: str | None = None
     n_boot: int = 1000
     progress: bool = True
+    submission: str | None = None
 
 
 def pick_device(spec: str) -> torch.device:
@@ -254,9 +255,13 @@ def run_task(task: Task, model_name: str, opts: RunOptions, log: Callable[[str],
     notes.extend(score.notes)
 
     tag = model_tag(model_name, opts.model_args)
-    # a --limit smoke run never replaces a full run's record
-    folder = run_dir(results, source.kind, task.name, tag if opts.limit is None else f"{tag}@limit{opts.limit}")
-    family.write_outputs(folder / "outputs.npz", outputs)
+    # a --limit smoke run never replaces a full run's record; other seeds sit beside seed 0
+    folder_name = tag + (f"@seed{opts.seed}" if opts.seed else "") + (f"@limit{opts.limit}" if opts.limit is not None else "")
+    folder = run_dir(results, source.kind, task.name, folder_name)
+    outputs_file = "outputs" + family.prediction_suffix(outputs)
+    family.write_predictions(folder / outputs_file, outputs, references)
+    if opts.submission:
+        family.write_predictions(Path(opts.submission), outputs, references)
     with atomic_path(folder / "samples.csv") as tmp:
         score.rows.to_csv(tmp, index=False)
     record = {
@@ -282,7 +287,7 @@ def run_task(task: Task, model_name: str, opts: RunOptions, log: Callable[[str],
                        "frames_per_s": stats["frames"] / max(stats["load_s"] + stats["predict_s"], 1e-9) if todo else None,
                        "samples_processed": len(todo), "samples_reused": reused},
         "notes": notes,
-        "files": {"outputs": "outputs.npz", "samples": "samples.csv"},
+        "files": {"outputs": outputs_file, "samples": "samples.csv", "submission": opts.submission},
     }
     write_json(folder / "record.json", record)
     record["_path"] = str(folder / "record.json")

@@ -44,3 +44,13 @@ def test_model_tag_and_record_listing(tmp_path):
     write_json(tmp_path / "runs/real/t/pos/record.json", {"m": 2})
     assert [r["m"] for r in iter_records(tmp_path, "t", "sample")] == [1]
     assert sorted(r["m"] for r in iter_records(tmp_path)) == [1, 2]
+
+
+def test_atomic_writes_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    write_json(tmp_path / "r.json", {})
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "r.json").stat().st_mode) == 0o666 & ~mask

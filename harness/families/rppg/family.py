@@ -25,7 +25,7 @@ from ...errors import HarnessError
 from ...family import DataSource, Family, Score, StreamDataset, TestSet, Unit, fingerprint_files
 from ...registry import natural_key
 from . import data as rdata
-from . import face, metrics, signal, synth
+from . import face, metrics, predictions, signal, synth
 from .types import VideoRecord
 
 SPLITS = ("all", "half-a", "half-b")
@@ -97,15 +97,29 @@ def stream_video(record: VideoRecord, spec: InputSpec) -> Iterator[tuple[Unit, d
         raise HarnessError(f"cannot decode video: {exc}", record.path) from exc
     if len(means) < signal.MIN_WINDOW_FRAMES:
         raise HarnessError(f"video has {len(means)} frame(s); at least {signal.MIN_WINDOW_FRAMES} are needed", record.path)
-    wave, gt_fs = record.ground_truth()
-    bvp = rdata.resample_to_frames(wave, len(means), gt_fs, record.fs, record.gt_path or record.path)
     meta = {"n_frames": len(means), "face_found": found, "dataset": record.dataset, "subject": record.subject}
-    ref = {"bvp": bvp.astype(np.float64), "fs": float(record.fs)}
-    unit = Unit(sid, part, last=True, reference=ref, meta=meta)
+    unit = Unit(sid, part, last=True, reference=reference(record, len(means)), meta=meta)
     if spec.kind == "rgb":
         yield unit, {"rgb": np.asarray(means, dtype=np.float32), "fs": record.fs}
     else:
         yield unit, {"frames": pending if pending is not None else np.stack(chunk), "fs": record.fs}
+
+
+def reference(record: VideoRecord, n_frames: int) -> dict:
+    """The ground truth a video is scored against: its waveform resampled to the decoded frame
+    count (as rPPG-Toolbox does), and the frame rate."""
+    wave, gt_fs = record.ground_truth()
+    bvp = rdata.resample_to_frames(wave, n_frames, gt_fs, record.fs, record.gt_path or record.path)
+    return {"bvp": bvp.astype(np.float64), "fs": float(record.fs)}
+
+
+def count_frames(record: VideoRecord) -> int:
+    try:
+        return sum(1 for _ in record.frames())
+    except HarnessError:
+        raise
+    except (cv2.error, OSError, ValueError) as exc:
+        raise HarnessError(f"cannot decode video: {exc}", record.path) from exc
 
 
 def _pad_stack(arrays: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -287,15 +301,29 @@ class RppgFamily(Family):
             return {"bvp": np.concatenate([p["bvp"] for p in parts])}
         return {"hr": np.asarray(np.mean([float(p["hr"]) for p in parts]))}
 
-    def write_outputs(self, path: Path, outputs: dict[str, dict]) -> None:
-        """NPZ of BVP waveforms keyed by sample id (or ``hr`` values), the rPPG prediction format."""
-        from ...results import atomic_path
+    # ------------------------------------------------------------------ prediction files
+    def prediction_suffix(self, outputs: dict[str, dict]) -> str:
+        return ".npz" if all("bvp" in o for o in outputs.values()) else ".csv"
 
-        kind = "bvp" if all("bvp" in o for o in outputs.values()) else "hr"
-        arrays = {sid: np.asarray(o[kind], dtype=np.float32) for sid, o in outputs.items()}
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez_compressed(fh, **arrays)
+    def write_predictions(self, path: Path, outputs: dict[str, dict], references: dict[str, dict]) -> None:
+        predictions.write_predictions(path, outputs, references)
+
+    def read_predictions(self, task, upload, references: dict[str, dict], problems) -> dict[str, dict]:
+        return predictions.read_predictions(task, upload, references, problems)
+
+    def read_reference(self, task, path: Path) -> tuple[dict[str, dict], dict]:
+        refs = predictions.read_reference(path)
+        return refs, {"kind": "file", "path": str(path), "samples": len(refs)}
+
+    def write_reference(self, path: Path, references: dict[str, dict]) -> None:
+        predictions.write_npz(path, {i: r["bvp"] for i, r in references.items()}, {i: r["fs"] for i, r in references.items()})
+
+    def references(self, task, data_root: Path | None) -> tuple[dict[str, dict], dict]:
+        """Ground truth of the test set, read from the datasets (frames are counted, not kept)."""
+        source = self.resolve_data(task, data_root, need_train=False)
+        refs = {r.sample_id: reference(r, count_frames(r)) for r in self._role_records(task, source, "test")}
+        return refs, {"kind": source.kind, "root": str(source.root), "fingerprint": source.fingerprint,
+                      "samples": len(refs)}
 
     # ------------------------------------------------------------------ scoring
     def score(self, task, outputs: dict[str, dict], references: dict[str, dict], *, n_boot: int, seed: int) -> Score:
@@ -314,10 +342,7 @@ class RppgFamily(Family):
                 except ValueError as exc:
                     raise HarnessError(f"sample {sid}: {exc}") from exc
             else:
-                if recipe.window != "whole":
-                    raise HarnessError(f"sample {sid}: an HR-only output needs a whole-video recipe, the task uses {recipe.window!r}")
-                windows = [{"start": 0, "end": len(ref["bvp"]), "hr_pred": float(out["hr"]),
-                            "hr_gt": float(signal.hr_from_bvp(ref["bvp"], fs, recipe)), "snr_db": np.nan, "macc": np.nan}]
+                windows = _hr_windows(sid, np.atleast_1d(out["hr"]), ref["bvp"], fs, recipe)
             rows.extend({**base, **w} for w in windows)
         table = pd.DataFrame(rows, columns=["sample_id", "dataset", "start", "end", "hr_pred", "hr_gt", "snr_db", "macc"])
         values = metrics.summarize(table, [m.name for m in task.metrics], n_boot=n_boot, seed=seed)
@@ -339,3 +364,20 @@ def _synthetic_or_real(root: Path, names: list[str]) -> str:
         raise HarnessError(f"mixes the synthetic sample ({', '.join(fake)} hold {synth.MARKER}) with real "
                            f"datasets; results would be neither sample nor real", root)
     return "real"
+
+
+def _hr_windows(sid: str, hr: np.ndarray, gt: np.ndarray, fs: float, recipe: signal.Recipe) -> list[dict]:
+    """Rows for heart-rate outputs: one predicted HR per recipe window (no waveform: SNR and MACC
+    undefined). Ground-truth HRs of equal-length windows are computed as one batch."""
+    bounds = signal.window_bounds(len(gt), fs, recipe)
+    if len(hr) != len(bounds):
+        raise HarnessError(f"sample {sid}: {len(hr)} heart rate(s) given, the task's recipe evaluates "
+                           f"{len(bounds)} window(s)")
+    gt_hr = np.empty(len(bounds))
+    by_length: dict[int, list[int]] = {}
+    for k, (s, e) in enumerate(bounds):
+        by_length.setdefault(e - s, []).append(k)
+    for ks in by_length.values():
+        gt_hr[ks] = signal.hr_from_bvp(np.stack([gt[bounds[k][0]:bounds[k][1]] for k in ks]), fs, recipe)
+    return [{"start": s, "end": e, "hr_pred": float(h), "hr_gt": float(g), "snr_db": np.nan, "macc": np.nan}
+            for (s, e), h, g in zip(bounds, hr, gt_hr)]
