@@ -1,0 +1,319 @@
+"""The organizer's submissions store: one append-only JSON-lines log per task, ranked per phase.
+
+On disk: ``<results>/submissions/<task>.jsonl``, one JSON object per line and per scoring of a
+participant's file (``id``, ``seq``, UTC ``time``, task version and config hash, phase, team, file
+hash, ``status`` scored|failed, ``metrics`` or participant-safe ``reasons``, directions, primary
+metric, ``supersedes``, ``extra``). Appends hold an exclusive ``flock`` on ``<task>.jsonl.lock``
+(the kernel drops it if the holder dies), are written in one ``write`` and fsync'd; ``seq`` is one
+more than the largest in the file, so it is unique and orders submissions. A line torn by a killed
+writer is skipped and reported (``SubmissionStore.skipped``); the next append starts on a new line.
+
+Idempotency: the key is (task, task_version, config_hash, phase, team, file_hash). The same file
+under the same scorer config gets the same result, so a repeat returns the existing entry — with
+one exception: a *scored* result for a key whose earlier entry *failed* is appended (it names the
+failure in ``supersedes``), since that failure came from the scorer or the machine (a bug fixed
+since, a timeout), not from the file. A scored entry is never replaced; a later failure of the same
+key returns it.
+
+Ranking: only scored entries of the task's current version and config hash; one row per team (its
+best by the ranking rule, or its latest scored with ``policy="latest"``); primary metric in its
+direction, then the other metrics in task order, then the earlier submission (smaller ``seq``).
+Undefined values sort last. Failed submissions are never ranked.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import json
+import math
+import os
+import re
+import secrets
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import HarnessError, did_you_mean
+from .results import _json_default, results_dir
+from .task import Task, TaskIndex
+
+STATUSES = ("scored", "failed")
+POLICIES = ("best", "latest")
+ARROWS = {"min": "↓", "max": "↑"}
+KEY_FIELDS = ("task", "task_version", "config_hash", "phase", "team", "file_hash")
+REQUIRED = {"id", "seq", "time", "status", "metrics", *KEY_FIELDS}
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def _text(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise HarnessError(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _number(value: Any) -> float | None:
+    """A metric value as a float; None when it is missing, not a number or not finite."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) and not isinstance(value, bool) else None
+
+
+def _metric(entry: dict, name: str) -> float | None:
+    return _number(((entry.get("metrics") or {}).get(name) or {}).get("value"))
+
+
+def _check_result(status: str, metrics: Any, reasons: Any, directions: Any, primary: str) -> None:
+    if status not in STATUSES:
+        raise HarnessError(f"status must be one of {STATUSES}, got {status!r}")
+    if not isinstance(directions, dict) or not directions or any(d not in ARROWS for d in directions.values()):
+        raise HarnessError(f"directions must map metric names to 'min' or 'max', got {directions!r}")
+    if primary not in directions:
+        raise HarnessError(f"primary metric {primary!r} has no direction in {sorted(directions)}")
+    if status == "scored":
+        if reasons:
+            raise HarnessError("a scored submission carries metrics, not failure reasons")
+        if not isinstance(metrics, dict) or not all(isinstance(v, dict) for v in metrics.values()):
+            raise HarnessError("a scored submission needs metrics as {name: {'value': ..., 'n': ...}}")
+        if _metric({"metrics": metrics}, primary) is None:
+            raise HarnessError(f"a scored submission needs a finite value of its primary metric {primary!r}; "
+                               "record it as failed instead")
+    elif metrics is not None or not isinstance(reasons, list) or not reasons \
+            or not all(isinstance(r, str) and r for r in reasons):
+        raise HarnessError("a failed submission needs a non-empty list of reasons and no metrics")
+
+
+class SubmissionStore:
+    """Append-only per-task logs of scored and failed submissions under ``folder``."""
+
+    def __init__(self, folder: Path, lock_timeout: float = 30.0):
+        self.folder = Path(folder)
+        self.lock_timeout = lock_timeout
+        #: problems met by the last read: torn or unreadable lines, each skipped
+        self.skipped: list[str] = []
+
+    def path(self, task: str) -> Path:
+        if not isinstance(task, str) or not _SAFE_NAME.fullmatch(task):
+            raise HarnessError(f"not a usable task name for the submissions store: {task!r}")
+        return self.folder / f"{task}.jsonl"
+
+    @contextlib.contextmanager
+    def lock(self, task: str, exclusive: bool = True) -> Iterator[None]:
+        """Hold the task's lock (shared for reading); waits up to ``lock_timeout`` seconds."""
+        lock_path = self.path(task).with_name(f"{task}.jsonl.lock")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            deadline = time.monotonic() + self.lock_timeout
+            mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
+            while True:
+                try:
+                    fcntl.flock(fd, mode)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise HarnessError(f"locked by another process for {self.lock_timeout:g} s", lock_path) from None
+                    time.sleep(0.002)
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
+
+    def _read(self, task: str) -> tuple[list[dict], bytes]:
+        """Valid entries and the raw bytes; call under the lock."""
+        path = self.path(task)
+        data = path.read_bytes() if path.exists() else b""
+        entries, self.skipped = [], []
+        lines = data.split(b"\n")
+        for i, raw in enumerate(lines, 1):
+            if not raw.strip():
+                continue
+            try:
+                entry = json.loads(raw)
+                if not isinstance(entry, dict) or not REQUIRED <= entry.keys():
+                    raise ValueError
+            except ValueError:
+                what = "torn last line (a write was interrupted)" if i == len(lines) else "unreadable line"
+                self.skipped.append(f"{path}: line {i}: {what}, skipped")
+                continue
+            entries.append(entry)
+        return entries, data
+
+    def entries(self, task: str, phase: str | None = None) -> list[dict]:
+        """Every readable entry of a task (optionally one phase), in submission order."""
+        if not self.path(task).exists():
+            self.skipped = []
+            return []
+        with self.lock(task, exclusive=False):
+            entries, _ = self._read(task)
+        return [e for e in entries if phase is None or e["phase"] == phase]
+
+    def record(self, *, task: str, task_version: int, config_hash: str, phase: str, team: str,
+               file_hash: str, status: str, metrics: dict | None, reasons: list[str] | None,
+               directions: dict[str, str], primary_metric: str, extra: dict | None = None) -> dict:
+        """Append one scoring of a file and return its entry (or the existing one: see the module doc)."""
+        self.path(task)
+        if not isinstance(task_version, int) or isinstance(task_version, bool) or task_version < 1:
+            raise HarnessError(f"task_version must be a positive integer, got {task_version!r}")
+        for name, value in (("config_hash", config_hash), ("phase", phase), ("team", team), ("file_hash", file_hash)):
+            _text(name, value)
+        _check_result(status, metrics, reasons, directions, primary_metric)
+        if extra is not None and not isinstance(extra, dict):
+            raise HarnessError(f"extra must be a mapping, got {type(extra).__name__}")
+        key = (task, task_version, config_hash, phase, team, file_hash)
+        with self.lock(task):
+            existing, data = self._read(task)
+            same = [e for e in existing if tuple(e[f] for f in KEY_FIELDS) == key]
+            kept = next((e for e in same if e["status"] == "scored"), same[0] if same else None)
+            if kept is not None and (kept["status"] == "scored" or status == "failed"):
+                return kept
+            seq = max((e["seq"] for e in existing), default=0) + 1
+            entry = {"id": f"{seq:06d}-{secrets.token_hex(4)}", "seq": seq,
+                     "time": datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+                     **dict(zip(KEY_FIELDS, key)), "status": status, "metrics": metrics, "reasons": reasons,
+                     "directions": dict(directions), "primary_metric": primary_metric,
+                     "supersedes": kept["id"] if kept else None, "extra": extra or {}}
+            try:
+                line = json.dumps(entry, default=_json_default, ensure_ascii=False).encode()
+            except TypeError as exc:
+                raise HarnessError(f"submission entry cannot be stored: {exc}") from exc
+            entry = json.loads(line)  # what a later read returns (numpy scalars as plain numbers)
+            self._append(task, (b"\n" if data and not data.endswith(b"\n") else b"") + line + b"\n")
+        return entry
+
+    def _append(self, task: str, blob: bytes) -> None:
+        path = self.path(task)
+        created = not path.exists()
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            view = memoryview(blob)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if created:  # make the new file's name durable too
+            dir_fd = os.open(self.folder, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+
+    def ranked(self, task: str | Task, phase: str, *, policy: str = "best") -> list[dict]:
+        """Leaderboard rows of one phase, best first (see the module doc for the rule)."""
+        if policy not in POLICIES:
+            raise HarnessError(f"unknown policy {policy!r} (one of {POLICIES})")
+        task = load_task(task) if isinstance(task, str) else task
+        order = metric_order(task)
+
+        def rank_key(e: dict) -> tuple:
+            parts = []
+            for m in order:
+                v = _metric(e, m)
+                parts.append((v is None, 0.0 if v is None else (v if task.directions[m] == "min" else -v)))
+            return (*parts, e["seq"])
+
+        scored = [e for e in self.entries(task.name, phase)
+                  if e["status"] == "scored" and e["task_version"] == task.version
+                  and e["config_hash"] == task.config_hash and _metric(e, task.primary_metric) is not None]
+        chosen: dict[str, dict] = {}
+        for e in sorted(scored, key=rank_key if policy == "best" else lambda e: -e["seq"]):
+            chosen.setdefault(e["team"], e)
+        return [{"model": e["team"], "kind": "submission", "metrics": e["metrics"],
+                 "n": e["metrics"][task.primary_metric].get("n"), "source": f"submission {e['id']} {e['time']}",
+                 "note": "", "id": e["id"], "time": e["time"]} for e in sorted(chosen.values(), key=rank_key)]
+
+
+def metric_order(task: Task) -> list[str]:
+    """The primary metric, then the task's other metrics in their order."""
+    return [task.primary_metric] + [m.name for m in task.metrics if m.name != task.primary_metric]
+
+
+def load_task(name: str) -> Task:
+    """One task (not a group) of the task index."""
+    index = TaskIndex()
+    if name in index.groups:
+        raise HarnessError(f"{name!r} is a group; name one of its tasks: {', '.join(index.groups[name].tasks)}")
+    if name not in index.tasks:
+        raise did_you_mean(name, index.tasks, "task")
+    return index.tasks[name]
+
+
+def _fmt(v: float | None) -> str:
+    return "–" if v is None else f"{v:.3f}"
+
+
+def _store(args: argparse.Namespace) -> SubmissionStore:
+    return SubmissionStore(results_dir(args.results) / "submissions")
+
+
+def _report_skipped(store: SubmissionStore) -> None:
+    for msg in store.skipped:
+        print(f"harness: warning: {msg}", file=sys.stderr)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    store = _store(args)
+    if not store.path(args.task).exists():
+        load_task(args.task)  # an unknown name is an error, a known task just has no submissions yet
+    entries = store.entries(args.task, args.phase)
+    _report_skipped(store)
+    if args.json:
+        print(json.dumps(entries, indent=2, ensure_ascii=False))
+        return 0
+    if not entries:
+        print(f"no submissions for {args.task}" + (f" in phase {args.phase}" if args.phase else ""))
+        return 0
+    from tabulate import tabulate
+
+    rows = []
+    for e in entries:
+        if e["status"] == "scored":
+            result = ", ".join(f"{m}={_fmt(_metric(e, m))}" for m in e["metrics"])
+        else:
+            result = "; ".join(e.get("reasons") or [])
+        rows.append([e["id"], e["time"], e["phase"], e["team"], e["status"],
+                     f"v{e['task_version']} {e['config_hash']}", e["file_hash"][:12], result])
+    print(tabulate(rows, headers=["id", "time", "phase", "team", "status", "task", "file", "result"],
+                   tablefmt="github", disable_numparse=True))
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    store = _store(args)
+    task = load_task(args.task)
+    rows = store.ranked(task, args.phase, policy=args.policy)
+    _report_skipped(store)
+    columns = metric_order(task)
+    header = ["rank", "team"] + [f"{m} {ARROWS[task.directions[m]]}" for m in columns] + ["N", "submitted"]
+    lines = [f"### {task.name} (v{task.version}, config {task.config_hash}) — phase {args.phase}, "
+             f"{args.policy} submission per team", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for i, row in enumerate(rows, 1):
+        cells = [str(i), row["model"].replace("|", "\\|")] + [_fmt(_metric(row, m)) for m in columns]
+        lines.append("| " + " | ".join(cells + [str(row["n"] if row["n"] is not None else "–"), row["time"]]) + " |")
+    if not rows:
+        lines.append("_no scored submissions yet_")
+    print("\n".join(lines))
+    return 0
+
+
+def add_cli(subparsers: Any) -> None:
+    """``harness submissions list|leaderboard``."""
+    p = subparsers.add_parser("submissions", help="the organizer's submissions store: list entries, rank a phase")
+    sub = p.add_subparsers(dest="submissions_command", required=True)
+    ls = sub.add_parser("list", help="every submission of a task, failed ones with their reasons")
+    ls.add_argument("--task", required=True)
+    ls.add_argument("--phase", default=None)
+    ls.add_argument("--results", default=None, help="results folder (default $HARNESS_RESULTS or ./results)")
+    ls.add_argument("--json", action="store_true", help="print the entries as JSON")
+    ls.set_defaults(func=cmd_list)
+    lb = sub.add_parser("leaderboard", help="rank one phase's scored submissions, one row per team")
+    lb.add_argument("--task", required=True)
+    lb.add_argument("--phase", required=True)
+    lb.add_argument("--results", default=None, help="results folder (default $HARNESS_RESULTS or ./results)")
+    lb.add_argument("--policy", default="best", choices=POLICIES, help="each team's best or latest scored submission")
+    lb.set_defaults(func=cmd_leaderboard)
