@@ -1,122 +1,485 @@
-"""Leaderboards: one row per model from the run records of one task and one data source, plus the
-published rows (real data only), rendered as Markdown, CSV or LaTeX.
+"""Leaderboards: one :class:`Table` per task and data source, rendered as Markdown, CSV, LaTeX,
+JSON or a self-contained HTML page.
 
-Ranking: the primary metric in its direction, then the remaining metrics in task order, then the
-model name. Undefined values sort last. Sample-data and real-data results are never mixed.
+Rows: the latest reportable run per model (for the task's current version and config); runs of the
+same model that differ only by seed are one row, mean ± std (ddof=1) over the seeds; published
+rows (real-data boards only) are quoted with their sources. Sample-data and real-data results are
+never mixed: the board shows real data when any real run exists, else the sample.
+
+Order and ranks: the primary metric in its direction, then the other metrics in task order, then
+the model name; shared ranks follow :data:`RANK_RULE`. Bold: every cell that shows its column's
+best value at display precision (direction from the task).
 """
 from __future__ import annotations
 
 import csv
+import dataclasses
+import html
 import io
-import math
+import json
+import statistics
 from pathlib import Path
 from typing import Any
 
 from .errors import HarnessError
 from .published import published_rows
-from .results import iter_records
+from .results import atomic_path, iter_records
 from .task import Task, TaskIndex
 
 ARROWS = {"min": "↓", "max": "↑"}
-FORMATS = ("md", "csv", "latex")
+#: format → file extension
+FORMATS = {"md": "md", "csv": "csv", "latex": "tex", "json": "json", "html": "html"}
+DASH = "–"
+
+RANK_RULE = (
+    "Rank: rows are sorted by {primary} (best first), then the other metrics in task order, then "
+    "the model name. Going down, the first unranked row opens a group and takes its position as "
+    "rank; each following row shares that rank while its 95% CI on {primary} overlaps the CI of "
+    "the group's first row (closed intervals; a row without a CI counts as its point value); the "
+    "first row that does not overlap opens the next group (ranks like 1, 1, 3). Overlap is only "
+    "ever tested against a group's first row, so ties never chain. Rows whose {primary} is "
+    "undefined are not ranked.")
 
 
-def run_rows(results: Path, task: Task, source: str) -> list[dict[str, Any]]:
-    """Latest reportable run per model for this task's current version and config."""
-    latest: dict[str, dict] = {}
+# ----------------------------------------------------------------------------- the table model
+@dataclasses.dataclass
+class Column:
+    """A metric column: its better direction, unit and display precision."""
+
+    name: str
+    direction: str  # "min" or "max"
+    unit: str = ""
+    digits: int = 2
+
+    @property
+    def header(self) -> str:
+        return f"{self.name} {ARROWS[self.direction]}" + (f" ({self.unit})" if self.unit else "")
+
+    def shown(self, v: float) -> str:
+        return f"{v:.{self.digits}f}"
+
+
+@dataclasses.dataclass
+class Cell:
+    """One metric of one row. ``k``: seed values aggregated; ``std`` over them (k ≥ 2)."""
+
+    value: float | None
+    std: float | None = None
+    k: int = 1
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n: int | None = None
+    bold: bool = False
+
+    def interval(self) -> tuple[float, float] | None:
+        """The CI used by the rank rule (the point value when there is no CI)."""
+        if self.value is None:
+            return None
+        return (self.value if self.ci_low is None else self.ci_low,
+                self.value if self.ci_high is None else self.ci_high)
+
+
+@dataclasses.dataclass
+class Row:
+    model: str
+    kind: str                       # "run" or "published"
+    cells: dict[str, Cell]
+    rank: int | None = None
+    n: int | None = None            # test samples
+    seeds: list[int] = dataclasses.field(default_factory=list)
+    source: str = ""
+    note: str = ""
+    tag: str | None = None          # run folder name (file-name safe)
+    runs: list[str] = dataclasses.field(default_factory=list)  # record.json per seed
+    samples: str | None = None      # samples.csv of the latest run (plotted)
+    samples_seed: int | None = None  # that run's seed
+
+
+@dataclasses.dataclass
+class Table:
+    task: str
+    version: int
+    config_hash: str
+    family: str
+    data: str                       # "real" or "sample"
+    primary: str
+    columns: list[Column]
+    rows: list[Row]
+    notes: list[str]
+
+    @property
+    def title(self) -> str:
+        return f"{self.task} (v{self.version}, config {self.config_hash}) — data: {self.data}"
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"title": self.title, **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Table":
+        d = {k: v for k, v in d.items() if k != "title"}
+        d["columns"] = [Column(**c) for c in d["columns"]]
+        d["rows"] = [Row(**{**r, "cells": {m: Cell(**c) for m, c in r["cells"].items()}}) for r in d["rows"]]
+        return cls(**d)
+
+
+# ----------------------------------------------------------------------------- building it
+def _current(rec: dict, task: Task) -> bool:
+    return bool(rec.get("reportable")) and rec["task"]["version"] == task.version \
+        and rec["task"]["config_hash"] == task.config_hash
+
+
+def _identity(rec: dict) -> str:
+    """Everything but the seed that must agree for runs to be aggregated over seeds."""
+    return json.dumps([rec["model"], rec["data"]["fingerprint"], rec["environment"].get("harness")],
+                      sort_keys=True, default=str)
+
+
+def seed_runs(results: Path, task: Task, source: str) -> dict[str, list[dict]]:
+    """Per model tag: its latest reportable run plus the latest run of every other seed that
+    differs from it only by seed (same model, arguments, code, data, harness version), by seed."""
+    by_tag: dict[str, list[dict]] = {}
     for rec in iter_records(results, task.name, source):
-        if not rec.get("reportable") or rec["task"]["version"] != task.version \
-                or rec["task"]["config_hash"] != task.config_hash:
-            continue
-        tag = rec["model"]["tag"]
-        if tag not in latest or rec["created"] > latest[tag]["created"]:
-            latest[tag] = rec
-    def label(rec: dict) -> str:
-        args = rec["model"].get("args") or {}
-        return rec["model"]["tag"] + (f" ({', '.join(f'{k}={v}' for k, v in args.items())})" if args else "")
-
-    return [{"model": label(rec), "kind": "run", "metrics": rec["metrics"], "n": rec["n_samples"],
-             "source": f"harness {rec['environment']['harness']} ({(rec['environment'].get('git_commit') or 'no git')[:8]})",
-             "note": "", "data": rec["data"]["fingerprint"]} for tag, rec in latest.items()]
+        if _current(rec, task):
+            by_tag.setdefault(rec["model"]["tag"], []).append(rec)
+    out = {}
+    for tag, recs in by_tag.items():
+        recs.sort(key=lambda r: (r["created"], r["_path"]), reverse=True)
+        per_seed: dict[Any, dict] = {}
+        for rec in recs:
+            if _identity(rec) == _identity(recs[0]):
+                per_seed.setdefault(rec.get("seed"), rec)
+        out[tag] = sorted(per_seed.values(), key=lambda r: (r.get("seed") is None, r.get("seed") or 0))
+    return out
 
 
-def _value(row: dict, metric: str) -> float | None:
-    v = row["metrics"].get(metric, {}).get("value")
-    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+def aggregate(metrics: list[dict]) -> Cell:
+    """One cell from a metric's per-seed values: the mean, std (ddof=1) and k of the defined
+    values; the CI is the single run's, or the hull of the per-seed CIs."""
+    values = [float(m["value"]) for m in metrics if m.get("value") is not None]
+    lows = [m["ci_low"] for m in metrics if m.get("ci_low") is not None]
+    highs = [m["ci_high"] for m in metrics if m.get("ci_high") is not None]
+    ns = [m["n"] for m in metrics if m.get("n") is not None]
+    return Cell(value=statistics.fmean(values) if values else None,
+                std=statistics.stdev(values) if len(values) > 1 else None, k=len(values),
+                ci_low=min(lows) if lows else None, ci_high=max(highs) if highs else None,
+                n=min(ns) if ns else None)
 
 
-def rank(rows: list[dict], task: Task) -> list[dict]:
+def _label(rec: dict) -> str:
+    args = rec["model"].get("args") or {}
+    return rec["model"]["tag"] + (f" ({', '.join(f'{k}={v}' for k, v in args.items())})" if args else "")
+
+
+def _run_row(recs: list[dict], columns: list[Column]) -> Row:
+    latest = max(recs, key=lambda r: (r["created"], r["_path"]))
+    env = latest["environment"]
+    folder = Path(latest["_path"]).parent
+    return Row(model=_label(latest), kind="run", n=latest.get("n_samples"),
+               cells={c.name: aggregate([r["metrics"].get(c.name, {}) for r in recs]) for c in columns},
+               seeds=[r["seed"] for r in recs if r.get("seed") is not None],
+               source=f"harness {env['harness']} ({(env.get('git_commit') or 'no git')[:8]})",
+               tag=latest["model"]["tag"], runs=[r["_path"] for r in recs],
+               samples=str(folder / latest.get("files", {}).get("samples", "samples.csv")),
+               samples_seed=latest.get("seed"))
+
+
+def _published_row(p: dict, columns: list[Column]) -> Row:
+    cells = {c.name: aggregate([p["metrics"][c.name]] if c.name in p["metrics"] else []) for c in columns}
+    return Row(model=p["model"], kind="published", cells=cells, source=p.get("source") or "",
+               note=p.get("note") or "")
+
+
+def _columns(task: Task) -> list[Column]:
+    """Primary metric first, then the task's order; unit and precision from the family's specs
+    (3 decimals for metrics bounded within [-1, 1], such as correlations)."""
+    from .family import FAMILIES
+
+    specs = getattr(FAMILIES.get(task.family), "metric_specs", {})
     order = [task.primary_metric] + [m.name for m in task.metrics if m.name != task.primary_metric]
+    cols = []
+    for name in order:
+        spec = specs.get(name)
+        low, high = getattr(spec, "bounds", (None, None))
+        bounded = low is not None and high is not None and -1 <= low and high <= 1
+        cols.append(Column(name, task.directions[name], getattr(spec, "unit", ""), 3 if bounded else 2))
+    return cols
 
-    def key(row: dict):
+
+def sort_rows(rows: list[Row], columns: list[Column]) -> list[Row]:
+    """Primary metric in its direction, then the other metrics, then the model (and kind);
+    undefined values last."""
+    def key(row: Row):
         parts = []
-        for m in order:
-            v = _value(row, m)
-            sign = 1 if task.directions[m] == "min" else -1
-            parts.append((v is None, 0.0 if v is None else sign * v))
-        return (*parts, row["model"])
+        for c in columns:
+            v = row.cells[c.name].value
+            parts.append((v is None, 0.0 if v is None else (v if c.direction == "min" else -v)))
+        return (*parts, row.model, row.kind)
 
     return sorted(rows, key=key)
 
 
-def build(index: TaskIndex, task: Task, results: Path, source: str | None = None) -> tuple[list[dict], list[str], str]:
-    """(ranked rows, metric columns, data source shown). Default source: real, else sample."""
+def assign_ranks(rows: list[Row], primary: str) -> None:
+    """Set ``row.rank`` on sorted rows by :data:`RANK_RULE`."""
+    leader: tuple[float, float] | None = None
+    rank = None
+    for position, row in enumerate(rows, 1):
+        iv = row.cells[primary].interval()
+        if iv is None:
+            row.rank = None
+            continue
+        if leader is None or iv[0] > leader[1] or iv[1] < leader[0]:
+            leader, rank = iv, position
+        row.rank = rank
+
+
+def mark_best(rows: list[Row], columns: list[Column]) -> None:
+    """Bold every cell showing its column's best value (ties at display precision)."""
+    for c in columns:
+        values = [v for r in rows if (v := r.cells[c.name].value) is not None]
+        if values:
+            best = c.shown(min(values) if c.direction == "min" else max(values))
+            for r in rows:
+                cell = r.cells[c.name]
+                cell.bold = cell.value is not None and c.shown(cell.value) == best
+
+
+def _notes(task: Task, source: str, runs: dict[str, list[dict]]) -> list[str]:
+    p = task.primary_metric
+    notes = [("Data: real datasets. Published rows (kind = published) are quoted from their sources, "
+              "not re-run here." if source == "real" else
+              "Data: the embedded synthetic sample (sample-data results only). Published rows "
+              "appear on the real-data board (--source real).")]
+    notes.append("Values: the latest reportable run per model. A model with runs that differ only by "
+                 "seed shows mean ± std (ddof=1) over its seeds (seeds column = n); its CI is the "
+                 "hull of the per-seed CIs.")
+    methods = sorted({m for recs in runs.values() for r in recs
+                      if (m := r["metrics"].get(p, {}).get("se_method"))})
+    if methods:
+        notes.append(f"95% CI on {p}: {'; '.join(methods)}.")
+    notes.append(RANK_RULE.format(primary=p))
+    notes.append("Bold: the best value of each column (↓ lower is better, ↑ higher is better), "
+                 "every tie at display precision.")
+    return notes
+
+
+def build(index: TaskIndex, task: Task, results: Path, source: str | None = None) -> Table:
+    """The leaderboard of ``task`` from ``results``. Default source: real, else sample."""
+    if source not in (None, "real", "sample"):
+        raise HarnessError(f"unknown data source {source!r} (real or sample)")
+    real = seed_runs(results, task, "real")
     if source is None:
-        source = "real" if run_rows(results, task, "real") or not run_rows(results, task, "sample") else "sample"
-    rows = run_rows(results, task, source)
+        source = "real" if real or not seed_runs(results, task, "sample") else "sample"
+    runs = real if source == "real" else seed_runs(results, task, "sample")
+    columns = _columns(task)
+    rows = [_run_row(recs, columns) for recs in runs.values()]
     if source == "real":
-        rows += published_rows(index, task)
-    columns = [task.primary_metric] + [m.name for m in task.metrics if m.name != task.primary_metric]
-    return rank(rows, task), columns, source
+        rows += [_published_row(p, columns) for p in published_rows(index, task)]
+    rows = sort_rows(rows, columns)
+    assign_ranks(rows, task.primary_metric)
+    mark_best(rows, columns)
+    return Table(task=task.name, version=task.version, config_hash=task.config_hash, family=task.family,
+                 data=source, primary=task.primary_metric, columns=columns, rows=rows,
+                 notes=_notes(task, source, runs))
 
 
-def _shown(v: float) -> str:
-    return f"{v:.2f}"
+# ----------------------------------------------------------------------------- rendering
+def _value_text(cell: Cell, col: Column) -> str:
+    if cell.value is None:
+        return DASH
+    return col.shown(cell.value) + (f" ± {col.shown(cell.std)}" if cell.std is not None else "")
 
 
-def _best(rows: list[dict], metric: str, direction: str) -> str | None:
-    """The best value as displayed: every row that shows it is bold (ties at display precision)."""
-    values = [v for r in rows if (v := _value(r, metric)) is not None]
-    if not values:
-        return None
-    return _shown(min(values) if direction == "min" else max(values))
+def _ci_text(cell: Cell, col: Column) -> str:
+    if cell.ci_low is None or cell.ci_high is None:
+        return DASH
+    return f"[{col.shown(cell.ci_low)}, {col.shown(cell.ci_high)}]"
 
 
-def render(rows: list[dict], columns: list[str], task: Task, fmt: str, source: str) -> str:
-    if fmt not in FORMATS:
-        raise HarnessError(f"unknown format {fmt!r} (one of {FORMATS})")
-    best = {m: _best(rows, m, task.directions[m]) for m in columns}
-    header = ["rank", "model", "kind"] + [f"{m} {ARROWS[task.directions[m]]}" for m in columns] + ["N", "source"]
+def _keys(table: Table) -> list[str]:
+    """Column keys of the displayed table (the CI column follows the primary metric)."""
+    keys = ["rank", "model", "kind"]
+    for c in table.columns:
+        keys += [c.name] + ([f"{c.name}_ci"] if c.name == table.primary else [])
+    return keys + ["N", "seeds", "source"]
+
+
+def _grid(table: Table) -> tuple[list[str], list[list[tuple[str, bool]]]]:
+    """Header and body of the displayed table; each body cell is (text, bold)."""
+    names = {c.name: c.header for c in table.columns} | {f"{table.primary}_ci": "95% CI"}
+    header = [names.get(k, k) for k in _keys(table)]
     body = []
-    for i, row in enumerate(rows, 1):
-        cells = [str(i), row["model"], row["kind"]]
-        for m in columns:
-            v = _value(row, m)
-            text = "–" if v is None else _shown(v)
-            if v is not None and text == best[m] and fmt != "csv":
-                text = f"**{text}**" if fmt == "md" else f"\\textbf{{{text}}}"
-            cells.append(text)
-        cells += [str(row.get("n") or "–"), row["source"] + (f"; {row['note']}" if row["note"] else "")]
+    for row in table.rows:
+        cells = [(DASH if row.rank is None else str(row.rank), False), (row.model, False), (row.kind, False)]
+        for c in table.columns:
+            cell = row.cells[c.name]
+            cells.append((_value_text(cell, c), cell.bold))
+            if c.name == table.primary:
+                cells.append((_ci_text(cell, c), False))
+        cells += [(str(row.n) if row.n else DASH, False), (str(len(row.seeds)) if row.seeds else DASH, False),
+                  (row.source + (f"; {row.note}" if row.note else ""), False)]
         body.append(cells)
-    title = f"{task.name} (v{task.version}, config {task.config_hash}) — data: {source}"
-    if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["rank", "model", "kind", *columns, "N", "source"])
-        writer.writerows(body)
-        return buf.getvalue()
-    if fmt == "latex":
-        esc = lambda s: s.replace("_", "\\_").replace("%", "\\%").replace("&", "\\&")  # noqa: E731
-        lines = [f"% {title}", "\\begin{tabular}{rll" + "r" * len(columns) + "rl}", "\\toprule",
-                 " & ".join(esc(h).replace("↓", "$\\downarrow$").replace("↑", "$\\uparrow$") for h in header) + " \\\\",
-                 "\\midrule"]
-        lines += [" & ".join(c if c.startswith("\\textbf") else esc(c) for c in cells) + " \\\\" for cells in body]
-        lines += ["\\bottomrule", "\\end{tabular}"]
-        return "\n".join(lines) + "\n"
-    lines = [f"### {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cells) + " |" for cells in body]
+    return header, body
+
+
+def render_md(table: Table) -> str:
+    header, body = _grid(table)
+    esc = lambda s: s.replace("|", "\\|")  # noqa: E731
+    lines = [f"### {table.title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(f"**{esc(t)}**" if b else esc(t) for t, b in cells) + " |" for cells in body]
     if not body:
         lines.append("_no results yet_")
-    if source == "sample":
-        lines += ["", "_Synthetic-sample results only. Published rows appear on the real-data board (--source real)._"]
+    lines += [""] + [f"- {n}" for n in table.notes]
     return "\n".join(lines) + "\n"
+
+
+def _num(v: float | None) -> str:
+    return "" if v is None else repr(float(v))
+
+
+def render_csv(table: Table) -> str:
+    """Full-precision values, one row per entry; ``<m>_std`` over seeds; the primary's CI."""
+    head = ["rank", "model", "kind"]
+    for c in table.columns:
+        head += [c.name, f"{c.name}_std"]
+        head += [f"{c.name}_ci_low", f"{c.name}_ci_high"] if c.name == table.primary else []
+    head += ["N", "seeds", "data", "source", "note"]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(head)
+    for row in table.rows:
+        out = ["" if row.rank is None else row.rank, row.model, row.kind]
+        for c in table.columns:
+            cell = row.cells[c.name]
+            out += [_num(cell.value), _num(cell.std)]
+            if c.name == table.primary:
+                out += [_num(cell.ci_low), _num(cell.ci_high)]
+        out += [row.n or "", len(row.seeds) or "", table.data, row.source, row.note]
+        writer.writerow(out)
+    return buf.getvalue()
+
+
+_LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+          "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+          "↓": r"$\downarrow$", "↑": r"$\uparrow$", "±": r"$\pm$", "–": "--", "—": "---",
+          "→": r"$\rightarrow$", "≥": r"$\geq$", "≤": r"$\leq$"}
+
+
+def latex_escape(text: str) -> str:
+    """Escape LaTeX's special characters and spell the symbols the tables use."""
+    return text.translate(str.maketrans(_LATEX))
+
+
+def render_latex(table: Table) -> str:
+    """A ``table`` float (booktabs) with the title as caption and the notes under the tabular."""
+    header, body = _grid(table)
+    n_metric = len(header) - 6
+    cell = lambda t, b: f"\\textbf{{{latex_escape(t)}}}" if b else latex_escape(t)  # noqa: E731
+    lines = ["\\begin{table}[t]", "\\centering", "\\small", f"\\caption{{{latex_escape(table.title)}}}",
+             "\\begin{tabular}{rll" + "r" * n_metric + "rrl}", "\\toprule",
+             " & ".join(latex_escape(h) for h in header) + " \\\\", "\\midrule"]
+    lines += [" & ".join(cell(t, b) for t, b in cells) + " \\\\" for cells in body]
+    lines += ["\\bottomrule", "\\end{tabular}", "", "\\par\\smallskip\\footnotesize"]
+    lines += [latex_escape(n) + "\\par" for n in table.notes]
+    lines.append("\\end{table}")
+    return "\n".join(lines) + "\n"
+
+
+def render_json(table: Table) -> str:
+    return json.dumps(table.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+
+_CSS = """body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse}th,td{padding:4px 10px;border-bottom:1px solid #ddd;text-align:right;white-space:nowrap}
+td:last-child{white-space:normal;max-width:30em}
+th{cursor:pointer;user-select:none;background:#f4f4f4;position:sticky;top:0}
+th:nth-child(2),td:nth-child(2),th:nth-child(3),td:nth-child(3),th:last-child,td:last-child{text-align:left}
+th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
+tr.published{color:#555;font-style:italic}td.best{font-weight:bold}.notes{max-width:60em;color:#444}"""
+
+_ERROR_JS = """window.onerror=function(msg){var e=document.createElement('pre');e.id='js-error';
+e.textContent=String(msg);document.body.appendChild(e);};"""
+
+# Click a header: sort best-first (metric columns) or ascending (others; text by lower-cased code
+# points); click again to reverse.
+# Undefined values stay last. On load, #sort=<column>[:asc|:desc] clicks the header.
+_SORT_JS = """(function(){
+var table=document.getElementById('board'),body=table.tBodies[0],heads=table.tHead.rows[0].cells;
+function val(row,i){var c=row.cells[i];return c.hasAttribute('data-v')?c.getAttribute('data-v'):c.textContent;}
+function sortBy(i,dir){
+  var num=heads[i].getAttribute('data-type')==='num',rows=Array.prototype.slice.call(body.rows);
+  rows.sort(function(a,b){
+    var x=val(a,i),y=val(b,i),d;
+    if(num){if(x===''||y==='')return (x==='')-(y==='')||a.getAttribute('data-i')-b.getAttribute('data-i');d=x-y;}
+    else{x=x.toLowerCase();y=y.toLowerCase();d=x<y?-1:x>y?1:0;}
+    return (dir==='descending'?-d:d)||a.getAttribute('data-i')-b.getAttribute('data-i');});
+  rows.forEach(function(r){body.appendChild(r);});
+  for(var j=0;j<heads.length;j++){heads[j].removeAttribute('aria-sort');}
+  heads[i].setAttribute('aria-sort',dir);}
+Array.prototype.forEach.call(heads,function(th,i){th.addEventListener('click',function(){
+  var cur=th.getAttribute('aria-sort');
+  sortBy(i,cur?(cur==='ascending'?'descending':'ascending'):th.getAttribute('data-first'));});});
+function fromHash(){
+  var m=/sort=([^:&]+)(?::(asc|desc))?/.exec(decodeURIComponent(location.hash));if(!m)return;
+  for(var i=0;i<heads.length;i++){if(heads[i].getAttribute('data-key')===m[1]){
+    heads[i].click();if(m[2]&&heads[i].getAttribute('aria-sort')!==m[2]+'ending')heads[i].click();}}}
+window.addEventListener('hashchange',fromHash);fromHash();
+document.body.setAttribute('data-ready','1');})();"""
+
+
+def render_html(table: Table) -> str:
+    """A static page: inline CSS and JS, no external asset; columns sort on click."""
+    e = html.escape
+    header, body = _grid(table)
+    keys = _keys(table)
+    num = {"rank", "N", "seeds", f"{table.primary}_ci", *(c.name for c in table.columns)}
+    first = {c.name: "ascending" if c.direction == "min" else "descending" for c in table.columns}
+    ths = "".join(f'<th data-key="{e(k)}" data-type="{"num" if k in num else "text"}" '
+                  f'data-first="{first.get(k, "ascending")}">{e(h)}</th>' for k, h in zip(keys, header))
+
+    def sort_value(row: Row, key: str) -> str | None:
+        if key in ("rank", "N"):
+            v = row.rank if key == "rank" else row.n
+            return "" if v is None else str(v)
+        if key == "seeds":
+            return str(len(row.seeds)) if row.seeds else ""
+        if key == f"{table.primary}_ci":
+            return _num(row.cells[table.primary].ci_low)
+        return _num(row.cells[key].value) if key in row.cells else None
+
+    trs = []
+    for i, (row, cells) in enumerate(zip(table.rows, body)):
+        tds = []
+        for key, (text, bold) in zip(keys, cells):
+            v = sort_value(row, key)
+            attrs = (f' data-v="{e(v)}"' if v is not None else "") + (' class="best"' if bold else "")
+            tds.append(f"<td{attrs}>{e(text)}</td>")
+        trs.append(f'<tr class="{row.kind}" data-i="{i}" data-model="{e(row.model)}">{"".join(tds)}</tr>')
+    notes = "".join(f"<li>{e(n)}</li>" for n in table.notes)
+    empty = "" if trs else "<p><em>no results yet</em></p>"
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{e(table.title)}</title>'
+            f"<style>{_CSS}</style><script>{_ERROR_JS}</script></head>\n<body><h1>{e(table.title)}</h1>\n"
+            f'<table id="board"><thead><tr>{ths}</tr></thead>\n<tbody>\n' + "\n".join(trs)
+            + f"\n</tbody></table>{empty}\n<ul class=\"notes\">{notes}</ul>\n<script>{_SORT_JS}</script>\n</body></html>\n")
+
+
+RENDERERS = {"md": render_md, "csv": render_csv, "latex": render_latex, "json": render_json, "html": render_html}
+
+
+def render(table: Table, fmt: str) -> str:
+    if fmt not in RENDERERS:
+        raise HarnessError(f"unknown format {fmt!r} (one of {', '.join(RENDERERS)})")
+    return RENDERERS[fmt](table)
+
+
+def write(table: Table, fmt: str, out: Path) -> list[tuple[Path, dict]]:
+    """Write ``<out>/<task>.<ext>`` and the family's plots beside it; (path, numbers) for each."""
+    from .plots import write_plots
+
+    text = render(table, fmt)
+    path = Path(out) / f"{table.task}.{FORMATS[fmt]}"
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return [(path, {}), *write_plots(table, Path(out))]

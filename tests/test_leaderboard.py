@@ -1,0 +1,354 @@
+"""Leaderboard tables, ranks, seed aggregation, renderers and plots, against independent computations."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import statistics
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sstats
+
+from harness.cli import main
+from harness.errors import HarnessError
+from harness.families.rppg.plots import bland_altman, hr_scatter
+from harness.leaderboard import (Cell, Column, Row, Table, assign_ranks, build, latex_escape, render,
+                                 sort_rows, write)
+from harness.published import published_rows
+from harness.results import model_tag
+from harness.task import TaskIndex
+
+SAMPLE_TASK = "svc2026-rppg-phase2"
+REAL_TASK = "rppg-pure-to-ubfc"  # has published rows
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+# ----------------------------------------------------------------------------- synthetic runs
+def make_samples(seed: int, n: int = 12, bias: float = 1.0, noise: float = 3.0, n_nan: int = 0) -> pd.DataFrame:
+    """A samples.csv table in the runner's columns."""
+    rng = np.random.default_rng(seed)
+    gt = rng.uniform(55, 110, n)
+    pred = gt + bias + rng.normal(0, noise, n)
+    pred[:n_nan] = np.nan
+    return pd.DataFrame({"sample_id": [f"ubfc-rppg/subject{i}" for i in range(n)], "dataset": ["ubfc-rppg"] * (n // 2) + ["pure"] * (n - n // 2),
+                         "start": 0, "end": 600, "hr_pred": pred, "hr_gt": gt,
+                         "snr_db": rng.normal(0, 2, n), "macc": rng.uniform(0.3, 0.9, n)})
+
+
+def write_run(results: Path, task_name: str, model: str, metrics: dict, *, source: str = "sample", seed: int = 0,
+              folder: str | None = None, args: dict | None = None, created: str = "2026-01-01T00:00:00+00:00",
+              code: str = "c0de", reportable: bool = True, version: int | None = None,
+              samples: pd.DataFrame | None = None) -> dict:
+    """Write record.json + samples.csv as the runner does. ``metrics``: name → value or (value, ci_low, ci_high)."""
+    task = TaskIndex().tasks[task_name]
+    tag = model_tag(model, args or {})
+    run = results / "runs" / source / task_name / (folder or tag)
+    run.mkdir(parents=True)
+    samples = make_samples(seed) if samples is None else samples
+    samples.to_csv(run / "samples.csv", index=False)
+    mvals = {}
+    for m in task.metrics:
+        v = metrics.get(m.name)
+        v, lo, hi = v if isinstance(v, tuple) else (v, None, None)
+        mvals[m.name] = {"value": v, "n": len(samples), "se": None, "ci_low": lo, "ci_high": hi,
+                         "se_method": "std(ddof=1)/sqrt(n), normal CI" if lo is not None else None,
+                         "reason": None if v is not None else "undefined: test", "n_excluded": 0}
+    record = {
+        "schema": 1, "created": created,
+        "task": {"name": task.name, "version": version or task.version, "config_hash": task.config_hash,
+                 "family": task.family, "group": None, "recipe": {}, "datasets": {}},
+        "model": {"name": model, "args": args or {}, "origin": "builtin", "family": "rppg", "inputs": ["rgb"],
+                  "output": "bvp", "code_fingerprint": code, "trains": False, "tag": tag},
+        "data": {"source": source, "root": "/data", "fingerprint": f"{source}-fp", "role_fingerprints": {},
+                 "datasets": {}, "notes": []},
+        "metrics": mvals, "primary_metric": task.primary_metric, "directions": task.directions,
+        "n_samples": len(samples), "counts": {"videos": len(samples), "windows": len(samples), "face_fallback": 0},
+        "reportable": reportable, "limit": None if reportable else 1, "seed": seed, "n_boot": 1000,
+        "environment": {"harness": "0.1.0", "git_commit": "0123456789abcdef", "git_dirty": False, "device": "cpu"},
+        "timings": {}, "throughput": {}, "notes": [], "files": {"outputs": "outputs.npz", "samples": "samples.csv"},
+    }
+    (run / "record.json").write_text(json.dumps(record))
+    return record
+
+
+@pytest.fixture
+def results(tmp_path) -> Path:
+    return tmp_path / "results"
+
+
+def board(results: Path, task: str = SAMPLE_TASK, source: str | None = None) -> Table:
+    index = TaskIndex()
+    return build(index, index.tasks[task], results, source)
+
+
+def md_rows(text: str) -> list[list[str]]:
+    """Body cells of the Markdown table."""
+    lines = [ln for ln in text.splitlines() if ln.startswith("| ")][1:]
+    return [[c.strip() for c in ln.strip("|").split(" | ")] for ln in lines]
+
+
+# ----------------------------------------------------------------------------- ranking
+def test_order_ties_and_the_shared_rank_rule(results):
+    cases = {  # model: (mae, ci_low, ci_high), rmse
+        "a": ((2.0, 1.0, 3.0), 5.0),
+        "b": ((2.6, 2.5, 4.0), 5.0),   # overlaps a → shares rank 1
+        "c": ((3.5, 3.2, 4.5), 5.0),   # overlaps b but not a → new group (no chaining)
+        "d": ((3.9, 3.0, 5.0), 5.0),   # overlaps c, the group's first → rank 3
+        "e": ((9.0, 8.0, 10.0), 7.0),
+        "f": ((9.0, 8.0, 10.0), 6.0),  # same mae as e, better rmse → above e, same group
+        "g": ((None, None, None), 1.0),  # undefined primary → last, unranked
+    }
+    for model, (mae, rmse) in cases.items():
+        write_run(results, SAMPLE_TASK, model, {"mae": mae, "rmse": rmse})
+    table = board(results)
+    assert [r.model for r in table.rows] == ["a", "b", "c", "d", "f", "e", "g"]
+    assert [r.rank for r in table.rows] == [1, 1, 3, 3, 5, 5, None]
+    shown = md_rows(render(table, "md"))
+    assert [c[0] for c in shown] == ["1", "1", "3", "3", "5", "5", "–"]
+    assert [c[4] for c in shown][:2] == ["[1.00, 3.00]", "[2.50, 4.00]"]  # the CI column
+    assert any("share" in n and "overlaps" in n and "mae" in n for n in table.notes)
+
+
+def test_rank_rule_touching_intervals_points_and_max_direction():
+    col = Column("pearson", "max")
+    rows = [Row(model=m, kind="run", cells={"pearson": Cell(v, ci_low=lo, ci_high=hi)})
+            for m, v, lo, hi in [("p", 0.5, 0.4, 0.6), ("q", 0.9, 0.8, 0.95), ("r", 0.8, None, None),
+                                 ("s", 0.6, 0.6, 0.7), ("t", 0.75, 0.7, 0.79)]]
+    rows = sort_rows(rows, [col])
+    assert [r.model for r in rows] == ["q", "r", "t", "s", "p"]  # higher is better
+    assign_ranks(rows, "pearson")
+    # r (a point at 0.8) touches q's CI [0.8, 0.95]: shared; t's [0.7, 0.79] does not reach q's → new group;
+    # s's [0.6, 0.7] touches t's → shares 3; p's [0.4, 0.6] does not reach t's → 5
+    assert [r.rank for r in rows] == [1, 1, 3, 3, 5]
+
+
+# ----------------------------------------------------------------------------- bold
+def test_best_value_per_column_is_bold_with_ties_at_display_precision(results):
+    vals = {"m1": {"mae": 1.234, "pearson": 0.91, "snr": -1.0},
+            "m2": {"mae": 1.2349, "pearson": 0.95, "snr": 2.0},
+            "m3": {"mae": 4.0, "pearson": 0.9501, "snr": 2.004}}
+    for model, m in vals.items():
+        write_run(results, SAMPLE_TASK, model, m)
+    table = board(results)
+    for col in table.columns:
+        defined = {r.model: vals[r.model][col.name] for r in table.rows if col.name in vals[r.model]}
+        if not defined:
+            assert not any(r.cells[col.name].bold for r in table.rows)
+            continue
+        rounded = {k: round(v, col.digits) for k, v in defined.items()}
+        best = min(rounded.values()) if col.direction == "min" else max(rounded.values())
+        assert {r.model for r in table.rows if r.cells[col.name].bold} == {k for k, v in rounded.items() if v == best}
+    text = render(table, "md")
+    assert text.count("**1.23**") == 2 and "**0.950**" in text and "**2.00**" in text
+    latex = render(table, "latex")
+    assert latex.count("\\textbf{1.23}") == 2
+
+
+# ----------------------------------------------------------------------------- seeds
+def test_runs_differing_only_by_seed_are_mean_std_n(results):
+    maes = {0: (2.0, 1.5, 2.6), 1: (2.5, 1.8, 3.1), 2: (3.2, 2.0, 4.0)}
+    for seed, mae in maes.items():
+        write_run(results, SAMPLE_TASK, "pos", {"mae": mae, "pearson": 0.9 + seed / 100},
+                  seed=seed, folder=f"pos@seed{seed}", created=f"2026-01-0{seed + 2}T00:00:00+00:00")
+    # not aggregated: older code, a --limit run, another task version
+    write_run(results, SAMPLE_TASK, "pos", {"mae": 50.0}, seed=7, folder="pos@old", code="old", created="2025-01-01T00:00:00+00:00")
+    write_run(results, SAMPLE_TASK, "pos", {"mae": 60.0}, seed=8, folder="pos@limit1", reportable=False, created="2027-01-01T00:00:00+00:00")
+    write_run(results, SAMPLE_TASK, "pos", {"mae": 70.0}, seed=9, folder="pos@v0", version=99, created="2027-01-01T00:00:00+00:00")
+    write_run(results, SAMPLE_TASK, "green", {"mae": 9.0})
+    table = board(results)
+    pos = next(r for r in table.rows if r.model == "pos")
+    values = [v[0] for v in maes.values()]
+    cell = pos.cells["mae"]
+    assert pos.seeds == [0, 1, 2] and cell.k == 3
+    assert cell.value == pytest.approx(np.mean(values)) and cell.value == pytest.approx(statistics.mean(values))
+    assert cell.std == pytest.approx(np.std(values, ddof=1))
+    assert (cell.ci_low, cell.ci_high) == (1.5, 4.0)  # hull of the per-seed CIs
+    assert pos.cells["pearson"].std == pytest.approx(np.std([0.90, 0.91, 0.92], ddof=1))
+    assert pos.samples.endswith("pos@seed2/samples.csv") and pos.samples_seed == 2  # the latest run is plotted
+    green = next(r for r in table.rows if r.model == "green")
+    assert green.cells["mae"].std is None and green.seeds == [0]
+    row = next(c for c in md_rows(render(table, "md")) if c[1] == "pos")
+    assert row[3].strip("*") == f"{np.mean(values):.2f} ± {np.std(values, ddof=1):.2f}" and row[-2] == "3"
+
+
+def test_a_newer_run_with_other_code_replaces_older_seeds(results):
+    write_run(results, SAMPLE_TASK, "pos", {"mae": 2.0}, seed=0, folder="pos@seed0", code="v1")
+    write_run(results, SAMPLE_TASK, "pos", {"mae": 3.0}, seed=1, folder="pos@seed1", code="v2",
+              created="2026-02-01T00:00:00+00:00")
+    (pos,) = board(results).rows
+    assert pos.seeds == [1] and pos.cells["mae"].value == 3.0 and pos.cells["mae"].std is None
+
+
+# ----------------------------------------------------------------------------- renderers
+@pytest.fixture
+def mixed_table(results) -> Table:
+    write_run(results, REAL_TASK, "pos", {"mae": (3.0, 2.0, 4.0), "mape": 3.1}, source="real", seed=0, folder="pos@0")
+    write_run(results, REAL_TASK, "pos", {"mae": (3.4, 2.2, 4.4), "mape": 3.3}, source="real", seed=1, folder="pos@1")
+    write_run(results, REAL_TASK, "chrom", {"mae": (5.0, 4.5, 5.5), "mape": 5.0}, source="real",
+              args={"alpha": "1_2&3"})
+    return board(results, REAL_TASK)
+
+
+def test_json_round_trip_equals_the_table(mixed_table):
+    text = render(mixed_table, "json")
+    assert Table.from_dict(json.loads(text)) == mixed_table
+    assert json.loads(text)["title"] == mixed_table.title
+
+
+def test_csv_parses_to_the_table_values(mixed_table):
+    parsed = list(csv.DictReader(io.StringIO(render(mixed_table, "csv"))))
+    assert [p["model"] for p in parsed] == [r.model for r in mixed_table.rows]
+    for p, row in zip(parsed, mixed_table.rows):
+        for col in mixed_table.columns:
+            cell = row.cells[col.name]
+            assert (float(p[col.name]) if p[col.name] else None) == cell.value
+            assert (float(p[f"{col.name}_std"]) if p[f"{col.name}_std"] else None) == cell.std
+        assert (float(p["mae_ci_low"]) if p["mae_ci_low"] else None) == row.cells["mae"].ci_low
+        assert p["rank"] == ("" if row.rank is None else str(row.rank))
+        assert p["kind"] == row.kind and p["data"] == "real" and p["source"] == row.source
+    pos = next(p for p in parsed if p["model"] == "pos")
+    assert float(pos["mae"]) == pytest.approx(3.2) and pos["seeds"] == "2"
+
+
+def test_latex_escapes_specials_and_symbols(mixed_table):
+    assert latex_escape("a_b & 50% #1 $x {y} ~^ \\ ↓±") == \
+        r"a\_b \& 50\% \#1 \$x \{y\} \textasciitilde{}\textasciicircum{} \textbackslash{} $\downarrow$$\pm$"
+    text = render(mixed_table, "latex")
+    assert r"(alpha=1\_2\&3)" in text and r"mae $\downarrow$ (bpm)" in text and r"mape $\downarrow$ (\%)" in text
+    assert text.count("{") == text.count("}") and text.strip().endswith("\\end{table}")
+    n_cols = len(re.search(r"\\begin\{tabular\}\{(\w+)\}", text).group(1))
+    body = text.split("\\midrule")[1].split("\\bottomrule")[0].strip().splitlines()
+    assert len(body) == len(mixed_table.rows)
+    for line in body:
+        cells = re.split(r"(?<!\\)&", line.removesuffix("\\\\"))
+        assert len(cells) == n_cols  # no unescaped & inside a cell
+        for c in cells:
+            assert not re.search(r"(?<!\\)[%_#$]", re.sub(r"\$\\[a-z]+\$", "", c)), c
+
+
+def test_published_rows_are_marked_and_cited(mixed_table):
+    index = TaskIndex()
+    published = published_rows(index, index.tasks[REAL_TASK])
+    rows = [r for r in mixed_table.rows if r.kind == "published"]
+    assert sorted(r.model for r in rows) == sorted(p["model"] for p in published)
+    assert all(r.source and r.samples is None and r.seeds == [] for r in rows)
+    text = render(mixed_table, "md")
+    for r in rows:
+        line = next(ln for ln in text.splitlines() if f"| {r.model} | published |" in ln)
+        assert r.source in line
+
+
+def test_html_is_self_contained(mixed_table):
+    page = render(mixed_table, "html")
+    assert page.startswith("<!DOCTYPE html>") and "<style>" in page and "<script>" in page
+    for external in ("http://", "https://", "src=", "<link", "@import", "url(", "//cdn"):
+        assert external not in page
+    assert "(alpha=1_2&amp;3)" in page and "1_2&3" not in page  # escaped
+    assert page.count('<tr class="published"') == sum(r.kind == "published" for r in mixed_table.rows)
+
+
+def test_unknown_format_is_a_user_error(mixed_table):
+    with pytest.raises(HarnessError, match="unknown format"):
+        render(mixed_table, "xml")
+
+
+# ----------------------------------------------------------------------------- sample vs real
+def test_sample_and_real_results_are_never_mixed(results):
+    write_run(results, REAL_TASK, "pos", {"mae": 1.0}, source="sample")
+    assert board(results, REAL_TASK).data == "sample"  # only sample runs: the sample board
+    only_sample = board(results, REAL_TASK)
+    assert [r.model for r in only_sample.rows] == ["pos"] and "synthetic sample" in only_sample.notes[0]
+    write_run(results, REAL_TASK, "green", {"mae": 9.0}, source="real")
+    real = board(results, REAL_TASK)  # default: real once a real run exists
+    assert real.data == "real" and "real datasets" in real.notes[0]
+    assert {r.model for r in real.rows if r.kind == "run"} == {"green"}
+    assert any(r.kind == "published" for r in real.rows)
+    sample = board(results, REAL_TASK, "sample")
+    assert [(r.model, r.kind) for r in sample.rows] == [("pos", "run")]
+    assert "data: sample" in render(sample, "md") and "data: real" in render(real, "md")
+
+
+# ----------------------------------------------------------------------------- plots
+def test_bland_altman_and_scatter_numbers_match_numpy(tmp_path):
+    rows = make_samples(3, n=20, bias=2.5, noise=4.0, n_nan=2)
+    ba = bland_altman(rows, "t", tmp_path / "ba.png")
+    ok = rows.dropna(subset=["hr_pred", "hr_gt"])
+    d = ok["hr_pred"].to_numpy() - ok["hr_gt"].to_numpy()
+    assert ba["n"] == 18 and ba["n_excluded"] == 2
+    assert ba["bias"] == pytest.approx(np.mean(d)) and ba["sd"] == pytest.approx(np.std(d, ddof=1))
+    assert ba["loa_low"] == pytest.approx(np.mean(d) - 1.96 * np.std(d, ddof=1))
+    assert ba["loa_high"] == pytest.approx(np.mean(d) + 1.96 * np.std(d, ddof=1))
+    sc = hr_scatter(rows, "t", tmp_path / "sc.png")
+    assert sc["n"] == 18 and sc["pearson"] == pytest.approx(sstats.pearsonr(ok["hr_gt"], ok["hr_pred"])[0])
+    for p in ("ba.png", "sc.png"):
+        assert (tmp_path / p).read_bytes()[:8] == PNG
+    one = bland_altman(rows.iloc[2:3], "t", tmp_path / "one.png")  # SD needs two rows
+    assert one["n"] == 1 and one["sd"] is None and one["loa_low"] is None
+
+
+def test_write_puts_table_and_plots_side_by_side(results, tmp_path):
+    write_run(results, REAL_TASK, "pos", {"mae": 3.0}, source="real", samples=make_samples(1, n_nan=1))
+    write_run(results, REAL_TASK, "green", {"mae": 8.0}, source="real")
+    table = board(results, REAL_TASK)
+    out = tmp_path / "board"
+    written = dict(write(table, "html", out))
+    expected = {out / f"{REAL_TASK}.html"} | {out / f"{REAL_TASK}.{m}.{k}.png" for m in ("pos", "green")
+                                               for k in ("bland-altman", "hr-scatter")}
+    assert set(written) == expected  # no plots for published rows
+    for path in expected:
+        assert path.stat().st_size > 1000
+    for path in expected - {out / f"{REAL_TASK}.html"}:
+        assert path.read_bytes()[:8] == PNG
+    ba = written[out / f"{REAL_TASK}.pos.bland-altman.png"]
+    s = pd.read_csv(results / "runs/real" / REAL_TASK / "pos/samples.csv").dropna()
+    assert ba["n_excluded"] == 1 and ba["bias"] == pytest.approx((s.hr_pred - s.hr_gt).mean())
+
+
+def test_a_run_without_its_samples_table_is_a_user_error(results, tmp_path):
+    write_run(results, SAMPLE_TASK, "pos", {"mae": 3.0})
+    (results / "runs/sample" / SAMPLE_TASK / "pos/samples.csv").unlink()
+    with pytest.raises(HarnessError, match="no per-sample table"):
+        write(board(results), "md", tmp_path / "out")
+
+
+# ----------------------------------------------------------------------------- CLI, end to end
+def test_cli_on_a_real_run_prints_or_writes_each_member_table(capsys, tmp_path, results):
+    assert main(["run", "--task", SAMPLE_TASK, "--model", "pos", "--n-boot", "200"]) == 0
+    capsys.readouterr()
+    real = json.loads(next(results.glob(f"runs/sample/{SAMPLE_TASK}/pos/record.json")).read_text())
+    fake = write_run(results, SAMPLE_TASK, "green", {"mae": 20.0})
+    assert set(fake) <= set(real)  # the synthetic records above follow the runner's schema
+    for key in ("task", "model", "data", "environment", "files"):
+        assert set(fake[key]) <= set(real[key]), key
+    assert set(fake["metrics"]["mae"]) == set(real["metrics"]["mae"])
+
+    assert main(["leaderboard", "--task", SAMPLE_TASK, "--format", "json"]) == 0
+    table = Table.from_dict(json.loads(capsys.readouterr().out))
+    pos = next(r for r in table.rows if r.model == "pos")
+    assert pos.cells["mae"].value == real["metrics"]["mae"]["value"]
+    assert (pos.cells["mae"].ci_low, pos.cells["mae"].ci_high) == (real["metrics"]["mae"]["ci_low"], real["metrics"]["mae"]["ci_high"])
+    assert [r.model for r in table.rows] == ["pos", "green"]
+
+    assert main(["leaderboard", "--task", SAMPLE_TASK, "--format", "html"]) == 0
+    assert capsys.readouterr().out.startswith("<!DOCTYPE html>")
+
+    out = tmp_path / "boards"
+    assert main(["leaderboard", "--task", "svc2026-rppg", "--format", "latex", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == str(out / "svc2026-rppg-phase1.tex") and printed[1] == str(out / f"{SAMPLE_TASK}.tex")
+    ba_line = next(ln for ln in printed if ln.startswith(str(out / f"{SAMPLE_TASK}.pos.bland-altman.png")))
+    s = pd.read_csv(results / "runs/sample" / SAMPLE_TASK / "pos/samples.csv")
+    assert f"bias={(s.hr_pred - s.hr_gt).mean():.2f}" in ba_line
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["svc2026-rppg-phase1.tex", f"{SAMPLE_TASK}.tex"]
+        + [f"{SAMPLE_TASK}.{m}.{k}.png" for m in ("pos", "green") for k in ("bland-altman", "hr-scatter")])
+
+
+def test_cli_rejects_an_unknown_format(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["leaderboard", "--task", SAMPLE_TASK, "--format", "xml"])
+    assert exc.value.code == 2
