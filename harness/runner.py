@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 
 from . import __version__
 from .errors import HarnessError
-from .family import FAMILIES, Family, Unit
+from .family import FAMILIES, Family
 from .models import build_model, has_fit
 from .results import (SCHEMA_VERSION, atomic_path, model_tag, results_dir, run_dir, short_hash,
                       write_json)

@@ -1,7 +1,7 @@
 """Shared fixtures: every test writes results and caches under its own temporary folders."""
 from __future__ import annotations
 
-import os
+import json
 from pathlib import Path
 
 import pytest
@@ -21,3 +21,21 @@ def isolated_env(tmp_path, sample_cache, monkeypatch):
     monkeypatch.delenv("HARNESS_TASKS", raising=False)
     monkeypatch.delenv("HARNESS_SUBMISSIONS", raising=False)
     yield
+
+
+@pytest.fixture(scope="session")
+def pos_submission(tmp_path_factory, sample_cache) -> dict:
+    """POS on svc2026-rppg-phase2 (the sample): its submission file ``run.npz``, its run record,
+    and the task's exported reference ``ref.npz`` — what a participant uploads and an organizer holds."""
+    from harness.cli import main
+
+    folder = tmp_path_factory.mktemp("pos-submission")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HARNESS_CACHE", str(sample_cache))
+        mp.setenv("HARNESS_RESULTS", str(folder / "results"))
+        mp.delenv("HARNESS_DATA", raising=False)
+        task = "svc2026-rppg-phase2"
+        assert main(["run", "--task", task, "--model", "pos", "--submission", str(folder / "run.npz"), "--json"]) == 0
+        assert main(["data", "reference", "--task", task, "--out", str(folder / "ref.npz")]) == 0
+    record = json.loads(next((folder / "results").glob("runs/sample/*/pos/record.json")).read_text())
+    return {"folder": folder, "record": record}

@@ -25,21 +25,18 @@ TASK = TaskIndex().tasks["svc2026-rppg-phase2"]
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory, sample_cache):
-    """A run's submission and record, the task's reference file, and the bundle (with its zip)."""
-    folder = tmp_path_factory.mktemp("codabench")
+def built(tmp_path_factory, sample_cache, pos_submission):
+    """The shared POS submission and reference, and the bundle (with its zip)."""
+    folder = pos_submission["folder"]
+    out = tmp_path_factory.mktemp("codabench")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HARNESS_CACHE", str(sample_cache))
-        mp.setenv("HARNESS_RESULTS", str(folder / "results"))
         mp.delenv("HARNESS_DATA", raising=False)
-        assert main(["run", "--task", TASK.name, "--model", "pos", "--submission", str(folder / "run.npz"), "--json"]) == 0
-        assert main(["data", "reference", "--task", TASK.name, "--out", str(folder / "ref.npz")]) == 0
-        assert main(["codabench-bundle", "--task", TASK.name, "--out", str(folder / "bundle"), "--zip",
+        assert main(["codabench-bundle", "--task", TASK.name, "--out", str(out / "bundle"), "--zip",
                      "--start", "2026-03-01", "--final-start", "2026-05-01"]) == 0
-    record = json.loads(next((folder / "results").glob("runs/sample/*/pos/record.json")).read_text())
-    bundle = folder / "bundle"
+    bundle = out / "bundle"
     competition = yaml.safe_load((bundle / "competition.yaml").read_text())
-    return {"folder": folder, "record": record, "bundle": bundle, "competition": competition}
+    return {"folder": folder, "record": pos_submission["record"], "bundle": bundle, "competition": competition}
 
 
 def layout(root: Path, reference_dir: Path, files: dict[str, bytes], codabench_metadata: bool = True) -> Path:

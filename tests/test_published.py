@@ -107,7 +107,7 @@ def test_precedence_row_over_entry_over_file_defaults(tmp_path):
     (f"{UBFC}: {{source: s, rows: []}}", "'rows' must be a non-empty list"),
     (f"g: {{parts: [{UBFC}, nope], source: s, rows: [{{model: a}}]}}", "part 'nope' is not a task"),
     (f"g: {{parts: [{UBFC}, {PURE}], source: s, aggregate: median, rows: [{{model: a}}]}}", "'aggregate' must be one of"),
-    (f"svc2026-rppg: {{parts: [svc2026-rppg-phase1, svc2026-rppg-phase2], source: s, rows: [{{model: a}}]}}",
+    ("svc2026-rppg: {parts: [svc2026-rppg-phase1, svc2026-rppg-phase2], source: s, rows: [{model: a}]}",
      "never averaged"),
 ], ids=lambda v: v[:40])
 def test_schema_errors_name_the_file_and_the_key(tmp_path, body, message):

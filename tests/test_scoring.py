@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import pickle
 import zipfile
 from pathlib import Path
 
@@ -23,20 +21,13 @@ TASK = TaskIndex().tasks["svc2026-rppg-phase2"]
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory, sample_cache):
-    """A run's submission (NPZ), the reference file, the ids and the ground-truth HRs."""
-    folder = tmp_path_factory.mktemp("scoring")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HARNESS_CACHE", str(sample_cache))
-        mp.setenv("HARNESS_RESULTS", str(folder / "results"))
-        assert main(["run", "--task", TASK.name, "--model", "pos", "--submission", str(folder / "run.npz"),
-                     "--json"]) == 0
-        assert main(["data", "reference", "--task", TASK.name, "--out", str(folder / "ref.npz")]) == 0
-    record = json.loads(next((folder / "results").glob("runs/sample/*/pos/record.json")).read_text())
+def corpus(pos_submission):
+    """The shared POS submission and reference, their ids and the ground-truth HRs."""
+    folder = pos_submission["folder"]
     refs = FAMILY.read_reference(TASK, folder / "ref.npz")[0]
     recipe = signal.Recipe.from_dict(TASK.recipe)
     gt_hr = {i: float(signal.hr_from_bvp(r["bvp"], r["fs"], recipe)) for i, r in refs.items()}
-    return {"folder": folder, "record": record, "ids": sorted(refs), "gt_hr": gt_hr}
+    return {"folder": folder, "record": pos_submission["record"], "ids": sorted(refs), "gt_hr": gt_hr}
 
 
 def good_csv(corpus, shift: float = 3.0) -> str:
@@ -148,7 +139,7 @@ CASES = {
     "npz-bad-fs": ("p.npz", lambda c: _npz(**_waves(c, __fs__=np.array(-30.0))), "8 id(s) whose rate is not a positive number"),
     "npz-2d": ("p.npz", lambda c: _npz(**_waves(c, **{ID1: np.zeros((2, 600))})), f"1 id(s) whose waveform is not a 1-D numeric array: '{ID1}'"),
     "npz-nan": ("p.npz", lambda c: _npz(**_waves(c, **{ID1: np.full(600, np.nan)})), f"1 id(s) whose waveform has NaN or infinite values: '{ID1}'"),
-    "npz-short": ("p.npz", lambda c: _npz(**_waves(c, **{ID1: np.ones(300)})), f"1 id(s) whose waveform does not cover the video"),
+    "npz-short": ("p.npz", lambda c: _npz(**_waves(c, **{ID1: np.ones(300)})), "1 id(s) whose waveform does not cover the video"),
     "npz-strings": ("p.npz", lambda c: _npz(**_waves(c, **{ID1: np.array(["a"] * 600)})), "not a 1-D numeric array"),
     "zip-two-files": ("p.zip", lambda c: _zip({"a.csv": b"x", "b.csv": b"y"}), "the zip must hold exactly one prediction file, it holds 2"),
     "zip-dotdot": ("p.zip", lambda c: _zip({"../evil.csv": good_csv(c).encode()}), "the zip holds an unsafe path '../evil.csv'"),

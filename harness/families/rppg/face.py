@@ -27,7 +27,7 @@ def _detector() -> cv2.CascadeClassifier:
     path = Path(cv2.data.haarcascades) / CASCADE
     detector = cv2.CascadeClassifier(str(path))
     if detector.empty():
-        raise HarnessError(f"OpenCV's Haar cascade is missing (install opencv-python-headless<5)", path)
+        raise HarnessError("OpenCV's Haar cascade is missing (install opencv-python-headless<5)", path)
     return detector
 
 
