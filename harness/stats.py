@@ -151,3 +151,26 @@ def bootstrap(statistic: Callable[..., np.ndarray], arrays: Sequence[np.ndarray]
     alpha = (1.0 - level) / 2.0
     low, high = np.percentile(reps, [100.0 * alpha, 100.0 * (1.0 - alpha)])
     return float(reps.std(ddof=1)), float(low), float(high)
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricSpec:
+    """What a metric name means on a leaderboard: better direction, unit, one-line description."""
+
+    name: str
+    direction: str  # "min" (lower is better) or "max"
+    unit: str
+    description: str
+    bounds: tuple[float | None, float | None] = (None, None)  # the metric's possible range
+
+    def clip(self, value: MetricValue) -> MetricValue:
+        """Clip a normal-approximation CI to the metric's range (an MAE CI never goes below 0)."""
+        low, high = self.bounds
+
+        def clip(v: float | None) -> float | None:
+            if v is None:
+                return None
+            v = v if low is None else max(v, low)
+            return v if high is None else min(v, high)
+
+        return dataclasses.replace(value, ci_low=clip(value.ci_low), ci_high=clip(value.ci_high))

@@ -15,7 +15,7 @@ import pandas as pd
 from scipy import stats as _scipy_stats
 
 from harness.errors import did_you_mean
-from harness.stats import MetricValue, bootstrap, mean_with_se
+from harness.stats import MetricSpec, MetricValue, bootstrap, mean_with_se
 
 
 # ----------------------------------------------------------------------------- pure functions
@@ -71,29 +71,6 @@ def pearson(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- metric table
-@dataclasses.dataclass(frozen=True)
-class MetricSpec:
-    """What a metric name means on a leaderboard: better direction, unit, one-line description."""
-
-    name: str
-    direction: str  # "min" (lower is better) or "max"
-    unit: str
-    description: str
-    bounds: tuple[float | None, float | None] = (None, None)  # the metric's possible range
-
-    def clip(self, value: MetricValue) -> MetricValue:
-        """Clip a normal-approximation CI to the metric's range (an MAE CI never goes below 0)."""
-        low, high = self.bounds
-
-        def clip(v: float | None) -> float | None:
-            if v is None:
-                return None
-            v = v if low is None else max(v, low)
-            return v if high is None else min(v, high)
-
-        return dataclasses.replace(value, ci_low=clip(value.ci_low), ci_high=clip(value.ci_high))
-
-
 METRICS: dict[str, MetricSpec] = {s.name: s for s in (
     MetricSpec("mae", "min", "bpm", "mean |HR_pred - HR_gt|", (0.0, None)),
     MetricSpec("rmse", "min", "bpm", "sqrt(mean (HR_pred - HR_gt)^2); SE and CI by bootstrap", (0.0, None)),
