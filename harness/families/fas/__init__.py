@@ -1,0 +1,1 @@
+"""Face anti-spoofing family (MMDG benchmark)."""
