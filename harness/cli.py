@@ -26,25 +26,32 @@ def _fmt(v: Any, digits: int = 2) -> str:
     return "–" if v is None else f"{v:.{digits}f}"
 
 
-def metrics_table(records: list[dict]) -> str:
-    """Metric rows × one column per task (a group's tasks side by side, never averaged)."""
+def metrics_table(records: list[dict], mean_of_parts: bool = False) -> str:
+    """Metric rows × one column per task (a group's tasks side by side). With ``mean_of_parts``
+    (groups whose protocol averages its parts) a last column recomputes the mean of the parts."""
     first = records[0]
     names = list(first["directions"])
-    headers = ["metric"] + [r["task"]["name"] for r in records]
+    headers = ["metric"] + [r["task"]["name"] for r in records] + (["mean of parts"] if mean_of_parts else [])
     rows = []
     for m in names:
         row = [f"{m} {'↓' if first['directions'][m] == 'min' else '↑'}"]
+        values = []
         for r in records:
             v = r["metrics"].get(m, {})
+            values.append(v.get("value"))
             if v.get("value") is None:
                 row.append(f"undefined ({v.get('reason', 'n=0')})")
                 continue
-            cell = _fmt(v["value"], 3 if m in ("pearson", "macc") else 2)
+            digits = 3 if abs(v["value"]) <= 1 else 2
+            cell = _fmt(v["value"], digits)
             if v.get("se") is not None:
-                cell += f" ± {_fmt(v['se'], 3 if m in ('pearson', 'macc') else 2)}"
+                cell += f" ± {_fmt(v['se'], digits)}"
             if v.get("ci_low") is not None:
-                cell += f"  [{_fmt(v['ci_low'])}, {_fmt(v['ci_high'])}]"
+                cell += f"  [{_fmt(v['ci_low'], digits)}, {_fmt(v['ci_high'], digits)}]"
             row.append(cell + f"  (N={v.get('n')})")
+        if mean_of_parts:
+            defined = [x for x in values if x is not None]
+            row.append(_fmt(sum(defined) / len(defined), 3) if len(defined) == len(values) else "undefined")
         rows.append(row)
     return tabulate(rows, headers=headers, tablefmt="github")
 
@@ -90,9 +97,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     rec = records[0]
     print(f"\nmodel {args.model}  |  data: {rec['data']['source']} ({rec['data']['fingerprint']})"
           f"  |  {'' if rec['reportable'] else 'NOT REPORTABLE (--limit)  |  '}device {rec['environment']['device']}")
-    print(metrics_table(records))
+    print(metrics_table(records, mean_of_parts=group is not None and index.groups[group].aggregate == "mean"))
     for r in records:
-        print(f"{r['task']['name']}: {r['n_samples']} videos, {r['counts'].get('windows')} windows, "
+        counts = ", ".join(f"{v} {k}" for k, v in r["counts"].items())
+        print(f"{r['task']['name']}: {r['n_samples']} samples ({counts}), "
               f"{r['timings']['total_s']:.1f} s  ->  {r['_path']}")
         for note in r["notes"]:
             if note not in rec["data"]["notes"]:

@@ -16,6 +16,7 @@ from .stats import MetricValue
 
 FAMILIES: Registry["Family"] = Registry("family")
 FAMILIES.register("rppg", "harness.families.rppg:FAMILY")
+FAMILIES.register("fas", "harness.families.fas:FAMILY")
 
 
 @dataclasses.dataclass
@@ -62,6 +63,7 @@ class Score:
     rows: pd.DataFrame             # the per-sample (or per-window) table anyone can rescore
     notes: list[str] = dataclasses.field(default_factory=list)
     counts: dict[str, int] = dataclasses.field(default_factory=dict)
+    breakdowns: dict[str, Any] = dataclasses.field(default_factory=dict)  # e.g. per attack type, per domain
 
 
 def fingerprint_files(root: Path, files: Iterable[Path], heads: Iterable[Path] = (), head_bytes: int = 1 << 16) -> str:

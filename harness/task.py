@@ -27,9 +27,9 @@ TASK_KEYS = {"task", "include", "description", "family", "version", "datasets", 
 GROUP_KEYS = {"group", "include", "description", "version", "tasks", "aggregate", "sources", "notes"}
 #: keys that describe a task but cannot move a score: left out of the config hash
 DESCRIPTIVE_KEYS = {"description", "sources", "notes", "tags"}
-AGGREGATES = ("none",)
+AGGREGATES = ("none", "mean")
 DIRECTIONS = ("min", "max")
-ROLES = ("train", "test")
+ROLES = ("train", "val", "test")  # val: source validation sets (thresholds, model selection)
 
 
 def task_dirs() -> list[Path]:
