@@ -70,9 +70,11 @@ def golden_file(family: str) -> Path:
 
 
 def baselines(family: str, pattern: str | None = None) -> list[str]:
-    """The family's built-in models (fnmatch ``pattern`` to narrow them)."""
+    """The family's built-in models (fnmatch ``pattern`` to narrow them), except those that opt
+    out with ``golden = False`` (trainable baselines too slow to re-run on every CI run)."""
     _load_builtins()
-    names = [n for n in BUILTIN_MODELS.names() if BUILTIN_MODELS.get(n).family == family]
+    names = [n for n in BUILTIN_MODELS.names()
+             if BUILTIN_MODELS.get(n).family == family and getattr(BUILTIN_MODELS.get(n), "golden", True)]
     chosen = select(names, pattern)
     if not chosen:
         raise HarnessError(f"--model {pattern!r} matches no built-in {family} baseline ({', '.join(names)})")
@@ -194,7 +196,14 @@ def _by_family(tasks: Iterable[Task], golden_path: str | None) -> dict[str, list
         if task.family in families:
             out.setdefault(task.family, []).append(task)
     if golden_path and len(out) > 1:
-        raise HarnessError(f"--golden-file names one file, but the tasks span families {sorted(out)}")
+        path = Path(golden_path)
+        family = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("family") if path.is_file() else None
+        if not path.is_file():
+            raise HarnessError("no golden file: generate it with `harness regress --update-golden` "
+                               f"and a --task of one family (the tasks span {sorted(out)})", path)
+        if family not in out:
+            raise HarnessError(f"--golden-file names one file, but the tasks span families {sorted(out)}")
+        out = {family: out[family]}  # an existing golden file speaks for its own family
     return out
 
 

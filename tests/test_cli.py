@@ -124,7 +124,7 @@ def test_cli_list_show_validate(capsys):
     code, out, _ = run_cli(capsys, "show", "svc2026-rppg-phase1")
     assert code == 0 and "config_hash" in out and "half-b" in out
     code, out, _ = run_cli(capsys, "validate")
-    assert code == 0 and "0 error(s)" in out and "1 group(s)" in out
+    assert code == 0 and "0 error(s)" in out and "group(s)" in out
     code, out, _ = run_cli(capsys, "list", "models")
     assert code == 0 and "mine" in out and "submission" in out
 
@@ -294,10 +294,16 @@ def test_each_bad_flag_is_named(capsys, argv, message):
     assert code == 2 and message in err
 
 
+SMOKE_MODEL = {"rppg": "green", "fas": "fas-relief"}  # a fast built-in per family
+
+
 @pytest.mark.parametrize("task", sorted(__import__("harness.task", fromlist=["TaskIndex"]).TaskIndex().tasks))
 def test_every_registered_task_runs_on_the_sample(capsys, task, sample_root):
-    """Registry-driven: each task loads its sample data, predicts and scores (2 videos)."""
-    code, out, err = run_cli(capsys, "run", "--task", task, "--model", "green", "--limit", "2", "--json", "--n-boot", "50")
+    """Registry-driven: each task loads its sample data, predicts and scores (a --limit subset)."""
+    family = __import__("harness.task", fromlist=["TaskIndex"]).TaskIndex().tasks[task].family
+    code, out, err = run_cli(capsys, "run", "--task", task, "--model", SMOKE_MODEL[family], "--limit", "2",
+                             "--json", "--n-boot", "50")
     assert code == 0, err
     rec = json.loads(out)
-    assert rec["n_samples"] == 2 and rec["metrics"]["mae"]["n"] == 2 and rec["data"]["source"] == "sample"
+    assert rec["data"]["source"] == "sample" and rec["reportable"] is False
+    assert rec["metrics"][rec["primary_metric"]]["n"] >= 2

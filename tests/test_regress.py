@@ -18,6 +18,7 @@ from harness.task import PROJECT_ROOT, TaskIndex
 
 GOLDEN = PROJECT_ROOT / "tests" / "golden" / "rppg.yaml"
 BASELINES = ["chrom", "green", "ica", "lgi", "omit", "pbv", "pos"]
+FAS_BASELINES = ["fas-relief"]  # fas-cnn trains: golden = False keeps it out of every CI run
 UBFC, PURE = "rppg-pure-to-ubfc", "rppg-ubfc-to-pure"
 
 
@@ -87,24 +88,30 @@ def test_checked_in_golden_reproduces_on_a_fresh_run(capsys, tmp_path):
     code, out, err = run_cli(capsys, "regress")
     assert code == 0, out[-2000:]
     rows = table(out)
-    tasks = sorted(TaskIndex().tasks)
-    assert len(tasks) == 5
-    assert {(r["task"], r["model"]) for r in rows} == {(t, m) for t in tasks for m in BASELINES}
-    assert len(rows) == 5 * 7 * 6 and {r["status"] for r in rows} == {"ok"}
+    index = TaskIndex()
+    rppg = sorted(t for t in index.tasks if index.tasks[t].family == "rppg")
+    fas = sorted(t for t in index.tasks if index.tasks[t].family == "fas")
+    assert len(rppg) == 5 and len(fas) == 18
+    expected = {(t, m) for t in rppg for m in BASELINES} | {(t, m) for t in fas for m in FAS_BASELINES}
+    assert {(r["task"], r["model"]) for r in rows} == expected
+    assert len(rows) == 5 * 7 * 6 + 18 * len(FAS_BASELINES) * 11 and {r["status"] for r in rows} == {"ok"}
     assert {r["check"] for r in rows} == {"golden"} and {r["tolerance"] for r in rows} == {"1e-06"}
-    assert "golden: 210 ok, 0 failing; published: 0 ok or missing, 0 failing, 36 cited row(s) not checked" in out
+    assert "published: 0 ok or missing, 0 failing, 185 cited row(s) not checked" in out
     assert not (tmp_path / "results").exists()  # re-run in a temporary folder, never the user's results
 
 
 def test_golden_file_is_keyed_by_task_version_hash_and_sample():
-    golden = yaml.safe_load(GOLDEN.read_text())
     index = TaskIndex()
-    assert golden["tolerance"] == 1e-6 and golden["device"] == "cpu" and golden["family"] == "rppg"
-    for name, task in index.tasks.items():
-        entry = golden["tasks"][name]
-        assert (entry["version"], entry["config_hash"]) == (task.version, task.config_hash)
-        assert sorted(entry["models"]) == BASELINES
-        assert len(entry["data_fingerprint"]) == 16
+    for family, path, models in (("rppg", GOLDEN, BASELINES), ("fas", GOLDEN.with_name("fas.yaml"), FAS_BASELINES)):
+        golden = yaml.safe_load(path.read_text())
+        assert golden["tolerance"] == 1e-6 and golden["device"] == "cpu" and golden["family"] == family
+        members = {n: t for n, t in index.tasks.items() if t.family == family}
+        assert set(golden["tasks"]) == set(members)
+        for name, task in members.items():
+            entry = golden["tasks"][name]
+            assert (entry["version"], entry["config_hash"]) == (task.version, task.config_hash)
+            assert sorted(entry["models"]) == models
+            assert len(entry["data_fingerprint"]) == 16
 
 
 @pytest.mark.parametrize("shift, code", [(5e-7, 0), (2e-6, 1)])
@@ -154,7 +161,8 @@ def test_a_task_without_entry_and_an_entry_without_task_fail(capsys, tmp_path, n
     code, out, _ = run_cli(capsys, "regress", "--golden", "--golden-file", str(path))
     status = {r["task"]: r["status"] for r in table(out)}
     assert code == 1 and status.pop("gone-task") == "stale: no such task any more, regenerate"
-    assert set(status) == set(TaskIndex().tasks) and set(status.values()) == {"missing: no golden entry, regenerate"}
+    rppg = {t for t, task in TaskIndex().tasks.items() if task.family == "rppg"}
+    assert set(status) == rppg and set(status.values()) == {"missing: no golden entry, regenerate"}
 
 
 # ------------------------------------------------------------------------------ regenerating
@@ -202,7 +210,7 @@ def test_force_accepts_moved_numbers(capsys, tmp_path, tmp_task, shift_mae):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--model", "nope*"], "--model 'nope*' matches no built-in rppg baseline"),
+    (["--model", "nope*"], "--model 'nope*' matches no built-in"),
     (["--golden-file", "/nonexistent/g.yaml"], "no golden file: generate it with `harness regress --update-golden`"),
     (["--task", "rppg-pure-to-ubf"], "unknown task 'rppg-pure-to-ubf'"),
 ])
@@ -314,7 +322,7 @@ def test_a_missing_run_is_reported_and_fails_only_when_strict(capsys, tmp_path):
 def test_project_rows_are_cited_never_checked(capsys, tmp_path):
     fake_run(tmp_path / "results", UBFC, "pos", {"mae": 99.0})
     code, out, _ = run_cli(capsys, "regress", "--published")
-    assert code == 0 and "nothing to check" in out and "36 cited row(s) not checked" in out
+    assert code == 0 and "nothing to check" in out and "185 cited row(s) not checked" in out
 
 
 def test_a_real_run_is_found_by_its_model_tag(capsys, tmp_path, tmp_task):
