@@ -177,12 +177,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from .leaderboard import build, render, write
+    from .leaderboard import build, build_group, render, write
     from .results import results_dir
 
     index = _index()
-    for task in index.resolve(args.task):  # a group: one table per member task
-        table = build(index, task, results_dir(args.results), args.source)
+    results = results_dir(args.results)
+    tables = [build(index, task, results, args.source) for task in index.resolve(args.task)]  # a group: each member
+    group = index.groups.get(args.task) if args.task not in index.tasks else None
+    if group is not None and group.aggregate == "mean":  # and the group table, the mean of its parts
+        tables.append(build_group(index, group, results, args.source))
+    for table in tables:
         if args.out is None:
             print(render(table, args.format))
             continue
@@ -257,7 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .leaderboard import FORMATS
 
-    lb = sub.add_parser("leaderboard", help="leaderboard of a task from the results folder")
+    lb = sub.add_parser("leaderboard", help="leaderboard of a task from the results folder (a group: each "
+                        "member's, then the mean of the parts when the group averages them)")
     lb.add_argument("--task", required=True)
     lb.add_argument("--results", default=None)
     lb.add_argument("--format", default="md", choices=list(FORMATS))

@@ -6,6 +6,10 @@ same model that differ only by seed are one row, mean ± std (ddof=1) over the s
 rows (real-data boards only) are quoted with their sources. Sample-data and real-data results are
 never mixed: the board shows real data when any real run exists, else the sample.
 
+A group with ``aggregate: mean`` also gets a group table (:func:`build_group`): per model tag with a
+current reportable run on every part, each metric is the mean of the parts' values (no CI), plus
+the group's published rows (recomputed means and printed-only averages).
+
 Order and ranks: the primary metric in its direction, then the other metrics in task order, then
 the model name; shared ranks follow :data:`RANK_RULE`. Bold: every cell that shows its column's
 best value at display precision (direction from the task).
@@ -22,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import HarnessError
-from .published import published_rows
+from .published import entry_rows, published_rows
 from .results import atomic_path, iter_records
-from .task import Task, TaskIndex
+from .task import Group, Task, TaskIndex
 
 ARROWS = {"min": "↓", "max": "↑"}
 #: format → file extension
@@ -106,9 +110,12 @@ class Table:
     columns: list[Column]
     rows: list[Row]
     notes: list[str]
+    group: bool = False             # a group table: ``task`` is the group, metrics the mean of its parts
 
     @property
     def title(self) -> str:
+        if self.group:
+            return f"{self.task} (v{self.version}, mean of parts, recomputed) — data: {self.data}"
         return f"{self.task} (v{self.version}, config {self.config_hash}) — data: {self.data}"
 
     def column(self, name: str) -> Column:
@@ -188,8 +195,10 @@ def _run_row(recs: list[dict], columns: list[Column]) -> Row:
 
 def _published_row(p: dict, columns: list[Column]) -> Row:
     cells = {c.name: aggregate([p["metrics"][c.name]] if c.name in p["metrics"] else []) for c in columns}
-    return Row(model=p["model"], kind="published", cells=cells, source=p.get("source") or "",
-               note=p.get("note") or "")
+    note = p.get("note") or ""
+    if p.get("printed_only"):
+        note = "; ".join(filter(None, [note, "printed average only (no per-part values; not recomputed)"]))
+    return Row(model=p["model"], kind="published", cells=cells, source=p.get("source") or "", note=note)
 
 
 def _columns(task: Task) -> list[Column]:
@@ -277,12 +286,72 @@ def build(index: TaskIndex, task: Task, results: Path, source: str | None = None
     rows = [_run_row(recs, columns) for recs in runs.values()]
     if source == "real":
         rows += [_published_row(p, columns) for p in published_rows(index, task)]
-    rows = sort_rows(rows, columns)
-    assign_ranks(rows, task.primary_metric)
-    mark_best(rows, columns)
     return Table(task=task.name, version=task.version, config_hash=task.config_hash, family=task.family,
-                 data=source, primary=task.primary_metric, columns=columns, rows=rows,
+                 data=source, primary=task.primary_metric, columns=columns, rows=_ordered(rows, columns, task.primary_metric),
                  notes=_notes(task, source, runs))
+
+
+def _ordered(rows: list[Row], columns: list[Column], primary: str) -> list[Row]:
+    rows = sort_rows(rows, columns)
+    assign_ranks(rows, primary)
+    mark_best(rows, columns)
+    return rows
+
+
+def _mean_row(per_part: list[list[dict]], columns: list[Column]) -> Row:
+    """A group row: each metric the mean of the parts' cells (each the part's seed mean); N summed; no CI."""
+    parts = [_run_row(recs, columns) for recs in per_part]
+    cells = {}
+    for c in columns:
+        values = [p.cells[c.name].value for p in parts]
+        ns = [p.cells[c.name].n for p in parts]
+        cells[c.name] = Cell(value=statistics.fmean(values) if all(v is not None for v in values) else None,
+                             n=sum(ns) if all(n is not None for n in ns) else None)
+    ns = [p.n for p in parts]
+    return Row(model=parts[0].model, kind="run", cells=cells, n=sum(ns) if all(n is not None for n in ns) else None,
+               source="; ".join(dict.fromkeys(p.source for p in parts)), note="mean of parts; parts' CIs not combined",
+               tag=parts[0].tag, runs=[r for p in parts for r in p.runs])
+
+
+def build_group(index: TaskIndex, group: Group, results: Path, source: str | None = None) -> Table:
+    """The group table of an ``aggregate: mean`` group: per model tag with a current reportable run
+    on every part, each metric is the mean of the parts' values; plus the group's published rows."""
+    if group.aggregate != "mean":
+        raise HarnessError(f"group {group.name!r} is never averaged (aggregate: {group.aggregate})")
+    if source not in (None, "real", "sample"):
+        raise HarnessError(f"unknown data source {source!r} (real or sample)")
+    tasks = [index.tasks[t] for t in group.tasks]
+    real = {t.name: seed_runs(results, t, "real") for t in tasks}
+    if source is None:
+        source = "real" if any(real.values()) or not any(seed_runs(results, t, "sample") for t in tasks) else "sample"
+    runs = real if source == "real" else {t.name: seed_runs(results, t, "sample") for t in tasks}
+    common = set.intersection(*(set(t.directions) for t in tasks))
+    first = tasks[0]
+    if first.primary_metric not in common:
+        raise HarnessError(f"group {group.name!r}: its parts do not all have the metric {first.primary_metric!r}")
+    columns = [c for c in _columns(first) if c.name in common]
+    tags = list(dict.fromkeys(tag for t in tasks for tag in runs[t.name]))
+    complete = [tag for tag in tags if all(tag in runs[t.name] for t in tasks)]
+    rows = [_mean_row([runs[t.name][tag] for t in tasks], columns) for tag in complete]
+    if source == "real":
+        rows += [_published_row(p, columns) for p in entry_rows(index, group.name)]
+    p = first.primary_metric
+    notes = [_notes(first, source, {})[0],
+             f"Values: each metric is the mean of the parts' values ({', '.join(group.tasks)}), each part "
+             "giving the model's latest reportable run (mean over seeds where runs differ only by seed), "
+             "on the parts' current versions and configs; N is the sum of the parts' N. Mean of parts; "
+             "parts' CIs not combined (no CI).",
+             "Published group rows: the mean of the paper's per-part rows, recomputed; or, where the paper "
+             "printed only the average (no per-part values), that average as printed (noted)."]
+    missing = {tag: [t.name for t in tasks if tag not in runs[t.name]] for tag in tags if tag not in complete}
+    if missing:
+        notes.append("Not ranked (no current reportable run on every part): "
+                     + "; ".join(f"{tag} (missing {', '.join(parts)})" for tag, parts in missing.items()) + ".")
+    notes.append(RANK_RULE.format(primary=p))
+    notes.append("Bold: the best value of each column (↓ lower is better, ↑ higher is better), "
+                 "every tie at display precision.")
+    return Table(task=group.name, version=group.version, config_hash="", family=first.family, data=source,
+                 primary=p, columns=columns, rows=_ordered(rows, columns, p), notes=notes, group=True)
 
 
 # ----------------------------------------------------------------------------- rendering

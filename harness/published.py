@@ -19,12 +19,16 @@
       rows:
         - model: pos                    # every part has a row for this model; its metrics are their mean
           printed: {mae: 5.1}           # the average as the paper prints it: checked, not used
+        - model: ica                    # printed-only: NO part has a row for this model (the paper
+          metrics: {mae: 6.2}           # printed only the average); kept as printed, marked printed_only
 
 ``status: reproduces`` rows are numbers a harness run on the real data must match within the
 tolerance (``harness regress``); ``cites`` rows are shown on real-data leaderboards, never checked.
 A printed average may differ from the recomputed mean only by rounding: 10^-d, d being the most
 decimals among it and its parts (half a unit for the average, half for the mean of the parts;
 YAML keeps no trailing zeros, so 4.00 counts as a whole number).
+A group row may carry ``metrics`` only when none of the parts has a row for its model: those
+printed-only rows (``printed_only``) cannot be recomputed; with part rows, ``metrics`` is refused.
 """
 from __future__ import annotations
 
@@ -45,7 +49,7 @@ DEFAULT_KEYS = {"status", "tolerance"}
 ENTRY_KEYS = DEFAULT_KEYS | {"source", "note", "rows"}
 GROUP_KEYS = ENTRY_KEYS | {"parts", "aggregate"}
 ROW_KEYS = DEFAULT_KEYS | {"model", "label", "metrics", "source", "note"}
-GROUP_ROW_KEYS = (ROW_KEYS - {"metrics"}) | {"printed"}
+GROUP_ROW_KEYS = ROW_KEYS | {"printed"}   # 'metrics' only on printed-only rows (no part has the model)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,16 +68,23 @@ class Row:
     parts: tuple[str, ...] = ()
     aggregate: str = ""
     printed: dict[str, float] = dataclasses.field(default_factory=dict)
+    printed_only: bool = False       # a group row whose metrics are the printed average (no part rows)
 
     def to_leaderboard(self) -> dict[str, Any]:
         return {"model": self.label, "kind": "published", "status": self.status,
                 "metrics": {k: {"value": v, "n": None} for k, v in self.metrics.items()},
-                "tolerance": self.tolerance, "source": self.source, "note": self.note}
+                "tolerance": self.tolerance, "source": self.source, "note": self.note,
+                "printed_only": self.printed_only}
 
 
 def published_rows(index: TaskIndex, task: Task) -> list[dict[str, Any]]:
     """Published rows for ``task`` as leaderboard rows (the whole file is validated)."""
-    return [row.to_leaderboard() for row in load_published(index) if row.entry == task.name]
+    return entry_rows(index, task.name)
+
+
+def entry_rows(index: TaskIndex, entry: str) -> list[dict[str, Any]]:
+    """Published rows of one entry (a task, or a group: recomputed means and printed-only rows)."""
+    return [row.to_leaderboard() for row in load_published(index) if row.entry == entry]
 
 
 def load_published(index: TaskIndex, files: list[Path] | None = None) -> list[Row]:
@@ -216,7 +227,8 @@ def _row(name: str, raw: dict, entry: dict, defaults: dict, known: set[str], whe
 
 def _group_entry(index: TaskIndex, name: str, entry: dict, defaults: dict,
                  task_rows: dict[str, dict[str, Row]], path: Path) -> list[Row]:
-    """A group's rows: each metric the mean (``aggregate``) of the same model's rows in the parts."""
+    """A group's rows: each metric the mean (``aggregate``) of the same model's rows in the parts;
+    a row whose model no part lists may give the printed average as ``metrics`` (printed-only)."""
     entry = strict_mapping(entry, GROUP_KEYS, name, path)
     if name in index.tasks:
         raise HarnessError(f"{name}: a task entry cannot have 'parts'", path)
@@ -236,11 +248,21 @@ def _group_entry(index: TaskIndex, name: str, entry: dict, defaults: dict,
     out = []
     for i, raw in enumerate(_rows(entry, name, path)):
         where = _where(name, i)
-        if isinstance(raw, dict) and "metrics" in raw:
-            raise HarnessError(f"{where}: a group row has no 'metrics': they are recomputed from its parts "
-                               f"(put the paper's average under 'printed', where it is checked)", path)
         raw = strict_mapping(raw, GROUP_ROW_KEYS, where, path)
         model = _model(raw, where, path)
+        if "metrics" in raw:
+            listed = [p for p in parts if model in task_rows.get(p, {})]
+            if listed:
+                raise HarnessError(f"{where}: a group row has no 'metrics': they are recomputed from its parts "
+                                   f"(put the paper's average under 'printed', where it is checked); "
+                                   f"{model!r} has rows in {listed}", path)
+            if "printed" in raw:
+                raise HarnessError(f"{where}: a printed-only row (no part lists {model!r}) gives the printed "
+                                   f"average under 'metrics' alone, not also under 'printed'", path)
+            metrics = _values(raw["metrics"], common, f"{where} metrics", path)
+            out.append(_row(name, raw, entry, defaults, common, where, path, metrics=metrics,
+                            parts=tuple(parts), aggregate=how, printed_only=True))
+            continue
         members = []
         for part in parts:
             member = task_rows.get(part, {}).get(model)

@@ -20,7 +20,9 @@ P3 = ["mmdg-p3-cw-ps", "mmdg-p3-ps-cw"]
 GROUPS = {"mmdg-p1": P1, "mmdg-p3": P3,
           **{f"mmdg-p2-missing-{m}": [t for t in P2 if t.endswith(f"-missing-{m}")] for m in ("d", "ir", "d-ir")}}
 METRICS = {"hter_test_eer", "auc"}
-N_P1, N_P3 = 19, 18  # rows in fas.md §1.6 and §1.8 (P2, §1.7, prints only averages: no per-task rows)
+N_P1, N_P3 = 19, 18  # rows in fas.md §1.6 and §1.8
+N_P2 = 18  # fas.md §1.7 (PA-FAS Table 2, three Qwen rows spelt out): printed averages only, no per-task rows
+P2_GROUPS = ["mmdg-p2-missing-d", "mmdg-p2-missing-ir", "mmdg-p2-missing-d-ir"]
 
 
 def stub_index(folder: Path) -> TaskIndex:
@@ -49,13 +51,15 @@ def by(rows, entry: str) -> dict:
 
 
 def test_row_counts_sources_and_status(rows):
-    assert {r.entry for r in rows} == {*P1, *P3, "mmdg-p1", "mmdg-p3"}
+    assert {r.entry for r in rows} == {*P1, *P3, "mmdg-p1", "mmdg-p3", *P2_GROUPS}
     for task in P1 + ["mmdg-p1"]:
         assert len(by(rows, task)) == N_P1, task
     for task in P3 + ["mmdg-p3"]:
         assert len(by(rows, task)) == N_P3, task
-    assert not [r for r in rows if r.entry in P2 or r.entry.startswith("mmdg-p2")]
-    assert len(rows) == 5 * N_P1 + 3 * N_P3
+    assert not [r for r in rows if r.entry in P2]  # P2: group rows only
+    for group in P2_GROUPS:
+        assert len(by(rows, group)) == N_P2, group
+    assert len(rows) == 5 * N_P1 + 3 * N_P3 + 3 * N_P2
     for r in rows:
         assert r.status == "cites" and r.source.strip(), r
         assert "threshold at target EER" in r.note and "hter_val" in r.note, r
@@ -123,4 +127,27 @@ def test_loads_against_the_project_tasks_once_they_exist():
     if missing:
         pytest.skip(f"FAS task files not written yet: {missing[:3]}...")
     rows = load_published(index, [FILE])
-    assert len(rows) == 5 * N_P1 + 3 * N_P3
+    assert len(rows) == 5 * N_P1 + 3 * N_P3 + 3 * N_P2
+
+
+def test_p2_rows_are_printed_only_averages(rows):
+    # fas.md §1.7 (PA-FAS Table 2): no per-task P2 numbers, one average per missing case and method
+    for group in P2_GROUPS:
+        entries = by(rows, group)
+        assert len(entries) == N_P2 and "mmda" not in entries  # MMDA's P2 numbers were not retrieved
+        assert set(entries) == set(by(rows, "mmdg-p1")) - {"mmda"}
+        for r in entries.values():
+            assert r.printed_only and r.printed == {} and r.parts == tuple(GROUPS[group]), r
+            assert "Table 2" in r.source and "UNCONFIRMED" in r.source, r
+            assert r.to_leaderboard()["printed_only"] is True
+        # the labels are the P1 ones
+        assert {m: r.label for m, r in entries.items()} == {m: r.label for m, r in by(rows, "mmdg-p1").items() if m != "mmda"}
+    for r in rows:
+        assert r.printed_only == r.entry.startswith("mmdg-p2-missing-"), r
+    # spot values, fas.md §1.7 (percent): MMDG Missing D 24.89/82.39; PA-FAS Missing D&IR 14.67/89.73
+    assert by(rows, "mmdg-p2-missing-d")["mmdg"].metrics == pytest.approx({"hter_test_eer": 0.2489, "auc": 0.8239})
+    assert by(rows, "mmdg-p2-missing-d-ir")["pa-fas"].metrics == pytest.approx({"hter_test_eer": 0.1467, "auc": 0.8973})
+    assert by(rows, "mmdg-p2-missing-ir")["flip"].metrics == pytest.approx({"hter_test_eer": 0.2406, "auc": 0.8404})
+    # the Qwen rows are the same in all three cases (these models ignore D and IR)
+    for model in ("qwen2.5-vl-3b", "qwen2.5-vl-3b-sft", "qwen2.5-vl-3b-sft-grpo"):
+        assert len({tuple(sorted(by(rows, g)[model].metrics.items())) for g in P2_GROUPS}) == 1

@@ -352,3 +352,102 @@ def test_cli_rejects_an_unknown_format(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["leaderboard", "--task", SAMPLE_TASK, "--format", "xml"])
     assert exc.value.code == 2
+
+
+# ----------------------------------------------------------------------------- group tables (aggregate: mean)
+def group_tasks(folder: Path, aggregate: str = "mean") -> Path:
+    """Two small rPPG tasks, a group over them and its published rows (one recomputed, one printed-only)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("tmp-part-a", "tmp-part-b"):
+        (folder / f"{name}.yaml").write_text(
+            f"task: {name}\nversion: 1\nfamily: rppg\ndatasets: {{test: [ubfc-rppg]}}\n"
+            "metrics: [{name: mae, direction: min}, {name: rmse, direction: min}]\nprimary_metric: mae\n")
+    (folder / "tmp-mean.yaml").write_text(
+        f"group: tmp-mean\nversion: 2\ntasks: [tmp-part-a, tmp-part-b]\naggregate: {aggregate}\n")
+    (folder / "published.yaml").write_text(
+        "defaults: {status: cites}\n"
+        "tmp-part-a: {source: 'paper, T1', rows: [{model: pos, label: POS-paper, metrics: {mae: 4.0, rmse: 6.0}}]}\n"
+        "tmp-part-b: {source: 'paper, T1', rows: [{model: pos, label: POS-paper, metrics: {mae: 3.0, rmse: 5.0}}]}\n"
+        "tmp-mean:\n  parts: [tmp-part-a, tmp-part-b]\n  aggregate: mean\n  source: 'paper, T2 average'\n"
+        "  rows:\n    - {model: pos, label: POS-paper}\n"
+        "    - {model: ica, label: ICA-paper, metrics: {mae: 7.5, rmse: 9.25}, note: only the average}\n")
+    return folder
+
+
+def test_group_table_is_the_mean_of_the_parts(results, tmp_path, monkeypatch, capsys):
+    from harness.leaderboard import build_group
+    monkeypatch.setenv("HARNESS_TASKS", str(group_tasks(tmp_path / "tasks")))
+    values = {  # model: {part: (mae, rmse)}; green has no run on part b
+        "pos": {"tmp-part-a": (2.0, 3.0), "tmp-part-b": (5.0, 8.5)},
+        "chrom": {"tmp-part-a": (1.5, 2.5), "tmp-part-b": (3.0, 4.0)},
+        "green": {"tmp-part-a": (0.5, 1.0)},
+    }
+    n = {"tmp-part-a": 12, "tmp-part-b": 10}
+    for model, parts in values.items():
+        for part, (mae, rmse) in parts.items():
+            write_run(results, part, model, {"mae": (mae, mae - 1, mae + 1), "rmse": rmse}, source="real",
+                      samples=make_samples(0, n=n[part]))
+    index = TaskIndex()
+    table = build_group(index, index.groups["tmp-mean"], results)
+    assert table.group and table.task == "tmp-mean" and table.data == "real"
+    assert table.title == "tmp-mean (v2, mean of parts, recomputed) — data: real"
+    runs = {r.model: r for r in table.rows if r.kind == "run"}
+    assert set(runs) == {"pos", "chrom"}  # green lacks part b: not ranked, noted
+    for model, row in runs.items():
+        for i, m in enumerate(("mae", "rmse")):
+            cell = row.cells[m]
+            assert cell.value == pytest.approx(np.mean([values[model][p][i] for p in n]))
+            assert cell.ci_low is None and cell.ci_high is None and cell.std is None
+            assert cell.n == sum(n.values())
+        assert row.n == sum(n.values()) and row.samples is None and len(row.runs) == 2
+        assert row.note == "mean of parts; parts' CIs not combined"
+    assert [r.model for r in table.rows if r.kind == "run"] == ["chrom", "pos"]  # 2.25 < 3.5
+    assert any("green (missing tmp-part-b)" in note for note in table.notes)
+    assert any("parts' CIs not combined" in note for note in table.notes)
+    published = {r.model: r for r in table.rows if r.kind == "published"}
+    assert published["POS-paper"].cells["mae"].value == pytest.approx(3.5)  # recomputed from the parts' rows
+    assert published["ICA-paper"].cells["mae"].value == 7.5 and published["ICA-paper"].cells["rmse"].value == 9.25
+    assert "printed average only" in published["ICA-paper"].note and "only the average" in published["ICA-paper"].note
+    assert published["ICA-paper"].source == "paper, T2 average"
+    assert [(r.model, r.rank) for r in table.rows] == [("chrom", 1), ("POS-paper", 2), ("pos", 2), ("ICA-paper", 4)]
+    assert Table.from_dict(json.loads(render(table, "json"))) == table
+
+    # the CLI: one table per part, then the group table (rendered by the same machinery)
+    assert main(["leaderboard", "--task", "tmp-mean"]) == 0
+    out = capsys.readouterr().out
+    titles = [ln for ln in out.splitlines() if ln.startswith("### ")]
+    assert [t.split(" ")[1] for t in titles] == ["tmp-part-a", "tmp-part-b", "tmp-mean"]
+    group_md = out[out.index("### tmp-mean"):]
+    assert "ICA-paper" in group_md and "green (missing tmp-part-b)" in group_md
+    assert main(["leaderboard", "--task", "tmp-part-a"]) == 0  # a task alone: no group table
+    assert "### tmp-mean" not in capsys.readouterr().out
+    out_dir = tmp_path / "boards"
+    assert main(["leaderboard", "--task", "tmp-mean", "--format", "csv", "--out", str(out_dir)]) == 0
+    assert (out_dir / "tmp-mean.csv").is_file()
+    assert not list(out_dir.glob("tmp-mean.*.png"))  # group rows have no per-sample table to plot
+
+    # the sample board shows no published rows
+    sample = build_group(index, index.groups["tmp-mean"], results, "sample")
+    assert not sample.rows
+
+
+def test_group_published_rows_only_on_the_real_board_and_none_groups_have_no_group_table(results, tmp_path, monkeypatch, capsys):
+    from harness.leaderboard import build_group
+    monkeypatch.setenv("HARNESS_TASKS", str(group_tasks(tmp_path / "tasks")))
+    write_run(results, "tmp-part-a", "pos", {"mae": 1.0}, source="sample")
+    write_run(results, "tmp-part-b", "pos", {"mae": 2.0}, source="sample")
+    index = TaskIndex()
+    table = build_group(index, index.groups["tmp-mean"], results)
+    assert table.data == "sample" and [r.kind for r in table.rows] == ["run"]
+    real = build_group(index, index.groups["tmp-mean"], results, "real")
+    assert sorted(r.model for r in real.rows) == ["ICA-paper", "POS-paper"]
+    # the project's FAS P2 groups: printed-only PA-FAS Table 2 rows on the real board
+    fas = build_group(index, index.groups["mmdg-p2-missing-d"], results)
+    mmdg = next(r for r in fas.rows if r.model == "MMDG [CVPR'24]")
+    assert fas.data == "real" and len(fas.rows) == 18 and "printed average only" in mmdg.note
+    assert mmdg.cells["hter_test_eer"].value == pytest.approx(0.2489)
+    assert main(["leaderboard", "--task", "svc2026-rppg"]) == 0  # aggregate none: per-task tables only
+    titles = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("### ")]
+    assert [t.split(" ")[1] for t in titles] == ["svc2026-rppg-phase1", SAMPLE_TASK]
+    with pytest.raises(HarnessError, match="never averaged"):
+        build_group(index, index.groups["svc2026-rppg"], results)

@@ -162,3 +162,27 @@ def test_validate_reports_a_broken_published_file(tmp_path, monkeypatch, capsys)
     assert main(["validate"]) == 2
     err = capsys.readouterr().err
     assert f"error: {path}: {UBFC} row 1: unknown key 'metrcs' (did you mean 'metrics'?)" in err
+
+
+def test_a_printed_only_group_row_is_kept_as_printed_and_marked(tmp_path):
+    # ica has no row in either part: the paper printed only the average, so 'metrics' is allowed
+    rows = load(tmp_path, group("{model: ica, label: ICA, metrics: {mae: 6.2, rmse: 8.1}, note: only the average}"))
+    ica = next(r for r in rows if r.entry == "toolbox-mean" and r.model == "ica")
+    assert ica.printed_only and ica.metrics == {"mae": 6.2, "rmse": 8.1} and ica.printed == {}
+    assert ica.parts == (UBFC, PURE) and ica.source == "paper, Table 1, 'Avg.' column" and ica.note == "only the average"
+    assert ica.to_leaderboard()["printed_only"] is True and ica.to_leaderboard()["model"] == "ICA"
+    recomputed = next(r for r in load(tmp_path, group()) if r.entry == "toolbox-mean")
+    assert not recomputed.printed_only and recomputed.to_leaderboard()["printed_only"] is False
+    with pytest.raises(HarnessError, match="'maee' is not a metric"):
+        load(tmp_path, group("{model: ica, metrics: {maee: 6.2}}"))
+    with pytest.raises(HarnessError, match="under 'metrics' alone"):
+        load(tmp_path, group("{model: ica, metrics: {mae: 6.2}, printed: {mae: 6.2}}"))
+
+
+def test_group_metrics_are_refused_when_a_part_has_the_model(tmp_path):
+    text = group("{model: ica, metrics: {mae: 6.2}}").replace(
+        "- {model: chrom, metrics: {mae: 3.98}}", "- {model: chrom, metrics: {mae: 3.98}}\n        - {model: ica, metrics: {mae: 7.0}}")
+    with pytest.raises(HarnessError, match=r"a group row has no 'metrics': they are recomputed.*'ica' has rows in \['rppg-pure-to-ubfc'\]"):
+        load(tmp_path, text)
+    with pytest.raises(HarnessError, match="a group row has no 'metrics'"):
+        load(tmp_path, group("{model: pos, metrics: {mae: 3.8}}"))

@@ -96,7 +96,7 @@ def test_checked_in_golden_reproduces_on_a_fresh_run(capsys, tmp_path):
     assert {(r["task"], r["model"]) for r in rows} == expected
     assert len(rows) == 5 * 7 * 6 + 18 * len(FAS_BASELINES) * 11 and {r["status"] for r in rows} == {"ok"}
     assert {r["check"] for r in rows} == {"golden"} and {r["tolerance"] for r in rows} == {"1e-06"}
-    assert "published: 0 ok or missing, 0 failing, 185 cited row(s) not checked" in out
+    assert "published: 0 ok or missing, 0 failing, 239 cited row(s) not checked" in out
     assert not (tmp_path / "results").exists()  # re-run in a temporary folder, never the user's results
 
 
@@ -322,7 +322,7 @@ def test_a_missing_run_is_reported_and_fails_only_when_strict(capsys, tmp_path):
 def test_project_rows_are_cited_never_checked(capsys, tmp_path):
     fake_run(tmp_path / "results", UBFC, "pos", {"mae": 99.0})
     code, out, _ = run_cli(capsys, "regress", "--published")
-    assert code == 0 and "nothing to check" in out and "185 cited row(s) not checked" in out
+    assert code == 0 and "nothing to check" in out and "239 cited row(s) not checked" in out
 
 
 def test_a_real_run_is_found_by_its_model_tag(capsys, tmp_path, tmp_task):

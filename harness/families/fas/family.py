@@ -207,7 +207,8 @@ class FasFamily(Family):
                 samples, report = self._read(root, ref, recipe, check_files)
                 scanned[(role, ref.name, ref.split)] = samples
                 lists.append(report.path)
-                if report.duplicates or report.dropped or report.missing_files:
+                if report.duplicates or report.dropped or report.missing_files \
+                        or any(o.ids or o.videos for o in report.overlaps.values()):
                     notes.append(report.summary())
         fp = fingerprint_files(root, [], lists)
         datasets = {r: [d.name for d in task.datasets.get(r, [])] for r in roles}
