@@ -91,6 +91,17 @@ class Family:
         """Validate the family-specific parts of a task (recipe, dataset names, splits)."""
         raise NotImplementedError
 
+    def check_metrics(self, task) -> None:
+        """Every task metric is one of the family's, with the direction the family declares."""
+        from .errors import HarnessError
+
+        for m in task.metrics:
+            spec = self.metric_specs.get(m.name)
+            if spec is None:
+                raise HarnessError(f"unknown {self.name} metric {m.name!r}; known: {sorted(self.metric_specs)}", task.path)
+            if spec.direction != m.direction:
+                raise HarnessError(f"metric {m.name!r} has direction {spec.direction!r}, the task says {m.direction!r}", task.path)
+
     def resolve_data(self, task, data_root: Path | None, need_train: bool) -> DataSource:
         raise NotImplementedError
 

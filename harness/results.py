@@ -10,7 +10,9 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -38,6 +40,26 @@ def atomic_path(path: Path) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_dir(path: Path) -> Iterator[Path]:
+    """Yield a temporary folder path beside ``path`` (not yet created: the writer makes it); on
+    success it replaces ``path`` (one rename each way), so readers see the old folder or the
+    complete new one, never a half-written one."""
+    tag = f"{os.getpid()}-{threading.get_ident()}"
+    tmp = path.with_name(f".{path.name}.tmp-{tag}")
+    old = path.with_name(f".{path.name}.old-{tag}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        yield tmp
+        if path.exists():
+            os.replace(path, old)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _umask() -> int:

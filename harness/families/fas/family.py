@@ -159,12 +159,7 @@ class FasFamily(Family):
                     raise HarnessError(f"datasets.{role}: split must be one of {SPLITS}, got {ref.split!r}", task.path)
         if not task.datasets.get("val"):
             raise HarnessError("a FAS task needs datasets.val (the sources' val lists set the threshold)", task.path)
-        for m in task.metrics:
-            spec = metrics.METRICS.get(m.name)
-            if spec is None:
-                raise HarnessError(f"unknown FAS metric {m.name!r}; known: {sorted(metrics.METRICS)}", task.path)
-            if spec.direction != m.direction:
-                raise HarnessError(f"metric {m.name!r} has direction {spec.direction!r}, the task says {m.direction!r}", task.path)
+        self.check_metrics(task)
 
     def recipe_record(self, task) -> dict[str, Any]:
         return FasRecipe.from_dict(task.recipe).to_dict()

@@ -39,8 +39,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
-import threading
 import zipfile
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -49,6 +47,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ...results import atomic_dir
 from .data import DOMAINS as FOLDERS, FLEXMODAL_DIR, LIST_DIR, SPLITS, WMCA_PAI_TYPES
 
 #: written into every generated folder: marks the data as synthetic wherever it is copied
@@ -364,19 +363,5 @@ def _write_atomically(root: Path, d: str, seed: int) -> dict[str, list[dict]]:
 
 
 def _atomic(root: Path, name: str, write) -> None:
-    tmp = root / f".{name}.tmp-{os.getpid()}-{threading.get_ident()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with atomic_dir(root / name) as tmp:
         write(tmp)
-        _replace_dir(tmp, root / name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _replace_dir(src: Path, dst: Path) -> None:
-    """Move ``src`` to ``dst``, replacing an existing ``dst`` with one rename each way."""
-    old = dst.with_name(f".{dst.name}.old-{os.getpid()}-{threading.get_ident()}")
-    if dst.exists():
-        os.replace(dst, old)
-    os.replace(src, dst)
-    shutil.rmtree(old, ignore_errors=True)

@@ -178,12 +178,7 @@ class RppgFamily(Family):
                     raise HarnessError(f"datasets.{role}: unknown rPPG dataset {ref.name!r}; known: {sorted(rdata.DATASETS)}", task.path)
                 if ref.split not in SPLITS:
                     raise HarnessError(f"datasets.{role}: unknown split {ref.split!r} (one of {SPLITS})", task.path)
-        for m in task.metrics:
-            spec = metrics.METRICS.get(m.name)
-            if spec is None:
-                raise HarnessError(f"unknown rPPG metric {m.name!r}; known: {sorted(metrics.METRICS)}", task.path)
-            if spec.direction != m.direction:
-                raise HarnessError(f"metric {m.name!r} has direction {spec.direction!r}, the task says {m.direction!r}", task.path)
+        self.check_metrics(task)
 
     def recipe_record(self, task) -> dict[str, Any]:
         return signal.Recipe.from_dict(task.recipe).to_dict()

@@ -35,8 +35,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import threading
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -46,6 +44,7 @@ import numpy as np
 from scipy import ndimage
 
 from ...errors import did_you_mean
+from ...results import atomic_dir
 
 #: written into every generated dataset folder: marks the data as synthetic wherever it is copied
 MARKER = "synth.json"
@@ -352,19 +351,5 @@ def _write_domain(folder: Path, name: str, seed: int) -> None:
 
 
 def _write_atomically(out_dir: Path, name: str, seed: int) -> None:
-    tmp = out_dir / f".{name}.tmp-{os.getpid()}-{threading.get_ident()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with atomic_dir(out_dir / name) as tmp:
         _write_domain(tmp, name, seed)
-        _replace_dir(tmp, out_dir / name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _replace_dir(src: Path, dst: Path) -> None:
-    """Move ``src`` to ``dst``, replacing an existing ``dst`` with one rename each way."""
-    old = dst.with_name(f".{dst.name}.old-{os.getpid()}-{threading.get_ident()}")
-    if dst.exists():
-        os.replace(dst, old)
-    os.replace(src, dst)
-    shutil.rmtree(old, ignore_errors=True)
