@@ -262,7 +262,7 @@ def cmd_score(args) -> int:
     else:
         from .cli import metrics_table
 
-        print(metrics_table([{**record, "task": record["task"]}]))
+        print(metrics_table([record]))
     return 2 if record["status"] == "failed" else 0
 
 

@@ -1,6 +1,4 @@
-"""Task families. Importing this package registers every family's built-in models."""
-from importlib import import_module
-
+"""Task families. Importing a family registers its built-in models."""
 from ..family import FAMILIES
 
 
@@ -8,6 +6,3 @@ def load_all() -> None:
     """Import every registered family so its built-in models are registered too."""
     for name in FAMILIES.names():
         FAMILIES.get(name)
-
-
-__all__ = ["load_all", "import_module"]
