@@ -24,6 +24,18 @@ from typing import Any
 
 import numpy as np
 
+from harness import binary
+from harness.binary import (
+    Sweep,
+    auc_of,
+    check_fraction,
+    check_on_degenerate,
+    check_threshold,
+    eer_of,
+    midpoint,
+    nan_tuple,
+    to_numpy,
+)
 from harness.stats import MetricSpec
 
 __all__ = [
@@ -47,143 +59,21 @@ __all__ = [
 ]
 
 DEFAULT_THRESHOLD = 0.5  # the fixed threshold of FlexModal's cross-dataset WMCA eval (fas.md §1.5)
-_ON_DEGENERATE = ("raise", "nan")
+CLASS_NAMES = ("attack", "bona fide")  # (label 0, label 1) in error messages
 _NAN = float("nan")
 
 
 # ----------------------------------------------------------------------------- input pipeline
-def _to_numpy(x: Any) -> np.ndarray:
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a hard dependency of the harness
-        torch = None
-    if torch is not None and isinstance(x, torch.Tensor):
-        x = x.detach().cpu()
-        if x.is_floating_point():
-            x = x.to(torch.float64)  # bfloat16 has no numpy dtype; float64 holds every value
-        return x.numpy()
-    return np.asarray(x)
-
-
-def _check_on_degenerate(fn: str, on_degenerate: str) -> None:
-    if on_degenerate not in _ON_DEGENERATE:
-        raise ValueError(f"{fn}: on_degenerate must be one of {_ON_DEGENERATE}, got {on_degenerate!r}")
-
-
 def _prepare(fn: str, what: str, scores: Any, labels: Any, on_degenerate: str,
              need: tuple[int, ...] = (0, 1)) -> tuple[np.ndarray, np.ndarray] | None:
-    """Validate and convert; ``None`` when the input is degenerate and ``on_degenerate="nan"``.
-
-    Returns float64 scores and boolean labels (True = bona fide).  ``need`` lists the classes
-    that must be present for ``what`` to be defined.
-    """
-    _check_on_degenerate(fn, on_degenerate)
-    s, y = _to_numpy(scores), _to_numpy(labels)
-    for name, a in (("scores", s), ("labels", y)):
-        if a.ndim != 1:
-            raise ValueError(f"{fn}: {name} must be 1-D, got shape {tuple(a.shape)}")
-    if s.shape[0] != y.shape[0]:
-        raise ValueError(f"{fn}: scores and labels must have the same length, "
-                         f"got {s.shape[0]} scores and {y.shape[0]} labels")
-    if s.dtype.kind not in "biuf":
-        raise ValueError(f"{fn}: scores must be real numbers, got dtype {s.dtype}")
-    if y.dtype.kind not in "biuf":
-        raise ValueError(f"{fn}: labels must be 0 (attack) or 1 (bona fide), got dtype {y.dtype}")
-    if y.dtype.kind != "b":
-        ok = (y == 0) | (y == 1)
-        if not ok.all():
-            bad = np.unique(y[~ok])
-            shown = ", ".join(repr(v.item()) for v in bad[:5]) + (", ..." if bad.size > 5 else "")
-            raise ValueError(f"{fn}: labels must be 0 (attack) or 1 (bona fide), "
-                             f"got {int((~ok).sum())} other value(s): {shown}")
-        y = y == 1
-    s = s.astype(np.float64, copy=False)
-
-    def degenerate(msg: str) -> None:
-        if on_degenerate == "raise":
-            raise ValueError(f"{fn}: {msg}; {what} undefined")
-
-    n = s.shape[0]
-    if n == 0:
-        return degenerate("scores and labels are empty (n=0)")
-    nan = np.isnan(s)
-    if nan.any():
-        return degenerate(f"scores contain {int(nan.sum())} NaN value(s) (first at index "
-                          f"{int(np.argmax(nan))}, n={n})")
-    n_pos = int(np.count_nonzero(y))
-    if 1 in need and 0 in need and n_pos in (0, n):
-        return degenerate(f"labels contain only class {int(n_pos == n)} (n={n})")
-    if 1 in need and n_pos == 0:
-        return degenerate(f"labels contain no bona fide samples (class 1) (n={n})")
-    if 0 in need and n_pos == n:
-        return degenerate(f"labels contain no attack samples (class 0) (n={n})")
-    return s, y
-
-
-def _check_threshold(fn: str, threshold: Any) -> float:
-    t = float(threshold)
-    if np.isnan(t):
-        raise ValueError(f"{fn}: threshold must be a number, got NaN")
-    return t
-
-
-def _check_fraction(fn: str, name: str, value: Any) -> float:
-    v = float(value)
-    if not 0.0 <= v <= 1.0:  # also rejects NaN
-        raise ValueError(f"{fn}: {name} must be a fraction in [0, 1], got {value!r}")
-    return v
-
-
-# ----------------------------------------------------------------------------- the one sweep
-class _Sweep:
-    """Counts at every distinct score, highest first, from one sort.
-
-    Point 0 accepts nothing (threshold above every score); point k >= 1 accepts every sample with
-    ``score >= thr[k-1]``.  ``tp``/``fp`` are exact int64 counts of bona fide / attacks accepted.
-    """
-
-    def __init__(self, s: np.ndarray, y: np.ndarray):
-        order = np.argsort(s)[::-1]
-        ss = s[order]
-        ys = y[order]
-        last = np.flatnonzero(ss[1:] != ss[:-1])  # last index of each run of tied scores
-        idx = np.append(last, ss.shape[0] - 1)
-        tp = np.cumsum(ys, dtype=np.int64)[idx]
-        self.thr = ss[idx]  # distinct scores, descending
-        self.tp = np.concatenate(([0], tp))
-        self.fp = np.concatenate(([0], idx + 1 - tp))
-        self.n_pos = int(self.tp[-1])
-        self.n_neg = int(self.fp[-1])
-
-    def threshold(self, k: int) -> float:
-        """A threshold realising point ``k`` under ``score >= t`` (bob.measure's choice, §3.1).
-
-        k = 0: just above the maximum; the last point: the minimum score; otherwise the midpoint
-        between the lowest accepted and the highest rejected distinct scores.
-        """
-        if k == 0:
-            return float(np.nextafter(self.thr[0], np.inf))
-        if k == self.thr.shape[0]:
-            return float(self.thr[-1])
-        return _midpoint(float(self.thr[k]), float(self.thr[k - 1]))
-
-
-def _midpoint(lo: float, hi: float) -> float:
-    """A value in (lo, hi] that separates lo from hi under ``>=``: the midpoint when it exists."""
-    mid = (lo + hi) / 2
-    if not np.isfinite(mid):
-        mid = lo / 2 + hi / 2
-    return hi if mid <= lo else mid
-
-
-def _nan_tuple(k: int) -> tuple[float, ...]:
-    return (_NAN,) * k
+    """:func:`harness.binary.prepare` with this family's class names (True = bona fide)."""
+    return binary.prepare(fn, what, scores, labels, on_degenerate, need, CLASS_NAMES)
 
 
 # ----------------------------------------------------------------------------- curve metrics
 def roc_points(scores: Any, labels: Any, *, on_degenerate: str = "raise"
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Exact ROC: one point per distinct score, thresholds descending.
+    """Exact ROC: one point per distinct score, thresholds descending (:func:`harness.binary.roc_points`).
 
     Point k accepts every sample with ``score >= thresholds[k]``; ``fpr`` is the share of attacks
     accepted and ``tpr`` the share of bona fide accepted.  Tied scores form one point.  Equal to
@@ -194,18 +84,7 @@ def roc_points(scores: Any, labels: Any, *, on_degenerate: str = "raise"
     >>> thr.tolist(), fpr.tolist(), tpr.tolist()
     ([0.9, 0.4, 0.1], [0.0, 0.5, 1.0], [0.5, 1.0, 1.0])
     """
-    prepared = _prepare("roc_points", "ROC", scores, labels, on_degenerate)
-    if prepared is None:
-        empty = np.array([], dtype=np.float64)
-        return empty, empty.copy(), empty.copy()
-    sw = _Sweep(*prepared)
-    return sw.thr.copy(), sw.fp[1:] / sw.n_neg, sw.tp[1:] / sw.n_pos
-
-
-def _auc(sw: _Sweep) -> float:
-    # trapezoids between consecutive points; ties between classes give the 1/2 credit
-    twice_area = int(np.sum(np.diff(sw.fp) * (sw.tp[1:] + sw.tp[:-1]), dtype=np.int64))
-    return twice_area / (2 * sw.n_pos * sw.n_neg)
+    return binary.roc_points(scores, labels, names=CLASS_NAMES, on_degenerate=on_degenerate)
 
 
 def auc(scores: Any, labels: Any, *, on_degenerate: str = "raise") -> float:
@@ -217,46 +96,21 @@ def auc(scores: Any, labels: Any, *, on_degenerate: str = "raise") -> float:
     >>> auc(np.array([0.9, 0.4, 0.4, 0.1]), np.array([1, 1, 0, 0]))
     0.875
     """
-    prepared = _prepare("auc", "AUC", scores, labels, on_degenerate)
-    return _NAN if prepared is None else _auc(_Sweep(*prepared))
-
-
-def _eer_point(sw: _Sweep) -> int:
-    # |FAR - FRR| compared exactly: |fp/N - fn/P| * N * P = |fp*P - fn*N| (int64 up to ~3e9 samples)
-    crit = np.abs(sw.fp * sw.n_pos - (sw.n_pos - sw.tp) * sw.n_neg)
-    return int(np.argmin(crit))  # first minimum = highest threshold (bob keeps the later one)
-
-
-def _rates(sw: _Sweep, k: int) -> tuple[float, float]:
-    return float(sw.fp[k] / sw.n_neg), float((sw.n_pos - sw.tp[k]) / sw.n_pos)
+    return binary.auc(scores, labels, names=CLASS_NAMES, on_degenerate=on_degenerate)
 
 
 def eer(scores: Any, labels: Any, *, on_degenerate: str = "raise") -> tuple[float, float]:
     """Equal error rate with bob.measure's semantics (fas.md §3.1): ``(eer, threshold)``.
 
-    Candidate thresholds are data-driven (no ROC interpolation): just above the maximum score,
-    the midpoints between consecutive distinct scores, and the minimum score.  The threshold
-    minimising |FAR − FRR| is chosen, with FAR = share of attacks with score >= t and FRR = share
-    of bona fide with score < t; the EER is reported as (FAR + FRR) / 2 there (bob's ``eer``:
-    FAR and FRR need not be equal).  Ties in |FAR − FRR| go to the highest threshold: bob's
-    ascending sweep keeps the later candidate (``<=``) inside its loop.  Two known departures,
-    read from bob.measure's ``brute_force._minimizing_threshold`` (not run): bob compares its
-    last two candidates (the final in-loop point and "above every score") with a strict ``<``,
-    so on an exact tie there it keeps the lower threshold; and bob accumulates FAR/FRR by
-    repeated float subtraction, while here |FAR − FRR| is compared in exact integer arithmetic,
-    so rounding never decides a tie.  The EER value differs only when tied candidates have
-    different (FAR + FRR) / 2.
+    FAR = share of attacks with score >= t, FRR = share of bona fide with score < t; the
+    threshold minimising |FAR − FRR| over the data-driven candidates (just above the maximum,
+    midpoints between distinct scores, the minimum), EER = (FAR + FRR) / 2 there, ties to the
+    highest threshold.  Tie rules and the departures from bob.measure: :func:`harness.binary.eer`.
 
     >>> eer(np.array([0.9, 0.4, 0.4, 0.1]), np.array([1, 1, 0, 0]))
     (0.25, 0.65)
     """
-    prepared = _prepare("eer", "EER", scores, labels, on_degenerate)
-    if prepared is None:
-        return _nan_tuple(2)
-    sw = _Sweep(*prepared)
-    k = _eer_point(sw)
-    far, frr = _rates(sw, k)
-    return (far + frr) / 2, sw.threshold(k)
+    return binary.eer(scores, labels, names=CLASS_NAMES, on_degenerate=on_degenerate)
 
 
 def hter(scores: Any, labels: Any, threshold: float, *, on_degenerate: str = "raise") -> float:
@@ -269,7 +123,7 @@ def hter(scores: Any, labels: Any, threshold: float, *, on_degenerate: str = "ra
     >>> hter(np.array([0.9, 0.4, 0.4, 0.1]), np.array([1, 1, 0, 0]), 0.5)
     0.25
     """
-    t = _check_threshold("hter", threshold)
+    t = check_threshold("hter", threshold)
     prepared = _prepare("hter", "HTER", scores, labels, on_degenerate)
     if prepared is None:
         return _NAN
@@ -310,8 +164,8 @@ def hter_lineage(scores: Any, labels: Any, *, on_degenerate: str = "raise") -> t
     """
     prepared = _prepare("hter_lineage", "HTER", scores, labels, on_degenerate)
     if prepared is None:
-        return _nan_tuple(2)
-    sw = _Sweep(*prepared)
+        return nan_tuple(2)
+    sw = Sweep(*prepared)
     fps, tps = sw.fp[1:], sw.tp[1:]
     keep = np.arange(fps.size)
     if fps.size > 2:  # sklearn drops nothing from curves of <= 2 points
@@ -332,11 +186,11 @@ def operating_point_at_fpr(scores: Any, labels: Any, fpr: float, *, on_degenerat
     :func:`eer` (including "accept nothing", FPR = 0).  No interpolation, and tied scores are
     one point, unlike the lineage's nearest-FPR helpers (fas.md §1.5).
     """
-    target = _check_fraction("operating_point_at_fpr", "fpr", fpr)
+    target = check_fraction("operating_point_at_fpr", "fpr", fpr)
     prepared = _prepare("operating_point_at_fpr", "TPR@FPR", scores, labels, on_degenerate)
     if prepared is None:
-        return _nan_tuple(3)
-    sw = _Sweep(*prepared)
+        return nan_tuple(3)
+    sw = Sweep(*prepared)
     fpr_all = sw.fp / sw.n_neg  # nondecreasing
     k = int(np.searchsorted(fpr_all, target, side="right")) - 1  # last point with FPR <= target
     return float(sw.tp[k] / sw.n_pos), float(fpr_all[k]), sw.threshold(k)
@@ -362,16 +216,15 @@ def roc_metrics(scores: Any, labels: Any, fpr_targets: tuple[float, ...] = (1e-2
     >>> roc_metrics(np.array([0.9, 0.4, 0.4, 0.1]), np.array([1, 1, 0, 0]), (0.5,))
     {'auc': 0.875, 'eer': 0.25, 'eer_threshold': 0.65, 'hter_test_eer': 0.25, 'tpr_at_fpr=0.5': 1.0}
     """
-    targets = [_check_fraction("roc_metrics", "fpr_targets", f) for f in fpr_targets]
+    targets = [check_fraction("roc_metrics", "fpr_targets", f) for f in fpr_targets]
     prepared = _prepare("roc_metrics", "ROC metrics", scores, labels, on_degenerate)
     keys = ["auc", "eer", "eer_threshold", "hter_test_eer"] + [f"tpr_at_fpr={f:g}" for f in targets]
     if prepared is None:
         return dict.fromkeys(keys, _NAN)
-    sw = _Sweep(*prepared)
-    k = _eer_point(sw)
-    far, frr = _rates(sw, k)
-    out = {"auc": _auc(sw), "eer": (far + frr) / 2, "eer_threshold": sw.threshold(k),
-           "hter_test_eer": (far + frr) / 2}
+    sw = Sweep(*prepared)
+    eer_value, eer_threshold = eer_of(sw)
+    out = {"auc": auc_of(sw), "eer": eer_value, "eer_threshold": eer_threshold,
+           "hter_test_eer": eer_value}
     fpr_all = sw.fp / sw.n_neg
     for key, f in zip(keys[4:], targets):
         j = int(np.searchsorted(fpr_all, f, side="right")) - 1
@@ -381,7 +234,7 @@ def roc_metrics(scores: Any, labels: Any, fpr_targets: tuple[float, ...] = (1e-2
 
 # ----------------------------------------------------------------------------- ISO/IEC 30107-3
 def _attack_types(fn: str, attack_types: Any, n: int) -> np.ndarray:
-    a = _to_numpy(attack_types)
+    a = to_numpy(attack_types)
     if a.ndim != 1 or a.shape[0] != n:
         raise ValueError(f"{fn}: attack_types must be 1-D with one entry per score (n={n}), "
                          f"got shape {tuple(a.shape)}")
@@ -408,9 +261,9 @@ def apcer(scores: Any, labels: Any, attack_types: Any, threshold: float, *,
     >>> apcer(np.array([0.9, 0.6, 0.2, 0.7]), np.array([1, 0, 0, 0]), ["", "print", "print", "replay"], 0.5)
     (1.0, {'print': 0.5, 'replay': 1.0})
     """
-    t = _check_threshold("apcer", threshold)
+    t = check_threshold("apcer", threshold)
     prepared = _prepare("apcer", "APCER", scores, labels, on_degenerate, need=(0,))
-    types_all = _attack_types("apcer", attack_types, _to_numpy(labels).shape[0])
+    types_all = _attack_types("apcer", attack_types, to_numpy(labels).shape[0])
     if prepared is None:
         return _NAN, {}
     s, y = prepared
@@ -426,7 +279,7 @@ def bpcer(scores: Any, labels: Any, threshold: float, *, on_degenerate: str = "r
     >>> bpcer(np.array([0.9, 0.3, 0.2]), np.array([1, 1, 0]), 0.5)
     0.5
     """
-    t = _check_threshold("bpcer", threshold)
+    t = check_threshold("bpcer", threshold)
     prepared = _prepare("bpcer", "BPCER", scores, labels, on_degenerate, need=(1,))
     if prepared is None:
         return _NAN
@@ -441,11 +294,11 @@ def acer(scores: Any, labels: Any, attack_types: Any, threshold: float, *,
     >>> acer(np.array([0.9, 0.3, 0.6, 0.2, 0.7]), np.array([1, 1, 0, 0, 0]), ["", "", "p", "p", "r"], 0.5)
     0.75
     """
-    _check_threshold("acer", threshold)
-    _check_on_degenerate("acer", on_degenerate)
+    check_threshold("acer", threshold)
+    check_on_degenerate("acer", on_degenerate)
     prepared = _prepare("acer", "ACER", scores, labels, on_degenerate)
     if prepared is None:
-        _attack_types("acer", attack_types, _to_numpy(labels).shape[0])
+        _attack_types("acer", attack_types, to_numpy(labels).shape[0])
         return _NAN
     a, _ = apcer(scores, labels, attack_types, threshold)
     return float((a + bpcer(scores, labels, threshold)) / 2)
@@ -476,11 +329,11 @@ def bpcer_at_apcer(scores: Any, labels: Any, attack_types: Any, apcer_target: fl
     >>> bpcer_at_apcer(s, np.array([1, 1, 1, 0, 0, 0, 0]), ["", "", "", "a", "a", "b", "b"], 0.5)
     (0.3333333333333333, 0.6499999999999999)
     """
-    target = _check_fraction("bpcer_at_apcer", "apcer_target", apcer_target)
+    target = check_fraction("bpcer_at_apcer", "apcer_target", apcer_target)
     prepared = _prepare("bpcer_at_apcer", "BPCER@APCER", scores, labels, on_degenerate)
-    types_all = _attack_types("bpcer_at_apcer", attack_types, _to_numpy(labels).shape[0])
+    types_all = _attack_types("bpcer_at_apcer", attack_types, to_numpy(labels).shape[0])
     if prepared is None:
-        return _nan_tuple(2)
+        return nan_tuple(2)
     s, y = prepared
     neg, types_neg = s[~y], types_all[~y]
     _, inv = _per_type(types_neg)
@@ -496,7 +349,7 @@ def bpcer_at_apcer(scores: Any, labels: Any, attack_types: Any, apcer_target: fl
     if bound == -np.inf:  # no type constrained: accept everything
         return 0.0, float(s.min())
     above = s[s > bound]
-    threshold = _midpoint(bound, float(above.min())) if above.size else float(
+    threshold = midpoint(bound, float(above.min())) if above.size else float(
         np.nextafter(bound, np.inf))
     return float(np.count_nonzero(s[y] <= bound) / np.count_nonzero(y)), threshold
 
