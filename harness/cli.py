@@ -214,14 +214,25 @@ def cmd_reference(args: argparse.Namespace) -> int:
 def cmd_data(args: argparse.Namespace) -> int:
     from .family import FAMILIES
 
-    family = FAMILIES.get(args.family)
-    out = Path(args.out)
-    from .families.rppg import synth  # only rPPG has a generator so far
-
-    if family.name != "rppg":
-        raise HarnessError(f"no sample generator for family {args.family!r}")
-    synth.synthesize(out, None, seed=args.seed)
+    out = FAMILIES.get(args.family).synthesize(Path(args.out), seed=args.seed)
     print(f"wrote the {args.family} sample to {out}")
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from .family import FAMILIES
+
+    src = Path(args.src)
+    if not src.exists():
+        raise HarnessError("nothing to convert: no such file or folder", src)
+    names = [args.family] if args.family else [n for n in FAMILIES.names() if FAMILIES.get(n).can_convert(src)]
+    if len(names) != 1:
+        raise HarnessError("no family converts this (pass --family)" if not names
+                           else f"several families could convert this ({', '.join(names)}); pass --family", src)
+    written = FAMILIES.get(names[0]).convert(src, Path(args.out), dataset=args.dataset, strip_labels=args.strip_labels,
+                                             name=args.name)
+    for folder in written:
+        print(f"wrote {folder}")
     return 0
 
 
@@ -277,6 +288,16 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--out", required=True)
     sy.add_argument("--seed", type=int, default=0)
     sy.set_defaults(func=cmd_data)
+    cv = dsub.add_parser("convert", help="convert distributed feature files (e.g. the SVC organizers' pickles, "
+                         "read through a restricted loader) to the harness's safe memory-mapped format")
+    cv.add_argument("src", help="a file or a folder of files")
+    cv.add_argument("--out", required=True, help="folder receiving one converted store per file")
+    cv.add_argument("--family", default=None, help="default: the one family that converts this kind of file")
+    cv.add_argument("--dataset", default=None, help="dataset name (needed with --strip-labels: it enters the opaque ids)")
+    cv.add_argument("--name", default=None, help="folder name of a single file's output (default: the file's stem), "
+                    "e.g. the split a task reads: train")
+    cv.add_argument("--strip-labels", action="store_true", help="write a participant copy: no labels, opaque ids")
+    cv.set_defaults(func=cmd_convert)
     rf = dsub.add_parser("reference", help="export a task's ground truth as the organizer's reference file for harness score")
     rf.add_argument("--task", required=True)
     rf.add_argument("--out", required=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -17,6 +18,7 @@ from .stats import MetricValue
 FAMILIES: Registry["Family"] = Registry("family")
 FAMILIES.register("rppg", "harness.families.rppg:FAMILY")
 FAMILIES.register("fas", "harness.families.fas:FAMILY")
+FAMILIES.register("deception", "harness.families.deception:FAMILY")
 
 
 @dataclasses.dataclass
@@ -64,6 +66,30 @@ class Score:
     notes: list[str] = dataclasses.field(default_factory=list)
     counts: dict[str, int] = dataclasses.field(default_factory=dict)
     breakdowns: dict[str, Any] = dataclasses.field(default_factory=dict)  # e.g. per attack type, per domain
+
+
+def cache_root() -> Path:
+    """Where generated samples and run caches live: ``$HARNESS_CACHE`` or ``~/.cache/harness``."""
+    return Path(os.environ.get("HARNESS_CACHE") or Path.home() / ".cache" / "harness")
+
+
+def choose_root(data_root: Path | None, sample_root: Any, marker: str) -> tuple[Path, str, list[str]]:
+    """(root, "sample" | "real", notes): ``--data-root`` / ``$HARNESS_DATA``, or the embedded sample
+    (``sample_root()``, generated on first use) when neither is given or the value is ``sample``. A
+    root holding the generator's ``marker`` file is a copy of the sample and labelled so."""
+    text = str(data_root) if data_root else os.environ.get("HARNESS_DATA", "")
+    if text in ("", "sample"):
+        root = sample_root()
+        why = "no data root given (--data-root DIR or HARNESS_DATA)" if not text else "--data-root sample"
+        return root, "sample", [f"using the embedded synthetic sample in {root} ({why}); results are labelled 'sample'"]
+    root = Path(text)
+    if not root.is_dir():
+        from .errors import HarnessError
+
+        raise HarnessError("data root does not exist (use --data-root sample for the embedded sample)", root)
+    if (root / marker).is_file():
+        return root, "sample", [f"{root} holds the harness's synthetic sample ({marker}): results are labelled 'sample'"]
+    return root, "real", []
 
 
 def fingerprint_files(root: Path, files: Iterable[Path], heads: Iterable[Path] = (), head_bytes: int = 1 << 16) -> str:
@@ -150,6 +176,25 @@ class Family:
     def recipe_record(self, task) -> dict[str, Any]:
         """The resolved evaluation recipe, as recorded with every result."""
         raise NotImplementedError
+
+    def synthesize(self, out: Path, seed: int = 0) -> Path:
+        """Write the family's embedded synthetic sample (in a real on-disk layout) under ``out``."""
+        from .errors import HarnessError
+
+        raise HarnessError(f"family {self.name!r} has no sample generator")
+
+    def can_convert(self, src: Path) -> bool:
+        """Whether ``harness data convert`` should hand ``src`` to this family."""
+        return False
+
+    def convert(self, src: Path, out: Path, *, dataset: str | None = None, strip_labels: bool = False,
+                name: str | None = None) -> list[Path]:
+        """Convert distributed files (e.g. pickles) to the family's safe internal format; return
+        the folders written (``name``: the folder of a single file's output). ``strip_labels``
+        writes a label-free participant copy."""
+        from .errors import HarnessError
+
+        raise HarnessError(f"family {self.name!r} has nothing to convert")
 
 
 

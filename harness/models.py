@@ -49,6 +49,24 @@ class Adapter:
         return self
 
 
+class TorchAdapter(Adapter):
+    """An adapter around one torch module ``self.net`` (set in ``__init__``): ``to()`` moves it and
+    ``state_dict()`` is its weights (what ``torch.save`` writes for a ``weights=`` argument)."""
+
+    net: Any = None
+    device: Any = None
+
+    def state_dict(self) -> dict:
+        return self.net.state_dict()
+
+    def to(self, device: Any) -> "TorchAdapter":
+        import torch
+
+        self.device = torch.device(device)
+        self.net.to(self.device)
+        return self
+
+
 def has_fit(model: Any) -> bool:
     return callable(getattr(model, "fit", None))
 

@@ -18,7 +18,7 @@ import stat
 import sys
 import zipfile
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from .errors import HarnessError
 
@@ -130,12 +130,31 @@ def read_csv(upload: Upload, header: Sequence[str], parse: dict[str, Callable[[s
     got = next(reader)
     if [c.strip() for c in got] != list(header):
         raise HarnessError(f"the header must be exactly {','.join(header)!r}, got {','.join(got)!r}", upload.name)
+    return _parse_rows(enumerate(reader, start=2), header, parse, problems)
+
+
+def read_whitespace(upload: Upload, columns: Sequence[str], parse: dict[str, Callable[[str], tuple[Any, str | None]]],
+                    problems: Problems) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Header-less lines of whitespace-separated ``columns`` (first the unique id), e.g. the SVC
+    challenges' ``<id> <score>`` text files; parsed and checked like :func:`read_csv`."""
+    text = decode_text(upload)
+    first = text.strip().splitlines()[0].split()
+    if len(first) == len(columns) and number_in(-float("inf"), float("inf"))(first[1])[1] == "not a number":
+        raise HarnessError(f"the file must have no header line; each line is {' '.join(f'<{c}>' for c in columns)}, "
+                           f"got {' '.join(first)!r} first", upload.name)
+    return _parse_rows(((n, line.split()) for n, line in enumerate(text.splitlines(), start=1)), columns, parse, problems)
+
+
+def _parse_rows(lines: Iterable[tuple[int, list[str]]], header: Sequence[str],
+                parse: dict[str, Callable[[str], tuple[Any, str | None]]], problems: Problems
+                ) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The shared row checks: field count, unique ids, each value parsed; problems collected."""
     rows: dict[str, dict[str, Any]] = {}
     seen: dict[str, None] = {}
     duplicates: list[str] = []
     bad_lines: list[int] = []
     bad_values: dict[str, list[str]] = {}
-    for lineno, fields in enumerate(reader, start=2):
+    for lineno, fields in lines:
         if not fields or all(not f.strip() for f in fields):
             continue  # blank line (e.g. a trailing newline)
         sample_id = fields[0].strip()

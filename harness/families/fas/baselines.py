@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from harness.errors import HarnessError
-from harness.models import Adapter
+from harness.models import TorchAdapter
 
 from .metrics import auc
 
@@ -66,7 +66,7 @@ def _resnet18_encoder(in_channels: int) -> nn.Module:
     return net
 
 
-class LateFusionCNN(Adapter):
+class LateFusionCNN(TorchAdapter):
     """Per-modality CNNs, late fusion by the mean of the present modalities' logits.
 
     Arguments (``--model-args``):
@@ -142,15 +142,6 @@ class LateFusionCNN(Adapter):
             raise HarnessError(f"fas-cnn: weights do not fit this model (backbone={self.backbone!r}): "
                                f"{str(exc).splitlines()[0]}", p) from exc
         self.net.to(self.device)
-
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        """What ``weights=`` loads: ``torch.save(model.state_dict(), path)``."""
-        return self.net.state_dict()
-
-    def to(self, device: Any) -> LateFusionCNN:
-        self.device = torch.device(device)
-        self.net.to(self.device)
-        return self
 
     # ------------------------------------------------------------------ forward
     def _present(self, batch: dict) -> tuple[list[str], torch.Tensor, int]:

@@ -16,7 +16,6 @@ holds one ``id,score`` row per val and test frame (or per video with ``level: vi
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -26,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ...errors import HarnessError
-from ...family import DataSource, Family, Score, StreamDataset, TestSet, Unit, fingerprint_files
+from ...family import cache_root, choose_root, DataSource, Family, Score, StreamDataset, TestSet, Unit, fingerprint_files
 from ...results import atomic_path
 from ...scoring import Problems, Upload, check_ids, number_in, read_csv
 from ...stats import MetricValue, bootstrap
@@ -73,9 +72,6 @@ class FasRecipe:
         d["missing"] = list(self.missing)
         return d
 
-
-def cache_root() -> Path:
-    return Path(os.environ.get("HARNESS_CACHE") or Path.home() / ".cache" / "harness")
 
 
 def _frame_tensors(sample: fdata.FasSample, size: int) -> dict[str, torch.Tensor]:
@@ -165,6 +161,11 @@ class FasFamily(Family):
         return FasRecipe.from_dict(task.recipe).to_dict()
 
     # ------------------------------------------------------------------ data
+    def synthesize(self, out: Path, seed: int = 0) -> Path:
+        from . import synth
+
+        return synth.synthesize(Path(out), seed=seed)
+
     def sample_root(self) -> Path:
         from . import synth
 
@@ -174,18 +175,11 @@ class FasFamily(Family):
         return root
 
     def _root(self, data_root: Path | None) -> tuple[Path, str, list[str]]:
-        text = str(data_root) if data_root else os.environ.get("HARNESS_DATA", "")
-        if text in ("", "sample"):
-            root = self.sample_root()
-            why = "no data root given (--data-root DIR or HARNESS_DATA)" if not text else "--data-root sample"
-            return root, "sample", [f"using the embedded synthetic sample in {root} ({why}); results are labelled 'sample'"]
         from . import synth
 
-        root = Path(text)
+        root, kind, notes = choose_root(data_root, self.sample_root, synth.MARKER)
         if not (root / fdata.LIST_DIR).is_dir():
             raise HarnessError(f"no {fdata.LIST_DIR}/ folder; expected layout: {fdata.LAYOUT}", root)
-        kind = "sample" if (root / synth.MARKER).is_file() else "real"
-        notes = [f"{root} holds the harness's synthetic sample ({synth.MARKER}): results are labelled 'sample'"] if kind == "sample" else []
         return root, kind, notes
 
     def _read(self, root: Path, ref, recipe: FasRecipe, check_files: bool) -> tuple[list, Any]:

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from ...errors import HarnessError
-from ...family import DataSource, Family, Score, StreamDataset, TestSet, Unit, fingerprint_files
+from ...family import cache_root, DataSource, Family, Score, StreamDataset, TestSet, Unit, fingerprint_files
 from ...registry import natural_key
 from . import data as rdata
 from . import face, metrics, predictions, signal, synth
@@ -33,9 +33,6 @@ INPUT_KINDS = ("rgb", "frames")
 OUTPUT_KINDS = ("bvp", "hr")
 SAMPLE_SEED = 0
 
-
-def cache_root() -> Path:
-    return Path(os.environ.get("HARNESS_CACHE") or Path.home() / ".cache" / "harness")
 
 
 def subject_halves(records: Sequence[VideoRecord]) -> dict[str, str]:
@@ -184,6 +181,9 @@ class RppgFamily(Family):
         return signal.Recipe.from_dict(task.recipe).to_dict()
 
     # ------------------------------------------------------------------ data
+    def synthesize(self, out: Path, seed: int = 0) -> Path:
+        return synth.synthesize(Path(out), None, seed=seed)
+
     def sample_root(self) -> Path:
         """The embedded sample, generated on first use (deterministic) and cached."""
         root = cache_root() / f"rppg-sample-v{synth.GENERATOR_VERSION}-seed{SAMPLE_SEED}"
