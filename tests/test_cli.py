@@ -294,7 +294,7 @@ def test_each_bad_flag_is_named(capsys, argv, message):
     assert code == 2 and message in err
 
 
-SMOKE_MODEL = {"rppg": "green", "fas": "fas-relief"}  # a fast built-in per family
+SMOKE_MODEL = {"rppg": "green", "fas": "fas-relief", "deception": "dd-linear"}  # a fast built-in per family
 
 
 @pytest.mark.parametrize("task", sorted(__import__("harness.task", fromlist=["TaskIndex"]).TaskIndex().tasks))

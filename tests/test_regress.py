@@ -19,6 +19,7 @@ from harness.task import PROJECT_ROOT, TaskIndex
 GOLDEN = PROJECT_ROOT / "tests" / "golden" / "rppg.yaml"
 BASELINES = ["chrom", "green", "ica", "lgi", "omit", "pbv", "pos"]
 FAS_BASELINES = ["fas-relief"]  # fas-cnn trains: golden = False keeps it out of every CI run
+DD_BASELINES = ["dd-linear"]    # dd-fusion trains a network: golden = False
 UBFC, PURE = "rppg-pure-to-ubfc", "rppg-ubfc-to-pure"
 
 
@@ -91,18 +92,22 @@ def test_checked_in_golden_reproduces_on_a_fresh_run(capsys, tmp_path):
     index = TaskIndex()
     rppg = sorted(t for t in index.tasks if index.tasks[t].family == "rppg")
     fas = sorted(t for t in index.tasks if index.tasks[t].family == "fas")
-    assert len(rppg) == 5 and len(fas) == 18
-    expected = {(t, m) for t in rppg for m in BASELINES} | {(t, m) for t in fas for m in FAS_BASELINES}
+    deception = sorted(t for t in index.tasks if index.tasks[t].family == "deception")
+    assert len(rppg) == 5 and len(fas) == 18 and len(deception) == 16
+    expected = ({(t, m) for t in rppg for m in BASELINES} | {(t, m) for t in fas for m in FAS_BASELINES}
+                | {(t, m) for t in deception for m in DD_BASELINES})
     assert {(r["task"], r["model"]) for r in rows} == expected
-    assert len(rows) == 5 * 7 * 6 + 18 * len(FAS_BASELINES) * 11 and {r["status"] for r in rows} == {"ok"}
+    assert len(rows) == 5 * 7 * 6 + 18 * len(FAS_BASELINES) * 11 + 16 * len(DD_BASELINES) * 7
+    assert {r["status"] for r in rows} == {"ok"}
     assert {r["check"] for r in rows} == {"golden"} and {r["tolerance"] for r in rows} == {"1e-06"}
-    assert "published: 0 ok or missing, 0 failing, 239 cited row(s) not checked" in out
+    assert "published: 0 ok or missing, 0 failing, 243 cited row(s) not checked" in out
     assert not (tmp_path / "results").exists()  # re-run in a temporary folder, never the user's results
 
 
 def test_golden_file_is_keyed_by_task_version_hash_and_sample():
     index = TaskIndex()
-    for family, path, models in (("rppg", GOLDEN, BASELINES), ("fas", GOLDEN.with_name("fas.yaml"), FAS_BASELINES)):
+    for family, path, models in (("rppg", GOLDEN, BASELINES), ("fas", GOLDEN.with_name("fas.yaml"), FAS_BASELINES),
+                                 ("deception", GOLDEN.with_name("deception.yaml"), DD_BASELINES)):
         golden = yaml.safe_load(path.read_text())
         assert golden["tolerance"] == 1e-6 and golden["device"] == "cpu" and golden["family"] == family
         members = {n: t for n, t in index.tasks.items() if t.family == family}
@@ -322,7 +327,7 @@ def test_a_missing_run_is_reported_and_fails_only_when_strict(capsys, tmp_path):
 def test_project_rows_are_cited_never_checked(capsys, tmp_path):
     fake_run(tmp_path / "results", UBFC, "pos", {"mae": 99.0})
     code, out, _ = run_cli(capsys, "regress", "--published")
-    assert code == 0 and "nothing to check" in out and "239 cited row(s) not checked" in out
+    assert code == 0 and "nothing to check" in out and "243 cited row(s) not checked" in out
 
 
 def test_a_real_run_is_found_by_its_model_tag(capsys, tmp_path, tmp_task):
