@@ -10,6 +10,10 @@ Conventions:
   a fraction in [0, 1].
 * ``names=(negative, positive)`` only words the error messages, e.g. ``("attack", "bona fide")``.
 
+Thresholded metrics (accuracy, error rate, F1 of either class, balanced accuracy) come from one
+confusion count at ``score >= threshold`` (:class:`Counts`, :class:`Evaluation`); every family
+that thresholds scores uses them.
+
 Inputs are 1-D numpy arrays or torch tensors (any device, any float dtype; they are compared in
 float64, which represents float16/32 values exactly); everything costs one O(n log n) sort at most.
 
@@ -20,19 +24,25 @@ outside {0, 1}, a NaN threshold) always raises.
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 from typing import Any
 
 import numpy as np
 
 __all__ = [
     "DEFAULT_NAMES",
+    "KINDS",
     "ON_DEGENERATE",
+    "Counts",
+    "Evaluation",
     "Sweep",
     "auc",
     "auc_of",
     "check_fraction",
     "check_on_degenerate",
     "check_threshold",
+    "count_at",
     "degenerate_reason",
     "eer",
     "eer_of",
@@ -276,3 +286,126 @@ def eer(scores: Any, labels: Any, *, names: tuple[str, str] = DEFAULT_NAMES,
     """
     prepared = prepare("eer", "EER", scores, labels, on_degenerate, names=names)
     return nan_tuple(2) if prepared is None else eer_of(Sweep(*prepared))
+
+
+# ----------------------------------------------------------------------------- threshold metrics
+@dataclasses.dataclass(frozen=True)
+class Counts:
+    """Confusion counts with class 1 positive; a sample is predicted positive iff ``score >= t``.
+
+    Every metric is a float, NaN where its formula is 0/0 (no epsilon anywhere).
+
+    >>> c = Counts(tp=1, fp=1, fn=1, tn=1)
+    >>> c.accuracy(), c.f1(), c.f1(positive=0), c.balanced_accuracy()
+    (0.5, 0.5, 0.5, 0.5)
+    """
+
+    tp: int
+    fp: int
+    fn: int
+    tn: int
+
+    @property
+    def n(self) -> int:
+        return self.tp + self.fp + self.fn + self.tn
+
+    def swapped(self) -> Counts:
+        """The same counts with class 0 positive."""
+        return Counts(tp=self.tn, fp=self.fn, fn=self.fp, tn=self.tp)
+
+    def accuracy(self) -> float:
+        return _ratio(self.tp + self.tn, self.n)
+
+    def error_rate(self) -> float:
+        return _ratio(self.fp + self.fn, self.n)
+
+    def f1(self, positive: int = 1) -> float:
+        """2·TP / (2·TP + FP + FN) with class ``positive`` positive."""
+        c = self if positive == 1 else self.swapped()
+        return _ratio(2 * c.tp, 2 * c.tp + c.fp + c.fn)
+
+    def recall(self, positive: int = 1) -> float:
+        c = self if positive == 1 else self.swapped()
+        return _ratio(c.tp, c.tp + c.fn)
+
+    def balanced_accuracy(self) -> float:
+        """Mean of the two class recalls; NaN when a class is missing."""
+        return (self.recall(1) + self.recall(0)) / 2
+
+
+def _ratio(num: int, den: int) -> float:
+    return num / den if den else _NAN
+
+
+def count_at(s: np.ndarray, y: np.ndarray, threshold: float) -> Counts:
+    """:class:`Counts` of validated scores ``s`` and boolean labels ``y`` at ``score >= threshold``."""
+    pred = s >= threshold
+    tp = int(np.count_nonzero(pred & y))
+    fp = int(np.count_nonzero(pred)) - tp
+    fn = int(np.count_nonzero(y)) - tp
+    return Counts(tp, fp, fn, s.shape[0] - tp - fp - fn)
+
+
+KINDS = ("accuracy", "error_rate", "f1", "balanced_accuracy", "auc", "eer")
+_NEEDS_BOTH = frozenset({"balanced_accuracy", "auc", "eer"})
+
+
+class Evaluation:
+    """Validated scores and labels with the confusion counts and the sweep computed on demand.
+
+    ``kind`` (one of :data:`KINDS`) names a metric; ``positive`` picks F1's positive class.  Threshold
+    metrics need scores in [0, 1] (a probability of ``names[1]``); AUC and EER use only their order.
+    ``items`` words the messages ("clips", "images").  :meth:`reason` says why a metric is undefined
+    (``None`` when defined); :meth:`value` gives it, assuming it is defined.
+    """
+
+    def __init__(self, fn: str, scores: Any, labels: Any, threshold: float,
+                 names: tuple[str, str] = DEFAULT_NAMES, items: str = "samples"):
+        self.threshold = check_threshold(fn, threshold)
+        self.s, self.y = validate(fn, scores, labels, names)
+        self.n = self.s.shape[0]
+        self.names, self.items = names, items
+
+    def reason(self, kind: str, positive: int = 1) -> str | None:
+        basic = degenerate_reason(self.s, self.y, need=())  # empty, NaN scores
+        if basic is not None:
+            return basic
+        s, n = self.s, self.n
+        if kind not in ("auc", "eer"):
+            out = (s < 0) | (s > 1)
+            if out.any():
+                i = int(np.argmax(out))
+                return (f"{int(out.sum())} of {n} scores lie outside [0, 1] (first {s[i]!r} at index {i}); "
+                        f"a threshold metric needs P({self.names[1]})")
+        n_pos = int(np.count_nonzero(self.y))
+        if kind in _NEEDS_BOTH and n_pos in (0, n):
+            return f"the test set has one class only (n={n}, all {self.names[int(n_pos == n)]})"
+        if kind == "f1":
+            c = self.counts if positive == 1 else self.counts.swapped()
+            if c.tp + c.fp + c.fn == 0:
+                name = self.names[positive]
+                return f"F1 is 0/0: no {name} {self.items} in the test set and none predicted {name} (n={n})"
+        return None
+
+    @functools.cached_property
+    def counts(self) -> Counts:
+        return count_at(self.s, self.y, self.threshold)
+
+    @functools.cached_property
+    def sweep(self) -> Sweep:
+        return Sweep(self.s, self.y)
+
+    def value(self, kind: str, positive: int = 1) -> float:
+        if kind == "auc":
+            return auc_of(self.sweep)
+        if kind == "eer":
+            return eer_of(self.sweep)[0]
+        if kind == "f1":
+            return self.counts.f1(positive)
+        if kind in ("accuracy", "error_rate", "balanced_accuracy"):
+            return getattr(self.counts, kind)()
+        raise ValueError(f"unknown metric kind {kind!r}; known: {KINDS}")
+
+    def get(self, kind: str, positive: int = 1) -> float:
+        """The metric, NaN where undefined."""
+        return _NAN if self.reason(kind, positive) is not None else self.value(kind, positive)

@@ -22,21 +22,12 @@ text alone, :func:`binary_metrics` several metrics at once with NaN where undefi
 """
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
+import numpy as np  # noqa: F401  (used by the doctests)
 
-from harness.binary import (
-    Sweep,
-    auc_of,
-    check_on_degenerate,
-    check_threshold,
-    degenerate_reason,
-    eer_of,
-    validate,
-)
+from harness.binary import Evaluation, check_on_degenerate
 from harness.stats import MetricSpec
 
 __all__ = [
@@ -77,8 +68,10 @@ METRICS: dict[str, MetricSpec] = {s.name: s for s in (
 
 _WHAT = {"accuracy": "accuracy", "error_rate": "error rate", "f1_truth": "F1 (truth positive)",
          "f1_lie": "F1 (lie positive)", "balanced_accuracy": "balanced accuracy", "auc": "AUC", "eer": "EER"}
-_THRESHOLD_METRICS = frozenset({"accuracy", "error_rate", "f1_truth", "f1_lie", "balanced_accuracy"})
-_BOTH_CLASSES = frozenset({"balanced_accuracy", "auc", "eer"})
+# metric name -> (harness.binary.Evaluation kind, positive class)
+_KIND = {"accuracy": ("accuracy", 1), "error_rate": ("error_rate", 1), "f1_truth": ("f1", 1),
+         "f1_lie": ("f1", 0), "balanced_accuracy": ("balanced_accuracy", 1), "auc": ("auc", 1),
+         "eer": ("eer", 1)}
 
 
 def _check_names(fn: str, names: Sequence[str]) -> list[str]:
@@ -89,75 +82,16 @@ def _check_names(fn: str, names: Sequence[str]) -> list[str]:
     return names
 
 
-class _Evaluation:
-    """Validated scores and labels with the confusion counts and the sweep computed on demand."""
-
-    def __init__(self, fn: str, scores: Any, labels: Any, threshold: float):
-        self.threshold = check_threshold(fn, threshold)
-        self.s, self.y = validate(fn, scores, labels, CLASS_NAMES)  # y: True = truth
-        self.n = self.s.shape[0]
-
-    def reason(self, name: str) -> str | None:
-        """Why ``name`` is undefined on this input, or ``None``."""
-        basic = degenerate_reason(self.s, self.y, need=())  # empty, NaN scores
-        if basic is not None:
-            return basic
-        s, n = self.s, self.n
-        if name in _THRESHOLD_METRICS:
-            out = (s < 0) | (s > 1)
-            if out.any():
-                i = int(np.argmax(out))
-                return (f"{int(out.sum())} of {n} scores lie outside [0, 1] (first {s[i]!r} at index {i}); "
-                        f"a threshold metric needs P(truth)")
-        n_truth = int(np.count_nonzero(self.y))
-        if name in _BOTH_CLASSES and n_truth in (0, n):
-            return f"the test set has one class only (n={n}, all {CLASS_NAMES[int(n_truth == n)]})"
-        if name in ("f1_truth", "f1_lie"):
-            positive = CLASS_NAMES[int(name == "f1_truth")]
-            tp, fp, fn, _ = self.counts if name == "f1_truth" else self.counts[::-1]
-            if tp + fp + fn == 0:
-                return f"F1 is 0/0: no {positive} clips in the test set and none predicted {positive} (n={n})"
-        return None
-
-    @functools.cached_property
-    def counts(self) -> tuple[int, int, int, int]:
-        """``(tp, fp, fn, tn)`` with truth positive, predicting truth iff ``score >= threshold``."""
-        pred = self.s >= self.threshold
-        tp = int(np.count_nonzero(pred & self.y))
-        fp = int(np.count_nonzero(pred)) - tp
-        fn = int(np.count_nonzero(self.y)) - tp
-        return tp, fp, fn, self.n - tp - fp - fn
-
-    @functools.cached_property
-    def sweep(self) -> Sweep:
-        return Sweep(self.s, self.y)
-
-    def value(self, name: str) -> float:
-        """The metric, assuming :meth:`reason` is ``None``."""
-        if name == "auc":
-            return auc_of(self.sweep)
-        if name == "eer":
-            return eer_of(self.sweep)[0]
-        tp, fp, fn, tn = self.counts
-        if name == "accuracy":
-            return (tp + tn) / self.n
-        if name == "error_rate":
-            return (fp + fn) / self.n
-        if name == "f1_truth":
-            return 2 * tp / (2 * tp + fp + fn)
-        if name == "f1_lie":
-            return 2 * tn / (2 * tn + fn + fp)
-        if name == "balanced_accuracy":
-            return (tp / (tp + fn) + tn / (tn + fp)) / 2
-        raise AssertionError(name)  # pragma: no cover - names are checked by the callers
+def _evaluation(fn: str, scores: Any, labels: Any, threshold: float) -> Evaluation:
+    return Evaluation(fn, scores, labels, threshold, CLASS_NAMES, items="clips")  # y: True = truth
 
 
 def _metric(name: str, scores: Any, labels: Any, threshold: float, on_degenerate: str) -> float:
     check_on_degenerate(name, on_degenerate)
-    ev = _Evaluation(name, scores, labels, threshold)
-    reason = ev.reason(name)
+    ev = _evaluation(name, scores, labels, threshold)
+    reason = ev.reason(*_KIND[name])
     if reason is None:
-        return ev.value(name)
+        return ev.value(*_KIND[name])
     if on_degenerate == "raise":
         raise ValueError(f"{name}: {reason}; {_WHAT[name]} undefined")
     return _NAN
@@ -259,8 +193,8 @@ def binary_metrics(scores: Any, labels: Any, names: Sequence[str], threshold: fl
     {'accuracy': 0.75, 'auc': 0.875}
     """
     names = _check_names("binary_metrics", names)
-    ev = _Evaluation("binary_metrics", scores, labels, threshold)
-    return {name: (_NAN if ev.reason(name) is not None else ev.value(name)) for name in names}
+    ev = _evaluation("binary_metrics", scores, labels, threshold)
+    return {name: ev.get(*_KIND[name]) for name in names}
 
 
 def undefined_reason(name: str, labels: Any, scores: Any, threshold: float = DEFAULT_THRESHOLD) -> str | None:
@@ -274,4 +208,4 @@ def undefined_reason(name: str, labels: Any, scores: Any, threshold: float = DEF
     True
     """
     (name,) = _check_names("undefined_reason", [name])
-    return _Evaluation("undefined_reason", scores, labels, threshold).reason(name)
+    return _evaluation("undefined_reason", scores, labels, threshold).reason(*_KIND[name])
