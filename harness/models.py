@@ -53,11 +53,38 @@ class TorchAdapter(Adapter):
     """An adapter around one torch module ``self.net`` (set in ``__init__``): ``to()`` moves it and
     ``state_dict()`` is its weights (what ``torch.save`` writes for a ``weights=`` argument)."""
 
+    name: str = ""
     net: Any = None
     device: Any = None
 
+    def architecture(self) -> str:
+        """The constructor choices that shape ``net`` (named when saved weights do not fit)."""
+        return ""
+
     def state_dict(self) -> dict:
         return self.net.state_dict()
+
+    def load_weights(self, path: str | Path) -> None:
+        """Load a ``self.net`` state dict (or ``{"state_dict": ...}``) in torch's safe mode
+        (``weights_only=True``: a file that would run code is refused, not executed)."""
+        import torch
+
+        label, p = self.name or type(self).__name__, Path(path)
+        if not p.is_file():
+            raise HarnessError(f"{label}: weights file not found", p)
+        try:
+            state = torch.load(p, map_location="cpu", weights_only=True)
+        except Exception as exc:  # pickles with code, corrupt files: one line, no traceback
+            raise HarnessError(f"{label}: cannot load weights in safe mode (weights_only=True): "
+                               f"{type(exc).__name__}: {exc}", p) from exc
+        if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+            state = state["state_dict"]
+        try:
+            self.net.load_state_dict(state)
+        except (RuntimeError, TypeError, AttributeError) as exc:
+            raise HarnessError(f"{label}: weights do not fit this model ({self.architecture()}): "
+                               f"{str(exc).splitlines()[0]}", p) from exc
+        self.net.to(self.device)
 
     def to(self, device: Any) -> "TorchAdapter":
         import torch

@@ -39,3 +39,14 @@ def pos_submission(tmp_path_factory, sample_cache) -> dict:
         assert main(["data", "reference", "--task", task, "--out", str(folder / "ref.npz")]) == 0
     record = json.loads(next((folder / "results").glob("runs/sample/*/pos/record.json")).read_text())
     return {"folder": folder, "record": record}
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny convolutions run faster on one thread, and far faster on a loaded 2-core machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -122,13 +122,7 @@ def accuracy(scores: torch.Tensor, labels: torch.Tensor) -> float:
     return float(((scores > 0.5).float() == labels).float().mean())
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny convolutions run faster on one thread, and far faster on a loaded 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

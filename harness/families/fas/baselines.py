@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -86,6 +85,7 @@ class LateFusionCNN(TorchAdapter):
     epoch ({"epoch", "train_loss", "val_auc"}).
     """
 
+    name = "fas-cnn"
     family = "fas"
     inputs = MODALITIES
     output = "score"
@@ -124,24 +124,8 @@ class LateFusionCNN(TorchAdapter):
             self.load_weights(weights)
 
     # ------------------------------------------------------------------ weights and device
-    def load_weights(self, path: str | Path) -> None:
-        """Load a ``self.net`` state dict in torch's safe mode (``weights_only=True``)."""
-        p = Path(path)
-        if not p.is_file():
-            raise HarnessError("fas-cnn: weights file not found", p)
-        try:
-            state = torch.load(p, map_location="cpu", weights_only=True)
-        except Exception as exc:  # pickles with code, corrupt files: one line, no traceback
-            raise HarnessError(f"fas-cnn: cannot load weights in safe mode (weights_only=True): "
-                               f"{type(exc).__name__}: {exc}", p) from exc
-        if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-            state = state["state_dict"]
-        try:
-            self.net.load_state_dict(state)
-        except (RuntimeError, TypeError, AttributeError) as exc:
-            raise HarnessError(f"fas-cnn: weights do not fit this model (backbone={self.backbone!r}): "
-                               f"{str(exc).splitlines()[0]}", p) from exc
-        self.net.to(self.device)
+    def architecture(self) -> str:
+        return f"backbone={self.backbone!r}"
 
     # ------------------------------------------------------------------ forward
     def _present(self, batch: dict) -> tuple[list[str], torch.Tensor, int]:
