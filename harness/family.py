@@ -19,6 +19,7 @@ FAMILIES: Registry["Family"] = Registry("family")
 FAMILIES.register("rppg", "harness.families.rppg:FAMILY")
 FAMILIES.register("fas", "harness.families.fas:FAMILY")
 FAMILIES.register("deception", "harness.families.deception:FAMILY")
+FAMILIES.register("splicing", "harness.families.splicing:FAMILY")
 
 
 @dataclasses.dataclass
@@ -112,6 +113,7 @@ class Family:
 
     name: str = ""
     metric_specs: dict[str, Any] = {}
+    many_file_predictions: bool = False  # True: a prediction is a folder or zip of files (e.g. mask PNGs)
 
     def check_task(self, task) -> None:
         """Validate the family-specific parts of a task (recipe, dataset names, splits)."""
@@ -127,6 +129,9 @@ class Family:
                 raise HarnessError(f"unknown {self.name} metric {m.name!r}; known: {sorted(self.metric_specs)}", task.path)
             if spec.direction != m.direction:
                 raise HarnessError(f"metric {m.name!r} has direction {spec.direction!r}, the task says {m.direction!r}", task.path)
+        if not getattr(self.metric_specs.get(task.primary_metric), "ranked", True):
+            raise HarnessError(f"primary_metric {task.primary_metric!r} is never ranked (e.g. an oracle score); "
+                               f"choose a fair metric", task.path)
 
     def resolve_data(self, task, data_root: Path | None, need_train: bool) -> DataSource:
         raise NotImplementedError

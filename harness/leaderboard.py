@@ -54,10 +54,12 @@ class Column:
     direction: str  # "min" or "max"
     unit: str = ""
     digits: int = 2
+    ranked: bool = True  # False: never a tie-break (an oracle number); marked "not ranked" in the header
 
     @property
     def header(self) -> str:
-        return f"{self.name} {ARROWS[self.direction]}" + (f" ({self.unit})" if self.unit else "")
+        return (f"{self.name} {ARROWS[self.direction]}" + (f" ({self.unit})" if self.unit else "")
+                + ("" if self.ranked else " [not ranked]"))
 
     def shown(self, v: float) -> str:
         return f"{v:.{self.digits}f}"
@@ -213,16 +215,17 @@ def _columns(task: Task) -> list[Column]:
         spec = specs.get(name)
         low, high = getattr(spec, "bounds", (None, None))
         bounded = low is not None and high is not None and -1 <= low and high <= 1
-        cols.append(Column(name, task.directions[name], getattr(spec, "unit", ""), 3 if bounded else 2))
+        cols.append(Column(name, task.directions[name], getattr(spec, "unit", ""), 3 if bounded else 2,
+                           getattr(spec, "ranked", True)))
     return cols
 
 
 def sort_rows(rows: list[Row], columns: list[Column]) -> list[Row]:
-    """Primary metric in its direction, then the other metrics, then the model (and kind);
+    """Primary metric in its direction, then the other ranked metrics, then the model (and kind);
     undefined values last."""
     def key(row: Row):
         parts = []
-        for c in columns:
+        for c in (c for c in columns if c.ranked):
             v = row.cells[c.name].value
             parts.append((v is None, 0.0 if v is None else (v if c.direction == "min" else -v)))
         return (*parts, row.model, row.kind)

@@ -49,20 +49,25 @@ class Problems:
 
 @dataclasses.dataclass
 class Upload:
-    """A participant's file after unwrapping: its name, raw bytes and the hash of what was uploaded."""
+    """A participant's file after unwrapping: its name, raw bytes and the hash of what was uploaded.
+    A many-file prediction (a folder or a zip of files) has ``files``: relative name -> bytes."""
 
     name: str
     data: bytes
     file_hash: str
+    files: dict[str, bytes] | None = None
 
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def read_upload(path: Path, max_bytes: int = MAX_BYTES) -> Upload:
-    """Read a prediction file or a ``.zip`` holding exactly one; refuse unsafe or oversized archives."""
+def read_upload(path: Path, max_bytes: int = MAX_BYTES, many: bool = False) -> Upload:
+    """Read a prediction file or a ``.zip`` holding exactly one; with ``many`` (families whose
+    predictions are many files), a folder or a zip of files. Unsafe or oversized archives are refused."""
     path = Path(path)
+    if many and path.is_dir():
+        return _read_folder(path, max_bytes)
     if not path.is_file():
         raise HarnessError("prediction file not found", path)
     size = path.stat().st_size
@@ -72,11 +77,33 @@ def read_upload(path: Path, max_bytes: int = MAX_BYTES) -> Upload:
         raise HarnessError(f"the prediction file is {size} bytes; the limit is {max_bytes}", path)
     raw = path.read_bytes()
     if path.suffix.lower() != ".zip":
+        if many:
+            raise HarnessError("predictions for this task are a folder or a .zip of files", path)
         return Upload(path.name, raw, sha256(raw))
-    return _unzip_one(path, raw, max_bytes)
+    return _unzip(path, raw, max_bytes, many)
 
 
-def _unzip_one(path: Path, raw: bytes, max_bytes: int) -> Upload:
+def _read_folder(path: Path, max_bytes: int) -> Upload:
+    files: dict[str, bytes] = {}
+    total = 0
+    for f in sorted(path.rglob("*")):
+        if f.is_symlink():
+            raise HarnessError(f"the folder holds a link {f.relative_to(path)}; links are refused", path)
+        if not f.is_file() or any(part.startswith(".") for part in f.relative_to(path).parts):
+            continue
+        total += f.stat().st_size
+        if total > max_bytes:
+            raise HarnessError(f"the folder holds more than {max_bytes} bytes", path)
+        files[f.relative_to(path).as_posix()] = f.read_bytes()
+    if not files:
+        raise HarnessError("the prediction folder is empty", path)
+    digest = hashlib.sha256()
+    for name, data in files.items():
+        digest.update(name.encode() + b"\0" + sha256(data).encode())
+    return Upload(path.name, b"", digest.hexdigest(), files)
+
+
+def _unzip(path: Path, raw: bytes, max_bytes: int, many: bool) -> Upload:
     try:
         archive = zipfile.ZipFile(io.BytesIO(raw))
     except zipfile.BadZipFile as exc:
@@ -88,18 +115,29 @@ def _unzip_one(path: Path, raw: bytes, max_bytes: int) -> Upload:
             raise HarnessError(f"the zip holds an unsafe path {m.filename!r}", path)
         if stat.S_ISLNK(m.external_attr >> 16):
             raise HarnessError(f"the zip holds a link {m.filename!r}; links are refused", path)
-    if len(members) != 1:
+    if not many and len(members) != 1:
         raise HarnessError(f"the zip must hold exactly one prediction file, it holds {len(members)}", path)
-    member = members[0]
-    if member.file_size > max_bytes:
-        raise HarnessError(f"the zip expands to {member.file_size} bytes; the limit is {max_bytes}", path)
-    with archive.open(member) as fh:
-        data = fh.read(max_bytes + 1)  # never trust the header's size alone
-    if len(data) > max_bytes:
-        raise HarnessError(f"the zip expands beyond {max_bytes} bytes", path)
-    if not data:
-        raise HarnessError(f"{member.filename!r} inside the zip is empty", path)
-    return Upload(PurePosixPath(member.filename).name, data, sha256(raw))
+    if not members:
+        raise HarnessError("the zip holds no files", path)
+    declared = sum(m.file_size for m in members)
+    if declared > max_bytes:
+        raise HarnessError(f"the zip expands to {declared} bytes; the limit is {max_bytes}", path)
+    files: dict[str, bytes] = {}
+    total = 0
+    for member in members:
+        with archive.open(member) as fh:
+            data = fh.read(max_bytes - total + 1)  # never trust the header's size alone
+        total += len(data)
+        if total > max_bytes:
+            raise HarnessError(f"the zip expands beyond {max_bytes} bytes", path)
+        files[member.filename] = data
+    if not many:
+        member = members[0]
+        data = files[member.filename]
+        if not data:
+            raise HarnessError(f"{member.filename!r} inside the zip is empty", path)
+        return Upload(PurePosixPath(member.filename).name, data, sha256(raw))
+    return Upload(path.name, b"", sha256(raw), files)
 
 
 def decode_text(upload: Upload) -> str:
@@ -218,7 +256,7 @@ def score_file(task, predictions: Path, *, data_root: str | None = None, referen
 
     family = FAMILIES.get(task.family)
     family.check_task(task)
-    upload = read_upload(predictions, max_bytes)
+    upload = read_upload(predictions, max_bytes, many=family.many_file_predictions)
     problems = Problems()
     if reference is not None:
         references, ref_info = family.read_reference(task, Path(reference))

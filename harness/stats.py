@@ -162,6 +162,7 @@ class MetricSpec:
     unit: str
     description: str
     bounds: tuple[float | None, float | None] = (None, None)  # the metric's possible range
+    ranked: bool = True  # False: shown, never used to order a leaderboard (e.g. an oracle-threshold score)
 
     def clip(self, value: MetricValue) -> MetricValue:
         """Clip a normal-approximation CI to the metric's range (an MAE CI never goes below 0)."""
