@@ -294,14 +294,14 @@ def test_each_bad_flag_is_named(capsys, argv, message):
     assert code == 2 and message in err
 
 
-SMOKE_MODEL = {"rppg": "green", "fas": "fas-relief", "deception": "dd-linear"}  # a fast built-in per family
+SMOKE_MODEL = {"rppg": "green", "fas": "fas-relief", "deception": "dd-linear", "splicing": "splice-noise"}  # a fast built-in per family
 
 
 @pytest.mark.parametrize("task", sorted(__import__("harness.task", fromlist=["TaskIndex"]).TaskIndex().tasks))
 def test_every_registered_task_runs_on_the_sample(capsys, task, sample_root):
     """Registry-driven: each task loads its sample data, predicts and scores (a --limit subset)."""
     family = __import__("harness.task", fromlist=["TaskIndex"]).TaskIndex().tasks[task].family
-    code, out, err = run_cli(capsys, "run", "--task", task, "--model", SMOKE_MODEL[family], "--limit", "2",
+    code, out, err = run_cli(capsys, "run", "--task", task, "--model", SMOKE_MODEL[family], "--limit", "4",
                              "--json", "--n-boot", "50")
     assert code == 0, err
     rec = json.loads(out)
