@@ -20,6 +20,7 @@ FAMILIES.register("rppg", "harness.families.rppg:FAMILY")
 FAMILIES.register("fas", "harness.families.fas:FAMILY")
 FAMILIES.register("deception", "harness.families.deception:FAMILY")
 FAMILIES.register("splicing", "harness.families.splicing:FAMILY")
+FAMILIES.register("iqa_backdoor", "harness.families.iqa_backdoor:FAMILY")
 
 
 @dataclasses.dataclass
@@ -58,6 +59,8 @@ class TestSet:
     family: "Family"
     make_dataset: Any      # callable(sample_ids) -> torch IterableDataset of (Unit, inputs dict)
     collate: Any           # callable(list of (Unit, inputs)) -> (list[Unit], inputs dict)
+    key: str = ""          # what besides data and model decides the outputs (e.g. a trigger's hash)
+    notes: list[str] = dataclasses.field(default_factory=list)   # recorded with the run
 
 
 @dataclasses.dataclass
@@ -91,6 +94,44 @@ def choose_root(data_root: Path | None, sample_root: Any, marker: str) -> tuple[
     if (root / marker).is_file():
         return root, "sample", [f"{root} holds the harness's synthetic sample ({marker}): results are labelled 'sample'"]
     return root, "real", []
+
+
+def roles_needed(task, need_train: bool) -> list[str]:
+    """The roles a run reads: the test set, plus the training sets when the model trains."""
+    return ["test"] + (["train"] if need_train and task.datasets.get("train") else [])
+
+
+def select_by_role(task, roles: Sequence[str], records_of: Any, what: str) -> dict[str, list]:
+    """Each role's records (anything with ``dataset`` and ``sample_id``) from ``records_of(ref)``
+    over its dataset refs, in order and without repeats; a test record that is also a training
+    record is refused (``what`` names them in the message, e.g. "image")."""
+    from .errors import HarnessError
+
+    chosen: dict[str, list] = {}
+    for role in roles:
+        records: dict[tuple, Any] = {}
+        for ref in task.datasets[role]:
+            for r in records_of(ref):
+                records.setdefault((r.dataset, r.sample_id), r)
+        chosen[role] = list(records.values())
+    if "train" in chosen:
+        leaked = sorted({(r.dataset, r.sample_id) for r in chosen["train"]} & {(r.dataset, r.sample_id) for r in chosen["test"]})
+        if leaked:
+            raise HarnessError(f"{len(leaked)} test {what}(s) are also training {what}s (e.g. {leaked[:2]}): the protocol "
+                               f"would test on its training data", task.path)
+    return chosen
+
+
+def combined_fingerprint(role_fingerprints: dict[str, str]) -> str:
+    """One fingerprint (16 hex) of a run's data from its roles' fingerprints."""
+    text = "".join(f"{role}:{fp};" for role, fp in sorted(role_fingerprints.items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def held_out(key: str, share: int) -> bool:
+    """Whether ``key`` falls in the 1/``share`` held out for model selection (by hash: stable,
+    independent of order)."""
+    return int(hashlib.sha256(f"val/{key}".encode()).hexdigest(), 16) % share == 0
 
 
 def fingerprint_files(root: Path, files: Iterable[Path], heads: Iterable[Path] = (), head_bytes: int = 1 << 16) -> str:

@@ -232,9 +232,12 @@ def run_task(task: Task, model_name: str, opts: RunOptions, log: Callable[[str],
         model.eval()
 
     test = family.test_set(task, source, model, opts.limit)
+    for note in test.notes:
+        log(note)
+    notes.extend(test.notes)
     results = results_dir(opts.output)
     run_key = short_hash([task.name, task.version, task.config_hash, model_info, source.fingerprint,
-                          opts.seed, train_key if trains else None], 16)
+                          opts.seed, train_key if trains else None] + ([test.key] if test.key else []), 16)
     cache = SampleCache(results / "cache" / "runs" / run_key)
     todo = [sid for sid in test.sample_ids if not cache.has(sid)]
     reused = len(test.sample_ids) - len(todo)

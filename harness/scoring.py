@@ -168,7 +168,7 @@ def read_csv(upload: Upload, header: Sequence[str], parse: dict[str, Callable[[s
     got = next(reader)
     if [c.strip() for c in got] != list(header):
         raise HarnessError(f"the header must be exactly {','.join(header)!r}, got {','.join(got)!r}", upload.name)
-    return _parse_rows(enumerate(reader, start=2), header, parse, problems)
+    return parse_rows(enumerate(reader, start=2), header, parse, problems)
 
 
 def read_whitespace(upload: Upload, columns: Sequence[str], parse: dict[str, Callable[[str], tuple[Any, str | None]]],
@@ -180,10 +180,10 @@ def read_whitespace(upload: Upload, columns: Sequence[str], parse: dict[str, Cal
     if len(first) == len(columns) and number_in(-float("inf"), float("inf"))(first[1])[1] == "not a number":
         raise HarnessError(f"the file must have no header line; each line is {' '.join(f'<{c}>' for c in columns)}, "
                            f"got {' '.join(first)!r} first", upload.name)
-    return _parse_rows(((n, line.split()) for n, line in enumerate(text.splitlines(), start=1)), columns, parse, problems)
+    return parse_rows(((n, line.split()) for n, line in enumerate(text.splitlines(), start=1)), columns, parse, problems)
 
 
-def _parse_rows(lines: Iterable[tuple[int, list[str]]], header: Sequence[str],
+def parse_rows(lines: Iterable[tuple[int, list[str]]], header: Sequence[str],
                 parse: dict[str, Callable[[str], tuple[Any, str | None]]], problems: Problems
                 ) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """The shared row checks: field count, unique ids, each value parsed; problems collected."""

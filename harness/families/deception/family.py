@@ -31,7 +31,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ...errors import HarnessError
-from ...family import cache_root, choose_root, DataSource, Family, Score, StreamDataset, TestSet, Unit
+from ...family import (DataSource, Family, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
+                      combined_fingerprint, roles_needed, select_by_role)
 from ...registry import natural_key
 from ...results import atomic_dir, atomic_path
 from ...scoring import Problems, Upload, check_ids, number_in, read_csv, read_whitespace
@@ -324,20 +325,9 @@ class DeceptionFamily(Family):
     def resolve_data(self, task, data_root: Path | None, need_train: bool) -> DataSource:
         root, kind, notes = self._root(data_root)
         recipe = DeceptionRecipe.from_dict(task.recipe)
-        roles = ["test"] + (["train"] if need_train and task.datasets.get("train") else [])
+        roles = roles_needed(task, need_train)
         cache: dict = {}
-        clips: dict[str, list[ClipRef]] = {}
-        for role in roles:
-            chosen: dict[str, ClipRef] = {}
-            for ref in task.datasets[role]:
-                for c in self._split(root, ref, cache):
-                    chosen.setdefault(c.sample_id, c)
-            clips[role] = list(chosen.values())
-        if "train" in clips:
-            leaked = sorted({c.sample_id for c in clips["train"]} & {c.sample_id for c in clips["test"]})
-            if leaked:
-                raise HarnessError(f"{len(leaked)} test clip(s) are also training clips (e.g. {leaked[:3]}): "
-                                   f"the protocol would test on its training data", task.path)
+        clips: dict[str, list[ClipRef]] = select_by_role(task, roles, lambda ref: self._split(root, ref, cache), "clip")
         if any(c.label is None for c in clips["test"]):
             raise HarnessError("the test clips carry no labels (a participant copy made with --strip-labels?); "
                                "score them with the organizer's labelled store", root)
@@ -347,9 +337,8 @@ class DeceptionFamily(Family):
             notes.append(f"model selection: fit() gets {VAL_SHARE:.0%} of each source dataset's clips (per label) held out "
                          f"as its only validation data; the test clips never reach fit()")
         role_fps = {role: self._fingerprint(cs, root) for role, cs in clips.items()}
-        fp = hashlib.sha256("".join(f"{r}:{f};" for r, f in sorted(role_fps.items())).encode()).hexdigest()[:16]
         datasets = {r: [d.name for d in task.datasets.get(r, [])] for r in roles}
-        return DataSource(kind, root, fp, datasets, notes, role_fps, {"clips": clips})
+        return DataSource(kind, root, combined_fingerprint(role_fps), datasets, notes, role_fps, {"clips": clips})
 
     def _check_modalities(self, role: str, clips: list[ClipRef], recipe: DeceptionRecipe, notes: list[str]) -> None:
         lacking: dict[str, list[ClipRef]] = {}

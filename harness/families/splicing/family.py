@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator, Sequence
@@ -30,7 +29,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ...errors import HarnessError
-from ...family import DataSource, Family, Score, StreamDataset, TestSet, Unit, cache_root, choose_root
+from ...family import (DataSource, Family, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
+                      combined_fingerprint, held_out, roles_needed, select_by_role)
 from ...results import atomic_dir, atomic_path
 from ...scoring import Problems, Upload, check_ids, number_in, read_csv
 from ...stats import MetricValue, mean_with_se
@@ -115,8 +115,7 @@ class SpliceTrainSet:
     ``val_loader(batch_size)`` over the held-out fifth (by id hash): model selection only."""
 
     def __init__(self, records: list[data.ImageRecord]):
-        held = [int(hashlib.sha256(f"val/{r.dataset}/{r.sample_id}".encode()).hexdigest(), 16) % VAL_SHARE == 0
-                for r in records]
+        held = [held_out(f"{r.dataset}/{r.sample_id}", VAL_SHARE) for r in records]
         self.train_records = [r for r, h in zip(records, held) if not h]
         self.val_records = [r for r, h in zip(records, held) if h]
 
@@ -206,25 +205,15 @@ class SplicingFamily(Family):
         from . import synth
 
         root, kind, notes = choose_root(data_root, self.sample_root, synth.MARKER)
-        roles = ["test"] + (["train"] if need_train and task.datasets.get("train") else [])
+        roles = roles_needed(task, need_train)
         cache: dict = {}
-        chosen: dict[str, list[data.ImageRecord]] = {}
-        for role in roles:
-            recs: dict[tuple, data.ImageRecord] = {}
-            for ref in task.datasets[role]:
-                for r in self._records(root, ref, cache):
-                    recs.setdefault((r.dataset, r.sample_id), r)
-            chosen[role] = list(recs.values())
+        chosen = select_by_role(task, roles, lambda ref: self._records(root, ref, cache), "image")
         if "train" in chosen:
-            leaked = {(r.dataset, r.sample_id) for r in chosen["train"]} & {(r.dataset, r.sample_id) for r in chosen["test"]}
-            if leaked:
-                raise HarnessError(f"{len(leaked)} test image(s) are also training images (e.g. {sorted(leaked)[:2]})", task.path)
             notes.append(f"model selection: fit() gets 1/{VAL_SHARE} of the training images (by id hash) held out as "
                          f"its only validation data; the test images never reach fit()")
         role_fps = {role: data.fingerprint(root, recs) for role, recs in chosen.items()}
-        fp = hashlib.sha256("".join(f"{r}:{f};" for r, f in sorted(role_fps.items())).encode()).hexdigest()[:16]
         datasets = {r: [d.name for d in task.datasets.get(r, [])] for r in roles}
-        return DataSource(kind, root, fp, datasets, notes, role_fps, {"records": chosen})
+        return DataSource(kind, root, combined_fingerprint(role_fps), datasets, notes, role_fps, {"records": chosen})
 
     def train_data(self, task, source: DataSource, model) -> SpliceTrainSet:
         return SpliceTrainSet(source.scanned["records"].get("train", []))
