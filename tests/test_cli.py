@@ -294,7 +294,7 @@ def test_each_bad_flag_is_named(capsys, argv, message):
     assert code == 2 and message in err
 
 
-SMOKE_MODEL = {"rppg": "green", "fas": "fas-relief", "deception": "dd-linear", "splicing": "splice-noise"}  # a fast built-in per family
+SMOKE_MODEL = {"rppg": "green", "fas": "fas-relief", "deception": "dd-linear", "splicing": "splice-noise", "iqa_backdoor": "iqa-ridge"}  # a fast built-in per family
 
 
 @pytest.mark.parametrize("task", sorted(__import__("harness.task", fromlist=["TaskIndex"]).TaskIndex().tasks))

@@ -21,6 +21,7 @@ BASELINES = ["chrom", "green", "ica", "lgi", "omit", "pbv", "pos"]
 FAS_BASELINES = ["fas-relief"]  # fas-cnn trains: golden = False keeps it out of every CI run
 DD_BASELINES = ["dd-linear"]    # dd-fusion trains a network: golden = False
 SPLICE_BASELINES = ["splice-noise"]  # splice-unet trains; splice-ela: golden = False keeps CI short
+IQA_BASELINES = ["iqa-ridge"]          # the CNNs train: golden = False
 UBFC, PURE = "rppg-pure-to-ubfc", "rppg-ubfc-to-pure"
 
 
@@ -95,11 +96,14 @@ def test_checked_in_golden_reproduces_on_a_fresh_run(capsys, tmp_path):
     fas = sorted(t for t in index.tasks if index.tasks[t].family == "fas")
     deception = sorted(t for t in index.tasks if index.tasks[t].family == "deception")
     splicing = sorted(t for t in index.tasks if index.tasks[t].family == "splicing")
-    assert len(rppg) == 5 and len(fas) == 18 and len(deception) == 16 and len(splicing) == 33
+    iqa = sorted(t for t in index.tasks if index.tasks[t].family == "iqa_backdoor")
+    assert len(rppg) == 5 and len(fas) == 18 and len(deception) == 16 and len(splicing) == 33 and len(iqa) == 9
     expected = ({(t, m) for t in rppg for m in BASELINES} | {(t, m) for t in fas for m in FAS_BASELINES}
-                | {(t, m) for t in deception for m in DD_BASELINES} | {(t, m) for t in splicing for m in SPLICE_BASELINES})
+                | {(t, m) for t in deception for m in DD_BASELINES} | {(t, m) for t in splicing for m in SPLICE_BASELINES}
+                | {(t, m) for t in iqa for m in IQA_BASELINES})
     assert {(r["task"], r["model"]) for r in rows} == expected
-    assert len(rows) == 5 * 7 * 6 + 18 * len(FAS_BASELINES) * 11 + 16 * len(DD_BASELINES) * 7 + 33 * len(SPLICE_BASELINES) * 13
+    assert len(rows) == (5 * 7 * 6 + 18 * len(FAS_BASELINES) * 11 + 16 * len(DD_BASELINES) * 7
+                         + 33 * len(SPLICE_BASELINES) * 13 + (3 * 5 + 6 * 13) * len(IQA_BASELINES))
     assert {r["status"] for r in rows} == {"ok"}
     assert {r["check"] for r in rows} == {"golden"} and {r["tolerance"] for r in rows} == {"1e-06"}
     assert "published: 0 ok or missing, 0 failing, 243 cited row(s) not checked" in out
@@ -110,7 +114,8 @@ def test_golden_file_is_keyed_by_task_version_hash_and_sample():
     index = TaskIndex()
     for family, path, models in (("rppg", GOLDEN, BASELINES), ("fas", GOLDEN.with_name("fas.yaml"), FAS_BASELINES),
                                  ("deception", GOLDEN.with_name("deception.yaml"), DD_BASELINES),
-                                 ("splicing", GOLDEN.with_name("splicing.yaml"), SPLICE_BASELINES)):
+                                 ("splicing", GOLDEN.with_name("splicing.yaml"), SPLICE_BASELINES),
+                                 ("iqa_backdoor", GOLDEN.with_name("iqa_backdoor.yaml"), IQA_BASELINES)):
         golden = yaml.safe_load(path.read_text())
         assert golden["tolerance"] == 1e-6 and golden["device"] == "cpu" and golden["family"] == family
         members = {n: t for n, t in index.tasks.items() if t.family == family}
