@@ -254,7 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for CIs")
     r.add_argument("--output", default=None, help="results folder (default $HARNESS_RESULTS or ./results of the project)")
     r.add_argument("--json", action="store_true", help="print the run record as JSON on stdout")
-    r.add_argument("--submission", default=None, help="also write the outputs as a prediction file (.npz waveforms / .csv heart rates) for harness score")
+    r.add_argument("--submission", default=None, help="also write the outputs as the task family's prediction file for harness score (rPPG: .npz "
+                   "waveforms or .csv heart rates; FAS: .csv; deception: .txt or .csv; splicing: .zip or a folder "
+                   "of mask PNGs; IQA: .csv id,alpha,score)")
     r.set_defaults(func=cmd_run)
 
     ls = sub.add_parser("list", help="list tasks or models")

@@ -174,6 +174,10 @@ class Family:
             raise HarnessError(f"primary_metric {task.primary_metric!r} is never ranked (e.g. an oracle score); "
                                f"choose a fair metric", task.path)
 
+    def check_model(self, task, model) -> None:
+        """Refuse a model this task must not score (checked before any data is read or any
+        training starts); most families accept every model of their family."""
+
     def resolve_data(self, task, data_root: Path | None, need_train: bool) -> DataSource:
         raise NotImplementedError
 

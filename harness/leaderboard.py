@@ -186,7 +186,8 @@ def _run_row(recs: list[dict], columns: list[Column]) -> Row:
     latest = max(recs, key=lambda r: (r["created"], r["_path"]))
     env = latest["environment"]
     folder = Path(latest["_path"]).parent
-    return Row(model=_label(latest), kind="run", n=latest.get("n_samples"),
+    primary_n = (latest["metrics"].get(columns[0].name) or {}).get("n")  # N of the ranked number
+    return Row(model=_label(latest), kind="run", n=primary_n or latest.get("n_samples"),
                cells={c.name: aggregate([r["metrics"].get(c.name, {}) for r in recs]) for c in columns},
                seeds=[r["seed"] for r in recs if r.get("seed") is not None],
                source=f"harness {env['harness']} ({(env.get('git_commit') or 'no git')[:8]})",
@@ -251,7 +252,7 @@ def mark_best(rows: list[Row], columns: list[Column]) -> None:
     """Bold every cell showing its column's best value (ties at display precision)."""
     for c in columns:
         values = [v for r in rows if (v := r.cells[c.name].value) is not None]
-        if values:
+        if values and c.ranked:  # an unranked column (e.g. a ratio whose ideal is 1) has no "best"
             best = c.shown(min(values) if c.direction == "min" else max(values))
             for r in rows:
                 cell = r.cells[c.name]
@@ -272,7 +273,7 @@ def _notes(task: Task, source: str, runs: dict[str, list[dict]]) -> list[str]:
     if methods:
         notes.append(f"95% CI on {p}: {'; '.join(methods)}.")
     notes.append(RANK_RULE.format(primary=p))
-    notes.append("Bold: the best value of each column (↓ lower is better, ↑ higher is better), "
+    notes.append("Bold: the best value of each ranked column (↓ lower is better, ↑ higher is better), "
                  "every tie at display precision.")
     return notes
 
@@ -351,7 +352,7 @@ def build_group(index: TaskIndex, group: Group, results: Path, source: str | Non
         notes.append("Not ranked (no current reportable run on every part): "
                      + "; ".join(f"{tag} (missing {', '.join(parts)})" for tag, parts in missing.items()) + ".")
     notes.append(RANK_RULE.format(primary=p))
-    notes.append("Bold: the best value of each column (↓ lower is better, ↑ higher is better), "
+    notes.append("Bold: the best value of each ranked column (↓ lower is better, ↑ higher is better), "
                  "every tie at display precision.")
     return Table(task=group.name, version=group.version, config_hash="", family=first.family, data=source,
                  primary=p, columns=columns, rows=_ordered(rows, columns, p), notes=notes, group=True)

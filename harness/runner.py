@@ -196,6 +196,7 @@ def run_task(task: Task, model_name: str, opts: RunOptions, log: Callable[[str],
     if model_info["family"] != task.family:
         raise HarnessError(f"model {model_name!r} is for the {model_info['family']!r} family, "
                            f"but task {task.name!r} is {task.family!r}")
+    family.check_model(task, model)
     trains = has_fit(model)
     source = family.resolve_data(task, Path(opts.data_root) if opts.data_root else None, need_train=trains)
     for note in source.notes:

@@ -326,7 +326,7 @@ def cmd_score(args) -> int:
 def add_cli(sub) -> None:
     p = sub.add_parser("score", help="validate and score a prediction file against the task's reference")
     p.add_argument("--task", required=True)
-    p.add_argument("--predictions", required=True, help="prediction file (.csv, .npz, or a .zip holding one)")
+    p.add_argument("--predictions", required=True, help="prediction file in the task family's format (.csv, .npz, .txt, or a .zip holding one; splicing: a folder or .zip of mask PNGs)")
     p.add_argument("--data-root", default=None, help="read the reference from the datasets (default: the embedded sample)")
     p.add_argument("--reference", default=None, help="organizer's reference file instead of the datasets")
     p.add_argument("--output", default=None, help="write score.json, organizer.log and samples.csv here")
