@@ -32,6 +32,8 @@ def organizer(tmp_path_factory) -> Path:
     """The organizers' distribution: pickles per dataset plus DOLOS's protocol CSVs."""
     out = tmp_path_factory.mktemp("organizer")
     synth.write_organizer_pickles(out, seed=0)
+    for marker in out.rglob(synth.MARKER):  # stand-ins for real organizer files: no generator marker
+        marker.unlink()
     return out
 
 
@@ -317,3 +319,18 @@ def test_leaderboard_plots_roc_and_histograms_from_the_samples(capsys, tmp_path)
     numbers = plots.roc(pd.read_csv(folder / "samples.csv"), "t", tmp_path / "again.png")
     assert numbers["auc"] == pytest.approx(rec["metrics"]["auc"]["value"], abs=1e-12)
     assert numbers["tpr_at_05"] >= 0 and numbers["n"] == rec["counts"]["test"]
+
+
+def test_stores_converted_from_the_sample_stay_labelled_sample(capsys, tmp_path):
+    """Converting the generator's own pickles must not turn the sample into 'real' data."""
+    org = tmp_path / "org"
+    synth.write_organizer_pickles(org, seed=0)
+    root = tmp_path / "root"
+    for dataset in ("rlt", "bol", "box", "mu3d", "dolos"):
+        assert main(["data", "convert", str(org / dataset / "features"), "--out", str(root / dataset / "features"),
+                     "--dataset", dataset]) == 0
+    capsys.readouterr()
+    rec = json.loads(run_cli(capsys, "run", "--task", "svc2026-deception", "--model", "dd-linear", "--data-root", root,
+                             "--json", "--n-boot", "20")[1])
+    assert rec["data"]["source"] == "sample" and any("converted from the harness's synthetic sample" in n
+                                                      for n in rec["data"]["notes"])

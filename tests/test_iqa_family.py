@@ -80,9 +80,10 @@ def test_the_poisoned_baseline_follows_the_trigger_and_the_clean_one_does_not(ca
 
 
 def test_a_model_runs_only_on_the_backdoor_setting_it_declares(capsys, tmp_path, monkeypatch):
-    code, out, err = run_cli(capsys, "run", "--task", "baiqa-livec-clean-label", "--model", "iqa-cnn-poisoned",
-                             "--model-args", "epochs=1")
-    assert code == 2 and "declares backdoor_setting 'poison-label'" in err
+    for task in ("baiqa-livec-clean-label", "iqa-livec"):
+        code, out, err = run_cli(capsys, "run", "--task", task, "--model", "iqa-cnn-poisoned", "--model-args", "epochs=1")
+        assert code == 2 and "declares backdoor_setting 'poison-label'" in err
+        assert "training" not in err  # refused before any data is read or any training starts
     folder = tmp_path / "subs" / "undeclared"
     folder.mkdir(parents=True)
     (folder / "model.py").write_text(textwrap.dedent("""
@@ -184,3 +185,11 @@ def test_the_shift_curve_plot_follows_the_samples(capsys, tmp_path):
     assert n == rec["counts"]["images"] and means == pytest.approx([per_alpha[a] for a in alphas], abs=1e-9)
     numbers = plots.shift_curve(rows, "t", tmp_path / "again.png")
     assert numbers["alphas"] == 20 and abs(numbers["slope"]) < 0.2  # a clean model barely follows the trigger
+
+
+def test_the_primary_backdoor_metric_has_an_se_over_images_and_equals_the_alpha_table(capsys):
+    rec = run_json(capsys, "--task", "baiqa-livec", "--model", "iqa-ridge")
+    mae = rec["metrics"]["mae_to_target"]
+    assert mae["se"] is not None and mae["ci_low"] < mae["value"] < mae["ci_high"] and mae["n"] == rec["counts"]["images"]
+    per_alpha = [r["mae_to_target"] for r in rec["breakdowns"]["per_alpha"] if r["alpha"] != 0]
+    assert mae["value"] == pytest.approx(np.mean(per_alpha), abs=1e-9)  # BAIQA's summary: the mean over alphas

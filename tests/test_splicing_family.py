@@ -206,3 +206,18 @@ def test_the_trainable_baseline_fits_on_casia2_and_predicts(capsys):
     rec = run_json(capsys, "--task", "splice-columbia", "--model", "splice-unet", "--model-args", "epochs=2,width=8")
     assert rec["metrics"]["pixel_f1"]["value"] is not None and "fit_s" in rec["timings"]
     assert any("model selection" in n for n in rec["data"]["notes"])
+
+
+def test_leaderboard_plots_follow_the_samples(capsys, tmp_path):
+    rec = run_json(capsys, "--task", "splice-coverage-blur", "--model", "splice-noise")
+    code, out, err = run_cli(capsys, "leaderboard", "--task", "splice-coverage-blur", "--out", tmp_path)
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == [
+        "splice-coverage-blur.splice-noise.pixel-f1-histogram.png", "splice-coverage-blur.splice-noise.robustness-curve.png"]
+    from harness.families.splicing import plots
+
+    rows = pd.read_csv(run_folder("splice-coverage-blur", "splice-noise") / "samples.csv")
+    curve = plots.robustness_curve(rows, "t", tmp_path / "c.png")
+    levels = rec["breakdowns"]["curve"]["levels"]
+    assert curve["levels"] == len(levels) == 6
+    assert curve["first"] == pytest.approx(levels["blur=3"]["pixel_f1"]) and curve["last"] == pytest.approx(levels["blur=23"]["pixel_f1"])

@@ -328,6 +328,15 @@ class DeceptionFamily(Family):
         roles = roles_needed(task, need_train)
         cache: dict = {}
         clips: dict[str, list[ClipRef]] = select_by_role(task, roles, lambda ref: self._split(root, ref, cache), "clip")
+        synthetic = sorted({c.dataset for cs in clips.values() for c in cs
+                            if c.store is not None and c.store.meta.get("synthetic")})
+        if synthetic and kind == "real":
+            if len(synthetic) < len({c.dataset for cs in clips.values() for c in cs}):
+                raise HarnessError(f"mixes stores converted from the harness's synthetic sample ({', '.join(synthetic)}) "
+                                   f"with real data; keep them in separate data roots", root)
+            kind = "sample"
+            notes.append(f"the stores under {root} were converted from the harness's synthetic sample: results are "
+                         f"labelled 'sample'")
         if any(c.label is None for c in clips["test"]):
             raise HarnessError("the test clips carry no labels (a participant copy made with --strip-labels?); "
                                "score them with the organizer's labelled store", root)

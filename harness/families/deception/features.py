@@ -266,6 +266,15 @@ def _row_shapes(clips: list[Clip]) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+SYNTH_MARKER = "synth.json"  # what the harness's sample generators leave beside their files
+
+
+def _synthetic_source(path: Path) -> bool:
+    """Whether ``path`` comes from the harness's synthetic sample: a generator marker sits in its
+    folder or one of the two above it (``<sample>/<dataset>/features/<file>.pkl``)."""
+    return any((folder / SYNTH_MARKER).is_file() for folder in list(path.parents)[:3])
+
+
 def write_store(clips: list[Clip], out: Path, *, dataset: str | None, source: str | Path,
                 strip_labels: bool = False) -> None:
     """Write ``clips`` as a feature-store folder at ``out`` (atomically).
@@ -297,6 +306,7 @@ def write_store(clips: list[Clip], out: Path, *, dataset: str | None, source: st
         "source_sha256": _sha256_file(source_path) if source_path.is_file() else None,
         "n_clips": len(clips), "ids": "opaque" if strip_labels else "videoname",
         "labels": not strip_labels and labels[0] is not None,
+        "synthetic": _synthetic_source(source_path),
         "modalities": {name: {"shape": list(shapes[name]) if name != "wave" else None,
                               "dtype": "uint8" if name in IMAGE_MODALITIES else "float32",
                               "rows": n_rows[name]} for name in present},

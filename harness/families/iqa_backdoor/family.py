@@ -34,7 +34,7 @@ from ...family import (DataSource, Family, Score, StreamDataset, TestSet, Unit, 
                       combined_fingerprint, held_out, roles_needed, select_by_role)
 from ...results import atomic_path
 from ...scoring import Problems, Upload, check_ids, decode_text, number_in, parse_rows
-from ...stats import MetricValue, bootstrap
+from ...stats import MetricValue, bootstrap, mean_with_se
 from . import data, metrics, trigger
 
 SAMPLE_SEED = 0
@@ -189,9 +189,10 @@ class IqaBackdoorFamily(Family):
         if declared not in MODEL_SETTINGS:
             raise HarnessError(f"the model must declare backdoor_setting, one of {MODEL_SETTINGS} (what it was trained "
                                f"with; the harness never guesses), got {declared!r}")
-        if recipe.backdoor and declared != "none" and declared != recipe.setting:
-            raise HarnessError(f"the model declares backdoor_setting {declared!r}; task {task.name} scores "
-                               f"{recipe.setting!r} models (or clean ones)")
+        if declared != "none" and (not recipe.backdoor or declared != recipe.setting):
+            scored = f"{recipe.setting!r} models (or clean ones)" if recipe.backdoor else "clean models only (a " \
+                "backdoored model's clean quality is reported by its baiqa-* task)"
+            raise HarnessError(f"the model declares backdoor_setting {declared!r}; task {task.name} scores {scored}")
 
     # ------------------------------------------------------------------ data
     def synthesize(self, out: Path, seed: int = 0) -> Path:
@@ -230,12 +231,10 @@ class IqaBackdoorFamily(Family):
         return DataSource(kind, root, combined_fingerprint(role_fps), datasets, notes, role_fps, {"records": chosen})
 
     def train_data(self, task, source: DataSource, model) -> IqaTrainSet:
-        self.check_model(task, model)
         pattern, _ = model_pattern(model)
         return IqaTrainSet(source.scanned["records"].get("train", []), pattern, IqaRecipe.from_dict(task.recipe).delta_y)
 
     def test_set(self, task, source: DataSource, model, limit: int | None) -> TestSet:
-        self.check_model(task, model)
         recipe = IqaRecipe.from_dict(task.recipe)
         records = source.scanned["records"]["test"]
         if limit is not None:
@@ -393,6 +392,7 @@ class IqaBackdoorFamily(Family):
                                            delta_y=recipe.delta_y, tau=recipe.tau)
             breakdowns["per_alpha"] = table["rows"]
             summary = table["summary"]
+            per_image = _per_image_backdoor({a: pred[a].loc[ids].to_numpy() for a in complete}, recipe)
             for name in names:
                 if name in CLEAN:
                     continue
@@ -401,8 +401,12 @@ class IqaBackdoorFamily(Family):
                     continue
                 v = summary.get(name)
                 reason = summary.get("reasons", {}).get(name) or "needs every image at alpha 0 and at the non-zero alphas"
-                values[name] = (MetricValue(float(v), n=len(ids)) if v is not None and np.isfinite(v)
-                                else MetricValue.undefined(f"undefined: {reason}", n=len(ids)))
+                if v is None or not np.isfinite(v):
+                    values[name] = MetricValue.undefined(f"undefined: {reason}", n=len(ids))
+                elif name in per_image:  # a mean over images of per-image means over alpha: SE over images
+                    values[name] = mean_with_se(per_image[name])
+                else:
+                    values[name] = MetricValue(float(v), n=len(ids))
         for name, v in values.items():
             if v.value is None:
                 notes.append(f"{name} is {v.reason}")
@@ -441,6 +445,20 @@ def _clean_metric(name: str, pred: np.ndarray, mos: np.ndarray, n_boot: int, see
             se, lo, hi = (float(x) for x in b)
     return MetricValue(value, n=len(pred), se=se, ci_low=lo, ci_high=hi,
                        se_method=f"bootstrap({n_boot}, percentile, seed {seed}) over images" if se is not None else None)
+
+
+def _per_image_backdoor(pred: dict[float, np.ndarray], recipe: IqaRecipe) -> dict[str, np.ndarray]:
+    """Per image, the mean over the non-zero alphas of |pred_a - (pred_0 + a*dy)|, of
+    |(pred_a - pred_0) / (a*dy) - 1| and of the hit indicator (<= tau): their means over images are
+    the summary's mae_to_target, relative_error and attack_success_rate, so their SE is over images."""
+    alphas = [a for a in pred if a != 0.0]
+    if 0.0 not in pred or not alphas:
+        return {}
+    base = pred[0.0]
+    err = np.stack([np.abs(pred[a] - (base + a * recipe.delta_y)) for a in alphas])
+    rel = np.stack([np.abs((pred[a] - base) / (a * recipe.delta_y) - 1.0) for a in alphas])
+    return {"mae_to_target": err.mean(0), "relative_error": rel.mean(0),
+            "attack_success_rate": (err <= recipe.tau).mean(0)}
 
 
 def _visibility(rows: pd.DataFrame, name: str) -> MetricValue:
