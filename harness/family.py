@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import os
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import pandas as pd
+import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from .registry import Registry
@@ -18,9 +20,9 @@ from .stats import MetricValue
 FAMILIES: Registry["Family"] = Registry("family")
 FAMILIES.register("rppg", "harness.families.rppg:FAMILY")
 FAMILIES.register("fas", "harness.families.fas:FAMILY")
-FAMILIES.register("deception", "harness.families.deception:FAMILY")
-FAMILIES.register("splicing", "harness.families.splicing:FAMILY")
-FAMILIES.register("iqa_backdoor", "harness.families.iqa_backdoor:FAMILY")
+FAMILIES.register("deception", "harness.families.deception.family:FAMILY")
+FAMILIES.register("splicing", "harness.families.splicing.family:FAMILY")
+FAMILIES.register("iqa_backdoor", "harness.families.iqa_backdoor.family:FAMILY")
 
 
 @dataclasses.dataclass
@@ -94,6 +96,27 @@ def choose_root(data_root: Path | None, sample_root: Any, marker: str) -> tuple[
     if (root / marker).is_file():
         return root, "sample", [f"{root} holds the harness's synthetic sample ({marker}): results are labelled 'sample'"]
     return root, "real", []
+
+
+def scores_of(outputs: Any, units: Sequence[Unit], meaning: str) -> list[float]:
+    """A model's per-unit scores as finite floats: a (B,) or (B, 1) tensor (or array), bare or under
+    ``"score"``; ``meaning`` says what a score is in the error messages (e.g. "P(truth)")."""
+    from .errors import HarnessError
+
+    value = outputs.get("score") if isinstance(outputs, dict) else outputs
+    if value is None:
+        raise HarnessError(f"model output must hold 'score' ({meaning}), got keys {sorted(outputs)}")
+    value = torch.as_tensor(value).detach().double().cpu()
+    if tuple(value.shape) == (len(units), 1):  # a (B, 1) head
+        value = value[:, 0]
+    if tuple(value.shape) != (len(units),):
+        raise HarnessError(f"model returned score of shape {tuple(value.shape)} for a batch of {len(units)}; "
+                           f"expected ({len(units)},) (sample {units[0].sample_id})")
+    scores = value.tolist()
+    for unit, v in zip(units, scores):
+        if not math.isfinite(v):
+            raise HarnessError(f"model returned a NaN or infinite score for sample {unit.sample_id}")
+    return scores
 
 
 def roles_needed(task, need_train: bool) -> list[str]:
@@ -192,8 +215,8 @@ class Family:
         raise NotImplementedError
 
     def merge_parts(self, parts: list[Any]) -> Any:
-        """Join a sample's per-part outputs into one output."""
-        raise NotImplementedError
+        """Join a sample's per-part outputs into one output (default: a sample is one part)."""
+        return parts[0]
 
     def score(self, task, outputs: dict[str, Any], references: dict[str, Any], *, n_boot: int, seed: int) -> Score:
         raise NotImplementedError

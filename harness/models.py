@@ -61,6 +61,20 @@ class TorchAdapter(Adapter):
         """The constructor choices that shape ``net`` (named when saved weights do not fit)."""
         return ""
 
+    def init_net(self, make: Any, seed: int, weights: str | Path | None = None) -> None:
+        """Build ``self.net = make()`` on the CPU with seeded initial weights (the global RNG is left
+        alone), reset the training record (``selection``, ``history``) and load ``weights`` if given."""
+        import torch
+
+        self.device = torch.device("cpu")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.net = make()
+        self.selection: dict[str, Any] | None = None
+        self.history: list[dict[str, Any]] = []
+        if weights is not None:
+            self.load_weights(weights)
+
     def state_dict(self) -> dict:
         return self.net.state_dict()
 

@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 
 from harness.cli import main
-from harness.families.deception import FAMILY, features, layout, synth
+from harness.families.deception import features, layout, synth
+from harness.families.deception.family import FAMILY
 from harness.task import TaskIndex
 
 pytestmark = pytest.mark.slow

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from harness.cli import main
-from harness.families.iqa_backdoor import FAMILY
+from harness.families.iqa_backdoor.family import FAMILY
 from harness.families.iqa_backdoor.family import alpha_grid
 from harness.task import TaskIndex
 

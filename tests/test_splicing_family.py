@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from harness.cli import main
-from harness.families.splicing import FAMILY
+from harness.families.splicing.family import FAMILY
 from harness.task import TaskIndex
 
 pytestmark = pytest.mark.slow

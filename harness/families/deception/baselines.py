@@ -307,12 +307,7 @@ class FusionNet(TorchAdapter):
         self.hidden = _check_int("dd-fusion", "hidden", hidden, 1)
         self.seed = _check_int("dd-fusion", "seed", seed, 0)
         self.lr = _check_positive("dd-fusion", "lr", lr)
-        self.device = torch.device("cpu")
-        with torch.random.fork_rng(devices=[]):  # seeded init that leaves the global RNG alone
-            torch.manual_seed(self.seed)
-            self.net = _FusionModule(self.branches, self.hidden)
-        self.selection: dict[str, Any] | None = None
-        self.history: list[dict[str, Any]] = []
+        self.init_net(lambda: _FusionModule(self.branches, self.hidden), self.seed)
 
     def predict(self, batch: dict) -> dict[str, torch.Tensor]:
         """``{"score": (B,)}`` P(truth), in eval mode, under the caller's grad mode."""

@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ...errors import HarnessError
 from ...family import (DataSource, Family, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
-                      combined_fingerprint, roles_needed, select_by_role)
+                      combined_fingerprint, roles_needed, scores_of, select_by_role)
 from ...registry import natural_key
 from ...results import atomic_dir, atomic_path
 from ...scoring import Problems, Upload, check_ids, number_in, read_csv, read_whitespace
@@ -396,18 +396,9 @@ class DeceptionFamily(Family):
 
     # ------------------------------------------------------------------ outputs
     def split_outputs(self, outputs: Any, units: Sequence[Unit], inputs: dict) -> list[dict]:
-        value = outputs.get("score") if isinstance(outputs, dict) else outputs
-        if value is None:
-            raise HarnessError(f"model output must hold 'score' (P(truth)), got keys {sorted(outputs)}")
-        value = torch.as_tensor(value).detach().double().cpu()
-        if tuple(value.shape) == (len(units), 1):  # a (B, 1) head
-            value = value[:, 0]
-        if tuple(value.shape) != (len(units),):
-            raise HarnessError(f"model returned score of shape {tuple(value.shape)} for a batch of {len(units)}; "
-                               f"expected ({len(units)},) (sample {units[0].sample_id})")
         out = []
-        for unit, v in zip(units, value.tolist()):
-            if not (np.isfinite(v) and 0.0 <= v <= 1.0):
+        for unit, v in zip(units, scores_of(outputs, units, "P(truth)")):
+            if not 0.0 <= v <= 1.0:
                 raise HarnessError(f"model returned score {v!r} for sample {unit.sample_id}; it must be P(truth) in [0, 1] "
                                    f"(apply a sigmoid/softmax to logits)")
             out.append({"score": float(v)})
@@ -548,3 +539,6 @@ def _breakdowns(rows: pd.DataFrame, threshold: float) -> dict:
                                f"short (<= {median:.2f} s)": _group_summary(timed[timed.duration_s <= median], threshold),
                                f"long (> {median:.2f} s)": _group_summary(timed[timed.duration_s > median], threshold)}
     return out
+
+
+FAMILY = DeceptionFamily()

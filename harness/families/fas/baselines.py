@@ -113,15 +113,8 @@ class LateFusionCNN(TorchAdapter):
             self.frame_size = frame_size
         elif backbone == "resnet18":
             self.frame_size = 224
-        self.device = torch.device("cpu")
-        with torch.random.fork_rng(devices=[]):  # seeded init that leaves the global RNG alone
-            torch.manual_seed(self.seed)
-            make = (lambda c: small_encoder(c, width)) if backbone == "small" else _resnet18_encoder
-            self.net = nn.ModuleDict({m: make(CHANNELS[m]) for m in MODALITIES})
-        self.selection: dict[str, Any] | None = None
-        self.history: list[dict[str, Any]] = []
-        if weights is not None:
-            self.load_weights(weights)
+        encoder = (lambda c: small_encoder(c, width)) if backbone == "small" else _resnet18_encoder
+        self.init_net(lambda: nn.ModuleDict({m: encoder(CHANNELS[m]) for m in MODALITIES}), self.seed, weights)
 
     # ------------------------------------------------------------------ weights and device
     def architecture(self) -> str:

@@ -25,7 +25,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ...errors import HarnessError
-from ...family import cache_root, choose_root, DataSource, Family, Score, StreamDataset, TestSet, Unit, fingerprint_files
+from ...family import (DataSource, Family, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
+                      fingerprint_files, scores_of)
 from ...results import atomic_path
 from ...scoring import Problems, Upload, check_ids, number_in, read_csv
 from ...stats import MetricValue, bootstrap
@@ -241,22 +242,7 @@ class FasFamily(Family):
 
     # ------------------------------------------------------------------ outputs
     def split_outputs(self, outputs: Any, units: Sequence[Unit], inputs: dict) -> list[dict]:
-        value = outputs.get("score") if isinstance(outputs, dict) else outputs
-        if value is None:
-            raise HarnessError(f"model output must hold 'score', got keys {sorted(outputs)}")
-        value = torch.as_tensor(value).detach().double().cpu()
-        if tuple(value.shape) != (len(units),):
-            raise HarnessError(f"model returned score of shape {tuple(value.shape)} for a batch of {len(units)}; "
-                               f"expected ({len(units)},) (sample {units[0].sample_id})")
-        out = []
-        for unit, v in zip(units, value.tolist()):
-            if not np.isfinite(v):
-                raise HarnessError(f"model returned a NaN or infinite score for sample {unit.sample_id}")
-            out.append({"score": np.asarray(v)})
-        return out
-
-    def merge_parts(self, parts: list[dict]) -> dict:
-        return parts[0]
+        return [{"score": np.asarray(v)} for v in scores_of(outputs, units, "P(bona fide)")]
 
     # ------------------------------------------------------------------ prediction files
     def prediction_suffix(self, outputs) -> str:

@@ -1,6 +1,7 @@
 """NR-IQA backdoor family (BAIQA): loaders, sample, DCT trigger, metrics, baselines.
 
-``FAMILY`` is built on first access, so importing one module does not import the whole family.
+The family object lives in ``family.py`` (``FAMILY``), so importing one module (a loader, the
+metrics) registers the models without building the whole family.
 """
 from ...models import BUILTIN_MODELS
 
@@ -8,11 +9,3 @@ BUILTIN_MODELS.register("iqa-ridge", "harness.families.iqa_backdoor.heuristics:Q
 BUILTIN_MODELS.register("iqa-cnn", "harness.families.iqa_backdoor.baselines:QualityCNN")
 BUILTIN_MODELS.register("iqa-cnn-poisoned", "harness.families.iqa_backdoor.baselines:PoisonedQualityCNN")
 
-
-def __getattr__(name: str):
-    if name == "FAMILY":
-        from .family import IqaBackdoorFamily
-
-        globals()["FAMILY"] = IqaBackdoorFamily()
-        return globals()["FAMILY"]
-    raise AttributeError(name)

@@ -176,14 +176,7 @@ class QualityCNN(TorchAdapter):
         if self.size != NET_SIZE:
             self.test_protocol = (f"whole image, resized to {self.size}x{self.size} inside the adapter "
                                   f"(bilinear, antialiased)")
-        self.device = torch.device("cpu")
-        with torch.random.fork_rng(devices=[]):  # seeded init that leaves the global RNG alone
-            torch.manual_seed(self.seed)
-            self.net = _QualityNet(self.width)
-        self.selection: dict[str, Any] | None = None
-        self.history: list[dict[str, Any]] = []
-        if weights is not None:
-            self.load_weights(weights)
+        self.init_net(lambda: _QualityNet(self.width), self.seed, weights)
 
     def architecture(self) -> str:
         return f"width={self.width}"

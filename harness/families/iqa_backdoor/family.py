@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ...errors import HarnessError
 from ...family import (DataSource, Family, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
-                      combined_fingerprint, held_out, roles_needed, select_by_role)
+                      combined_fingerprint, held_out, roles_needed, scores_of, select_by_role)
 from ...results import atomic_path
 from ...scoring import Problems, Upload, check_ids, decode_text, number_in, parse_rows
 from ...stats import MetricValue, bootstrap, mean_with_se
@@ -275,21 +275,8 @@ class IqaBackdoorFamily(Family):
 
     # ------------------------------------------------------------------ outputs
     def split_outputs(self, outputs: Any, units: Sequence[Unit], inputs: dict) -> list[dict]:
-        value = outputs.get("score") if isinstance(outputs, dict) else outputs
-        if value is None:
-            raise HarnessError(f"model output must hold 'score' (quality on the 0-100 scale), got keys {sorted(outputs)}")
-        value = torch.as_tensor(value).detach().double().cpu().reshape(-1)
-        if value.numel() != len(units):
-            raise HarnessError(f"model returned {value.numel()} scores for a batch of {len(units)} (sample {units[0].sample_id})")
-        out = []
-        for unit, v in zip(units, value.tolist()):
-            if not np.isfinite(v):
-                raise HarnessError(f"model returned a NaN or infinite score for sample {unit.sample_id}")
-            out.append({"score": float(v), **{k: float(unit.meta[k]) for k in VISIBILITY if k in unit.meta}})
-        return out
-
-    def merge_parts(self, parts: list[dict]) -> dict:
-        return parts[0]
+        return [{"score": v, **{k: float(unit.meta[k]) for k in VISIBILITY if k in unit.meta}}
+                for unit, v in zip(units, scores_of(outputs, units, "quality on the 0-100 scale"))]
 
     # ------------------------------------------------------------------ prediction files
     def prediction_suffix(self, outputs) -> str:
@@ -471,3 +458,6 @@ def _visibility(rows: pd.DataFrame, name: str) -> MetricValue:
     finite = values[np.isfinite(values)]
     return MetricValue(float(finite.mean()), n=len(values), n_excluded=len(values) - len(finite)) if len(finite) \
         else MetricValue.undefined("undefined: no triggered image", n=len(values))
+
+
+FAMILY = IqaBackdoorFamily()

@@ -1,6 +1,7 @@
 """Splicing family (SciSp and the manipulation benchmarks): loaders, sample, metrics, baselines.
 
-``FAMILY`` is built on first access, so importing one module does not import the whole family.
+The family object lives in ``family.py`` (``FAMILY``), so importing one module (a loader, the
+metrics) registers the models without building the whole family.
 """
 from ...models import BUILTIN_MODELS
 
@@ -8,11 +9,3 @@ BUILTIN_MODELS.register("splice-ela", "harness.families.splicing.baselines:Error
 BUILTIN_MODELS.register("splice-noise", "harness.families.splicing.baselines:NoiseResidual")
 BUILTIN_MODELS.register("splice-unet", "harness.families.splicing.baselines:SmallSegNet")
 
-
-def __getattr__(name: str):
-    if name == "FAMILY":
-        from .family import SplicingFamily
-
-        globals()["FAMILY"] = SplicingFamily()
-        return globals()["FAMILY"]
-    raise AttributeError(name)

@@ -272,14 +272,7 @@ class SmallSegNet(TorchAdapter):
         self.width = _check_int(self.name, "width", width, 1)
         self.lr = _check_number(self.name, "lr", lr, positive=True)
         self.dice = _check_number(self.name, "dice", dice, positive=False)
-        self.device = torch.device("cpu")
-        with torch.random.fork_rng(devices=[]):  # seeded init that leaves the global RNG alone
-            torch.manual_seed(self.seed)
-            self.net = _UNet(5, self.width)
-        self.selection: dict[str, Any] | None = None
-        self.history: list[dict[str, Any]] = []
-        if weights is not None:
-            self.load_weights(weights)
+        self.init_net(lambda: _UNet(5, self.width), self.seed, weights)
 
     def architecture(self) -> str:
         return f"width={self.width}"

@@ -288,9 +288,6 @@ class SplicingFamily(Family):
                 out.append({"mask": level, "score": float(level.max()) / 255.0, "score_from_mask": True})
         return out
 
-    def merge_parts(self, parts: list[dict]) -> dict:
-        return parts[0]
-
     # ------------------------------------------------------------------ prediction files
     def prediction_suffix(self, outputs) -> str:
         return ".zip"
@@ -525,3 +522,6 @@ def _level_metrics(rows: pd.DataFrame, per_image: dict[str, dict], names: list[s
             out[name] = (MetricValue(float(value), n=len(rows)) if np.isfinite(value)
                          else MetricValue.undefined(f"undefined: {metrics.undefined_reason(name, s, y)}", n=len(rows)))
     return out
+
+
+FAMILY = SplicingFamily()
