@@ -249,3 +249,13 @@ def test_normal_cis_are_clipped_to_the_metric_range():
     mae_value = m.summarize(rows, ["mae"])["mae"]
     assert mae_value.ci_low == 0.0 and mae_value.se == pytest.approx(0.88)
     assert mae_value.ci_high == pytest.approx(0.88 + 1.959964 * 0.88, rel=1e-4)
+
+
+def test_rmse_without_resampling_has_a_value_and_no_ci():
+    """--n-boot 0 (or 1) asks for no bootstrap: the value stands, the SE is absent with its reason."""
+    gt = np.array([60.0, 70.0, 80.0, 90.0])
+    pred = gt + np.array([1.0, -2.0, 3.0, 0.0])
+    for n_boot in (0, 1):
+        v = m.summarize(rows_of(pred, gt), ["rmse"], n_boot=n_boot)["rmse"]
+        assert v.value == pytest.approx(np.sqrt((1 + 4 + 9 + 0) / 4)) and v.se is None and v.ci_low is None
+        assert "n-boot" in v.reason

@@ -107,6 +107,8 @@ def _summarize_rmse(p: np.ndarray, g: np.ndarray, n_boot: int, seed: int, level:
     value = float(rmse(p, g))
     if n == 1:
         return MetricValue(value, n=1, reason="se undefined: n=1")
+    if n_boot < 2:  # --n-boot 0: no resampling asked for
+        return MetricValue(value, n=n, reason="se not computed: --n-boot < 2")
     se, low, high = bootstrap(rmse, [p, g], n_boot=n_boot, level=level, seed=seed)
     return MetricValue(value, n=n, se=se, ci_low=low, ci_high=high,
                        se_method=f"bootstrap({n_boot}, percentile, seed {seed})")
