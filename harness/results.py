@@ -3,6 +3,7 @@
 Layout: ``<results>/runs/<source>/<task>/<model-tag>/`` holds ``record.json`` (the run record),
 the per-sample outputs and the per-sample table; ``<results>/cache/`` holds resumable state.
 Sample-data and real-data runs live in different trees, so they can never be mixed.
+:func:`iter_records` also reads an export of run records (``harness push``; see :mod:`harness.hub`).
 """
 from __future__ import annotations
 
@@ -83,6 +84,15 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+def file_sha256(path: Path) -> str:
+    """sha256 (hex) of a file's bytes, read in blocks (memory stays bounded for large files)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def short_hash(data: Any, n: int = 8) -> str:
     blob = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:n]
@@ -105,10 +115,32 @@ def read_record(path: Path) -> dict:
 
 
 def iter_records(results: Path, task: str | None = None, source: str | None = None) -> Iterator[dict]:
-    """Every run record under ``results`` (optionally one task / one source), each with ``_path``."""
+    """Every run record under ``results`` (optionally one task / one source), each with ``_path``.
+
+    When ``results/runs`` does not exist, ``results`` is read as an export (``harness push``, e.g. a
+    Hub dataset snapshot): ``<task>/<model-tag>/results_*.json``, filtered by ``data.source``; JSON
+    files there that are not harness run records are skipped."""
+    results = Path(results)
     base = results / "runs"
+    if not base.is_dir() and results.is_dir():
+        yield from _iter_exported(results, task, source)
+        return
     pattern = f"{source or '*'}/{task or '*'}/*/record.json"
     for path in sorted(base.glob(pattern)):
         rec = read_record(path)
+        rec["_path"] = str(path)
+        yield rec
+
+
+def _iter_exported(results: Path, task: str | None, source: str | None) -> Iterator[dict]:
+    for path in sorted(results.glob(f"{task or '*'}/*/results_*.json")):
+        if any(part.startswith(".") for part in path.relative_to(results).parts):
+            continue  # e.g. a download's .cache folder
+        rec = read_record(path)
+        if not (isinstance(rec, dict) and isinstance(rec.get("task"), dict) and isinstance(rec.get("model"), dict)
+                and isinstance(rec.get("data"), dict) and "metrics" in rec):
+            continue  # another tool's results file
+        if source is not None and rec["data"].get("source") != source:
+            continue
         rec["_path"] = str(path)
         yield rec

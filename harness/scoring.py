@@ -14,6 +14,8 @@ import datetime as dt
 import hashlib
 import io
 import json
+import math
+import os
 import stat
 import sys
 import zipfile
@@ -21,6 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterable, Sequence
 
 from .errors import HarnessError
+from .results import file_sha256
 
 MAX_BYTES = 200 * 1024 * 1024   # a prediction file (or a zip's expanded content) may not exceed this
 MAX_LISTED = 5                  # ids named per problem kind; the rest are counted
@@ -249,19 +252,31 @@ def check_ids(found: Sequence[str], expected: Sequence[str], problems: Problems,
 
 
 # ----------------------------------------------------------------------------- the command
-def score_file(task, predictions: Path, *, data_root: str | None = None, reference: Path | None = None,
-               n_boot: int = 1000, seed: int = 0, max_bytes: int = MAX_BYTES) -> dict[str, Any]:
-    """Validate and score one prediction file; return the score record (status scored or failed)."""
+def load_references(task, data_root: str | Path | None = None, reference: Path | None = None) -> tuple[dict[str, Any], dict]:
+    """(references, description) of a task: from the organizer's ``reference`` file, else from the
+    datasets under ``data_root`` (default: the embedded sample). A broken reference is the organizer's
+    error (a :class:`HarnessError`)."""
     from .family import FAMILIES
 
     family = FAMILIES.get(task.family)
     family.check_task(task)
-    upload = read_upload(predictions, max_bytes, many=family.many_file_predictions)
-    problems = Problems()
     if reference is not None:
-        references, ref_info = family.read_reference(task, Path(reference))
-    else:
-        references, ref_info = family.references(task, Path(data_root) if data_root else None)
+        return family.read_reference(task, Path(reference))
+    from .hub import resolve_data_root
+
+    return family.references(task, resolve_data_root(str(data_root) if data_root else None)[0])
+
+
+def score_upload(task, predictions: Path | Upload, references: dict[str, Any], ref_info: dict, *,
+                 n_boot: int = 1000, seed: int = 0, max_bytes: int = MAX_BYTES) -> dict[str, Any]:
+    """Validate and score one prediction (a path, or an already read :class:`Upload`) against
+    already loaded references; return the score record (status scored or failed)."""
+    from .family import FAMILIES
+
+    family = FAMILIES.get(task.family)
+    upload = predictions if isinstance(predictions, Upload) else \
+        read_upload(predictions, max_bytes, many=family.many_file_predictions)
+    problems = Problems()
     problems.organizer.append(f"reference: {ref_info}")
     outputs = family.read_predictions(task, upload, references, problems)
     record: dict[str, Any] = {
@@ -280,8 +295,32 @@ def score_file(task, predictions: Path, *, data_root: str | None = None, referen
             "n_samples": len(outputs), "_rows": score.rows}
 
 
+def score_file(task, predictions: Path, *, data_root: str | None = None, reference: Path | None = None,
+               n_boot: int = 1000, seed: int = 0, max_bytes: int = MAX_BYTES) -> dict[str, Any]:
+    """Validate and score one prediction file; return the score record (status scored or failed)."""
+    from .family import FAMILIES
+
+    family = FAMILIES.get(task.family)
+    family.check_task(task)
+    upload = read_upload(predictions, max_bytes, many=family.many_file_predictions)
+    references, ref_info = load_references(task, data_root, reference)
+    return score_upload(task, upload, references, ref_info, n_boot=n_boot, seed=seed, max_bytes=max_bytes)
+
+
+def _write_outputs(out: Path, record: dict, organizer_log: list[str], rows) -> None:
+    """``score.json``, ``organizer.log`` and (when scored) ``samples.csv`` under ``out``."""
+    from .results import atomic_path, write_json
+
+    write_json(out / "score.json", record)
+    with atomic_path(out / "organizer.log") as tmp:
+        tmp.write_text("\n".join(organizer_log) + "\n", encoding="utf-8")
+    if rows is not None:
+        with atomic_path(out / "samples.csv") as tmp:
+            rows.to_csv(tmp, index=False)
+
+
 def cmd_score(args) -> int:
-    from .results import atomic_path, results_dir, write_json
+    from .results import results_dir
     from .task import TaskIndex
 
     tasks = TaskIndex().resolve(args.task)
@@ -290,18 +329,20 @@ def cmd_score(args) -> int:
     task = tasks[0]
     if args.data_root and args.reference:
         raise HarnessError("give --data-root or --reference, not both")
+    if getattr(args, "submissions", None) is not None:
+        if args.team:
+            raise HarnessError("--team is for a single --predictions file; with --submissions each entry's name is its team")
+        return score_batch(task, args)
+    given = [flag for flag, name in (("--jobs", "jobs"), ("--time-limit", "time_limit"), ("--memory-limit", "memory_limit"))
+             if getattr(args, name, None) is not None]
+    if given:
+        raise HarnessError(f"{', '.join(given)} apply to --submissions (a folder of submissions), not to --predictions")
     record = score_file(task, Path(args.predictions), data_root=args.data_root,
                         reference=Path(args.reference) if args.reference else None, n_boot=args.n_boot)
     rows = record.pop("_rows", None)
     organizer_log = record.pop("organizer_log", [])
     if args.output:
-        out = Path(args.output)
-        write_json(out / "score.json", record)
-        with atomic_path(out / "organizer.log") as tmp:
-            tmp.write_text("\n".join(organizer_log) + "\n", encoding="utf-8")
-        if rows is not None:
-            with atomic_path(out / "samples.csv") as tmp:
-                rows.to_csv(tmp, index=False)
+        _write_outputs(Path(args.output), record, organizer_log, rows)
     if args.team:
         from .store import SubmissionStore
 
@@ -323,16 +364,373 @@ def cmd_score(args) -> int:
     return 2 if record["status"] == "failed" else 0
 
 
+# ----------------------------------------------------------------------------- batch: a folder of submissions
+INTERNAL_ERROR = "the scorer failed on this submission (internal error; the organizer log has details)"
+DEFAULT_TIME_LIMIT = 600.0
+_POLL_S = 0.05
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """One submission of a batch: an entry of the submissions folder and the team it names."""
+
+    index: int
+    path: Path
+    team: str
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+@dataclasses.dataclass
+class _Batch:
+    """What every worker needs; inherited by ``fork`` (references included), never pickled."""
+
+    task: Any
+    references: dict[str, Any]
+    ref_info: dict
+    many: bool
+    n_boot: int
+    seed: int
+    max_bytes: int
+    phase: str
+    store_dir: Path
+    output: Path | None
+    time_limit: float
+    memory_limit_mb: float | None
+    outcomes: Path
+
+
+def submission_entries(folder: Path) -> list[Entry]:
+    """The submissions of a folder, one per entry (names starting with '.' ignored), sorted by name;
+    the team is the entry's name without its suffix (a folder's whole name). Two entries naming the
+    same team, an empty folder or a missing one are refused."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise HarnessError("the submissions folder does not exist", folder)
+    if not folder.is_dir():
+        raise HarnessError("--submissions must be a folder holding one file, folder or .zip per team", folder)
+    items = sorted((p for p in folder.iterdir() if not p.name.startswith(".")), key=lambda p: p.name)
+    if not items:
+        raise HarnessError("the submissions folder holds no submissions", folder)
+    teams: dict[str, list[str]] = {}
+    for p in items:
+        team = p.name if p.is_dir() else (p.stem or p.name)
+        teams.setdefault(team, []).append(p.name)
+    clashes = {t: names for t, names in teams.items() if len(names) > 1}
+    if clashes:
+        shown = "; ".join(f"team {t!r}: {', '.join(names)}" for t, names in sorted(clashes.items()))
+        raise HarnessError(f"several entries name the same team ({shown}); keep one submission per team", folder)
+    return [Entry(i, p, p.name if p.is_dir() else (p.stem or p.name)) for i, p in enumerate(items)]
+
+
+def raw_hash(path: Path) -> str:
+    """sha256 of a file's bytes; for a folder, of its relative names and contents (links by their
+    target text). The store's idempotency key of a submission that cannot be read as an upload."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    if path.is_dir() and not path.is_symlink():
+        for root, dirs, files in os.walk(path):
+            dirs.sort()
+            for name in sorted(files + [d for d in dirs if os.path.islink(os.path.join(root, d))]):
+                f = Path(root, name)
+                rel = f.relative_to(path).as_posix()
+                if f.is_symlink():
+                    content = sha256(os.readlink(f).encode())
+                elif f.is_file():
+                    content = file_sha256(f)
+                else:
+                    content = ""
+                digest.update(rel.encode() + b"\0" + content.encode() + b"\n")
+        return digest.hexdigest()
+    return file_sha256(path) if path.is_file() else sha256(b"")
+
+
+def upload_hash(path: Path, many: bool, max_bytes: int = MAX_BYTES) -> str:
+    """The file hash a worker records for ``path``: :func:`read_upload`'s, or the raw bytes' hash
+    when the upload cannot be read (empty file, bad zip, oversized)."""
+    try:
+        return read_upload(path, max_bytes, many=many).file_hash
+    except HarnessError:
+        return raw_hash(path)
+
+
+def _safe_reason(exc: HarnessError, path: Path) -> str:
+    """A HarnessError's message without any path but the entry's own name."""
+    message = exc.message
+    for prefix in sorted({str(path.resolve().parent), str(path.parent), str(path.resolve()), str(path)}, key=len, reverse=True):
+        if prefix and prefix != ".":
+            message = message.replace(prefix + os.sep, "").replace(prefix, path.name)
+    return message
+
+
+def _limit_memory(mb: float) -> tuple[int, int]:
+    """Cap this process's address space at its current virtual size + ``mb`` MB; return the old limits."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    pages = int(Path("/proc/self/statm").read_text().split()[0])
+    cap = pages * os.sysconf("SC_PAGE_SIZE") + int(mb * 1024 * 1024)
+    if hard != resource.RLIM_INFINITY:
+        cap = min(cap, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    return soft, hard
+
+
+def _peak_mb() -> float:
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)  # KiB on Linux
+
+
+def _base_record(batch: _Batch, name: str, file_hash: str) -> dict[str, Any]:
+    task = batch.task
+    return {"task": {"name": task.name, "version": task.version, "config_hash": task.config_hash, "family": task.family},
+            "file": {"name": name, "sha256": file_hash}, "reference": batch.ref_info,
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "primary_metric": task.primary_metric, "directions": task.directions}
+
+
+def _primary_value(record: dict, primary: str) -> float | None:
+    try:
+        value = float(((record.get("metrics") or {}).get(primary) or {}).get("value"))
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _record(batch: _Batch, entry: Entry, record: dict, organizer_log: list[str], rows, seconds: float,
+            peak_mb: float | None) -> dict[str, Any]:
+    """Store one submission's result (the locked store, as ``--team`` does), write its outputs, and
+    return its outcome for the batch report."""
+    from .store import SubmissionStore
+
+    task = batch.task
+    if record["status"] == "scored" and _primary_value(record, task.primary_metric) is None:
+        record = {k: v for k, v in record.items() if k not in ("metrics", "counts", "notes", "n_samples")}
+        record.update(status="failed", reasons=[f"the primary metric {task.primary_metric!r} is undefined for this submission"])
+        rows = None
+    stored = SubmissionStore(batch.store_dir).record(
+        task=task.name, task_version=task.version, config_hash=task.config_hash, phase=batch.phase,
+        team=entry.team, file_hash=record["file"]["sha256"], status=record["status"],
+        metrics=record.get("metrics"), reasons=record.get("reasons"), directions=task.directions,
+        primary_metric=task.primary_metric,
+        extra={"seconds": round(seconds, 3), "peak_mb": peak_mb, "file": entry.name})
+    if batch.output is not None:
+        _write_outputs(batch.output / entry.team, record, organizer_log, rows)
+    return {"team": entry.team, "file": entry.name, "status": record["status"],
+            "primary_metric": task.primary_metric, "value": _primary_value(record, task.primary_metric),
+            "metrics": record.get("metrics"), "reasons": record.get("reasons"),
+            "seconds": round(seconds, 3), "peak_mb": peak_mb, "file_hash": record["file"]["sha256"],
+            "entry": stored["id"], "entry_status": stored["status"]}
+
+
+def _child(batch: _Batch, entry: Entry) -> None:
+    """One worker process: validate and score one submission, record it, report the outcome."""
+    import signal as _signal
+    import time
+    import traceback
+
+    from .results import write_json
+
+    _signal.signal(_signal.SIGINT, _signal.SIG_IGN)  # the parent kills its children on Ctrl-C
+    import torch
+
+    torch.set_num_threads(1)  # fork + OpenMP + N parallel jobs
+    started = time.monotonic()
+    organizer: list[str] = [f"submission: {entry.path}"]
+    rows = None
+    file_hash: str | None = None
+    limits = None
+    try:
+        if batch.memory_limit_mb is not None:
+            limits = _limit_memory(batch.memory_limit_mb)
+        if entry.path.is_dir() and not batch.many:
+            raise HarnessError("a folder is not a prediction file for this task; submit one file (or a .zip holding one)")
+        upload = read_upload(entry.path, batch.max_bytes, many=batch.many)
+        file_hash = upload.file_hash
+        record = score_upload(batch.task, upload, batch.references, batch.ref_info,
+                              n_boot=batch.n_boot, seed=batch.seed, max_bytes=batch.max_bytes)
+        rows = record.pop("_rows", None)
+        organizer = organizer + record.pop("organizer_log", [])
+    except HarnessError as exc:  # a problem with the participant's file
+        record = {"status": "failed", "reasons": [_safe_reason(exc, entry.path)]}
+        organizer.append(f"refused: {exc}")
+    except MemoryError:
+        record = {"status": "failed", "reasons": [f"scoring exceeded the memory limit of {batch.memory_limit_mb:g} MB"
+                                                  if batch.memory_limit_mb is not None else "scoring ran out of memory"]}
+        organizer.append("MemoryError while scoring")
+    except Exception as exc:  # noqa: BLE001 -- any scorer failure is recorded, never raised
+        detail = traceback.format_exc()
+        if limits is not None and "allocate" in str(exc).lower():  # e.g. torch's allocator under the cap
+            record = {"status": "failed", "reasons": [f"scoring exceeded the memory limit of {batch.memory_limit_mb:g} MB"]}
+            organizer += ["allocation failure while scoring:", detail]
+        else:
+            record = {"status": "failed", "reasons": [INTERNAL_ERROR]}
+            organizer += ["internal error while scoring:", detail]
+            print(f"harness: {entry.name}: the scorer failed (internal error):\n{detail}", file=sys.stderr, flush=True)
+    finally:
+        if limits is not None:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_AS, limits)
+    seconds = time.monotonic() - started
+    if "file" not in record:
+        record = {**_base_record(batch, entry.name, file_hash or upload_hash(entry.path, batch.many, batch.max_bytes)),
+                  **record}
+    outcome = _record(batch, entry, record, organizer, rows, seconds, _peak_mb())
+    write_json(batch.outcomes / f"{entry.index}.json", outcome)
+
+
+def _death(batch: _Batch, entry: Entry, exitcode: int | None, timed_out: bool, seconds: float) -> dict[str, Any]:
+    """Record a submission whose worker left no outcome: killed for the time limit, or died."""
+    import signal as _signal
+
+    if timed_out:
+        reason = f"scoring exceeded the time limit of {batch.time_limit:g} s"
+    elif exitcode is not None and exitcode < 0:
+        try:
+            name = _signal.Signals(-exitcode).name
+        except ValueError:
+            name = str(-exitcode)
+        reason = f"the scorer process died (signal {name})"
+        if batch.memory_limit_mb is not None:
+            reason += f" — possibly the memory limit of {batch.memory_limit_mb:g} MB"
+    else:
+        reason = f"the scorer process died (exit code {exitcode})"
+    record = {**_base_record(batch, entry.name, upload_hash(entry.path, batch.many, batch.max_bytes)),
+              "status": "failed", "reasons": [reason]}
+    log = [f"submission: {entry.path}", f"worker: exit code {exitcode}, timed out: {timed_out}, {seconds:.1f} s"]
+    return _record(batch, entry, record, log, None, seconds, None)
+
+
+def _run_batch(batch: _Batch, entries: list[Entry], jobs: int) -> list[dict[str, Any]]:
+    """One forked child per submission, at most ``jobs`` at once; a child past the time limit is
+    killed (SIGKILL); a child that leaves no outcome is recorded here. Children are killed on any
+    exception (Ctrl-C included) before it propagates."""
+    import multiprocessing
+    import multiprocessing.connection
+    import time
+    from collections import deque
+
+    context = multiprocessing.get_context("fork")
+    pending = deque(entries)
+    running: dict[int, tuple[Any, Entry, float]] = {}
+    outcomes: dict[int, dict[str, Any]] = {}
+    try:
+        while pending or running:
+            while pending and len(running) < jobs:
+                entry = pending.popleft()
+                proc = context.Process(target=_child, args=(batch, entry), name=f"harness-score-{entry.team}")
+                proc.start()
+                running[entry.index] = (proc, entry, time.monotonic())
+            multiprocessing.connection.wait([p.sentinel for p, _, _ in running.values()], timeout=_POLL_S)
+            now = time.monotonic()
+            for index, (proc, entry, started) in list(running.items()):
+                timed_out = proc.exitcode is None and now - started > batch.time_limit
+                if proc.exitcode is None and not timed_out:
+                    continue
+                if timed_out:
+                    proc.kill()
+                proc.join()
+                del running[index]
+                result = batch.outcomes / f"{index}.json"
+                if result.exists():  # it finished (perhaps just as the limit struck)
+                    outcomes[index] = json.loads(result.read_text(encoding="utf-8"))
+                else:
+                    outcomes[index] = _death(batch, entry, proc.exitcode, timed_out, now - started)
+    finally:
+        for proc, _, _ in running.values():
+            proc.kill()
+        for proc, _, _ in running.values():
+            proc.join()
+    return [outcomes[e.index] for e in entries]
+
+
+def score_batch(task, args) -> int:
+    """``harness score --submissions DIR``: score every submission of a folder in parallel workers;
+    0 when every one scored, 1 when some were recorded failed."""
+    import tempfile
+
+    from .family import FAMILIES
+    from .results import results_dir, write_json
+
+    jobs = 1 if args.jobs is None else args.jobs
+    if jobs < 1:
+        raise HarnessError(f"--jobs must be ≥ 1, got {jobs}")
+    time_limit = DEFAULT_TIME_LIMIT if args.time_limit is None else args.time_limit
+    if not time_limit > 0:
+        raise HarnessError(f"--time-limit must be > 0 seconds, got {time_limit:g}")
+    if args.memory_limit is not None and not args.memory_limit > 0:
+        raise HarnessError(f"--memory-limit must be > 0 MB, got {args.memory_limit:g}")
+    family = FAMILIES.get(task.family)
+    entries = submission_entries(Path(args.submissions))
+    references, ref_info = load_references(task, args.data_root, Path(args.reference) if args.reference else None)
+    with tempfile.TemporaryDirectory(prefix="harness-score-") as tmp:
+        batch = _Batch(task=task, references=references, ref_info=ref_info, many=family.many_file_predictions,
+                       n_boot=args.n_boot, seed=0, max_bytes=MAX_BYTES, phase=args.phase,
+                       store_dir=results_dir(args.results) / "submissions",
+                       output=Path(args.output) if args.output else None, time_limit=float(time_limit),
+                       memory_limit_mb=args.memory_limit, outcomes=Path(tmp))
+        outcomes = _run_batch(batch, entries, jobs)
+    if batch.output is not None:
+        write_json(batch.output / "summary.json", {
+            "task": task.name, "task_version": task.version, "config_hash": task.config_hash, "phase": args.phase,
+            "reference": ref_info, "jobs": jobs, "time_limit_s": time_limit, "memory_limit_mb": args.memory_limit,
+            "n_boot": args.n_boot, "submissions": outcomes})
+    if args.json:
+        print(json.dumps(outcomes, indent=2, default=str))
+    else:
+        from tabulate import tabulate
+
+        rows = [[o["team"], o["status"],
+                 f"{o['value']:.4f}" if o["status"] == "scored" and o["value"] is not None else (o["reasons"] or [""])[0],
+                 f"{o['seconds']:.1f}", "–" if o["peak_mb"] is None else f"{o['peak_mb']:.0f}"] for o in outcomes]
+        print(tabulate(rows, headers=["team", "status", task.primary_metric, "seconds", "peak MB"],
+                       tablefmt="github", disable_numparse=True))
+    return 0 if all(o["status"] == "scored" for o in outcomes) else 1
+
+
+SCORE_EPILOG = """\
+Batch mode (--submissions DIR): each entry of DIR (names starting with '.' ignored) is one team's
+submission, named by the entry without its suffix (teamA.csv, teamB/, teamC.zip -> teamA, teamB,
+teamC); every one is validated, scored in its own worker process (at most --jobs at once) and
+recorded in the submissions store under --phase, failures with participant-safe reasons. The
+reference is read once, before any worker starts. Exit codes: 0 when the file (every submission)
+scored; single file: 2 when it is refused; --submissions: 1 when the batch completed but some
+submissions were recorded failed; 2 for an organizer error (bad options, missing or empty folder,
+two entries for one team, a broken reference); 130 when interrupted (running workers are killed)."""
+
+
 def add_cli(sub) -> None:
-    p = sub.add_parser("score", help="validate and score a prediction file against the task's reference")
+    import argparse
+
+    p = sub.add_parser("score", help="validate and score a prediction file (or a folder of submissions) against the task's reference",
+                       epilog=SCORE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", required=True)
-    p.add_argument("--predictions", required=True, help="prediction file in the task family's format (.csv, .npz, .txt, or a .zip holding one; splicing: a folder or .zip of mask PNGs)")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--predictions", help="prediction file in the task family's format (.csv, .npz, .txt, or a .zip holding one; splicing: a folder or .zip of mask PNGs)")
+    what.add_argument("--submissions", default=None, help="organizer batch: a folder with one prediction file, folder or "
+                      ".zip per team (the team is the name without its suffix); each is scored in its own worker "
+                      "process and recorded in the submissions store")
     p.add_argument("--data-root", default=None, help="read the reference from the datasets (default: the embedded sample)")
     p.add_argument("--reference", default=None, help="organizer's reference file instead of the datasets")
-    p.add_argument("--output", default=None, help="write score.json, organizer.log and samples.csv here")
-    p.add_argument("--team", default=None, help="record the submission under this team in the submissions store")
-    p.add_argument("--phase", default="final", help="challenge phase the submission belongs to (with --team)")
+    p.add_argument("--output", default=None, help="write score.json, organizer.log and samples.csv here "
+                   "(--submissions: under <output>/<team>/, plus <output>/summary.json)")
+    p.add_argument("--team", default=None, help="record the submission under this team in the submissions store (--predictions only)")
+    p.add_argument("--phase", default="final", help="challenge phase the submission belongs to (with --team or --submissions)")
     p.add_argument("--results", default=None, help="results folder holding the submissions store")
+    p.add_argument("--jobs", type=int, default=None, help="--submissions: worker processes at once (default 1)")
+    p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                   help=f"--submissions: wall-clock seconds one submission's worker may run (validation, scoring and "
+                        f"recording) before it is killed and the submission recorded failed (default {DEFAULT_TIME_LIMIT:g})")
+    p.add_argument("--memory-limit", type=float, default=None, metavar="MB",
+                   help="--submissions: memory (MB) scoring one submission may allocate beyond the scorer's own "
+                        "footprint: each worker caps its address space (RLIMIT_AS) at its virtual size when it starts "
+                        "(the forked scorer with the loaded reference) plus this. It bounds virtual, not resident, "
+                        "memory, so allow headroom for libraries that reserve address space. A submission exceeding it "
+                        "is recorded failed. Default: no limit")
     p.add_argument("--n-boot", type=int, default=1000)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the score record (--submissions: a JSON list of outcomes)")
     p.set_defaults(func=cmd_score)

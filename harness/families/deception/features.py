@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import HarnessError
-from ...results import atomic_dir
+from ...results import atomic_dir, file_sha256
 
 MODALITIES: tuple[str, ...] = ("faces", "au", "affect", "mel", "wave")
 ORGANIZER_KEYS: dict[str, str] = {
@@ -240,13 +240,6 @@ def clips_from_pickle(path: Path) -> list[Clip]:
 
 # ----------------------------------------------------------------------------- store writing
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def _row_shapes(clips: list[Clip]) -> dict[str, tuple[int, ...]]:
     """The one per-row shape of each fixed-shape modality (HarnessError naming a clip that differs)."""
@@ -303,7 +296,7 @@ def write_store(clips: list[Clip], out: Path, *, dataset: str | None, source: st
     source_path = Path(source)
     meta = {
         "format": STORE_FORMAT, "version": STORE_VERSION, "dataset": dataset, "source": source_path.name,
-        "source_sha256": _sha256_file(source_path) if source_path.is_file() else None,
+        "source_sha256": file_sha256(source_path) if source_path.is_file() else None,
         "n_clips": len(clips), "ids": "opaque" if strip_labels else "videoname",
         "labels": not strip_labels and labels[0] is not None,
         "synthetic": _synthetic_source(source_path),
