@@ -142,7 +142,9 @@ def _export_reference(task, family, dest: Path, reference: Path | None, data_roo
         refs, info = family.read_reference(task, Path(reference))
         dest.write_bytes(Path(reference).read_bytes())
         return {"kind": "file", "source": str(reference), "samples": len(refs)}
-    refs, info = family.references(task, Path(data_root) if data_root else None)
+    from .hub import resolve_data_root
+
+    refs, info = family.references(task, resolve_data_root(str(data_root) if data_root else None)[0])
     family.write_reference(dest, refs)
     return {"kind": info.get("kind"), "source": info.get("root"), "fingerprint": info.get("fingerprint"),
             "samples": len(refs)}
