@@ -57,6 +57,7 @@ def metrics_table(records: list[dict], mean_of_parts: bool = False) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from . import distributed
     from .models import parse_model_args
     from .runner import RunOptions, run_task
 
@@ -65,8 +66,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     group = args.task if args.task in index.groups else None
     opts = RunOptions(model_args=parse_model_args(args.model_args), data_root=args.data_root,
                       device=args.device, batch_size=args.batch_size, num_workers=args.num_workers,
-                      limit=args.limit, seed=args.seed, output=args.output, n_boot=args.n_boot,
-                      progress=not args.json, submission=args.submission)
+                      precision=args.precision, limit=args.limit, seed=args.seed, output=args.output,
+                      n_boot=args.n_boot, progress=not args.json, submission=args.submission)
     if args.submission and len(tasks) > 1:
         raise HarnessError("--submission writes one task's prediction file: run the group's tasks one by one")
     for flag, value, least in (("--batch-size", args.batch_size, 1), ("--limit", args.limit, 1),
@@ -77,26 +78,34 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .runner import pick_device
 
     resolve_model(args.model)  # fail on a bad name or device before any work starts
-    pick_device(args.device)
+    world = distributed.current()
+    pick_device(distributed.rank_device(args.device, world))
     said: set[str] = set()
 
-    def log_once(msg: str) -> None:  # a group's tasks repeat the same data notes
-        if msg not in said:
+    def log_once(msg: str) -> None:  # a group's tasks repeat the same data notes; one rank speaks
+        if msg not in said and world.main:
             said.add(msg)
             _log(msg)
 
     fitted: dict = {}
     records = []
-    for task in tasks:
-        _log(f"running {task.name} v{task.version} with model {args.model}")
-        records.append(run_task(task, args.model, opts, log=log_once, group=group, fitted=fitted))
+    try:
+        for task in tasks:
+            log_once(f"running {task.name} v{task.version} with model {args.model}"
+                     + (f" on {world.size} processes" if world.size > 1 else ""))
+            records.append(run_task(task, args.model, opts, log=log_once, group=group, fitted=fitted))
+    finally:
+        distributed.close()
+    if not world.main:  # rank 0 reports for the whole run
+        return 0
     if args.json:
         out = records[0] if len(records) == 1 else records
         print(json.dumps(out, indent=2, default=str))
         return 0
     rec = records[0]
+    shards = f"  |  {world.size} processes" if world.size > 1 else ""
     print(f"\nmodel {args.model}  |  data: {rec['data']['source']} ({rec['data']['fingerprint']})"
-          f"  |  {'' if rec['reportable'] else 'NOT REPORTABLE (--limit)  |  '}device {rec['environment']['device']}")
+          f"  |  {'' if rec['reportable'] else 'NOT REPORTABLE (--limit)  |  '}device {rec['environment']['device']}{shards}")
     print(metrics_table(records, mean_of_parts=group is not None and index.groups[group].aggregate == "mean"))
     for r in records:
         counts = ", ".join(f"{v} {k}" for k, v in r["counts"].items())
@@ -177,11 +186,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from .hub import results_root
     from .leaderboard import build, build_group, render, write
-    from .results import results_dir
 
     index = _index()
-    results = results_dir(args.results)
+    results = results_root(args.results)  # a folder, or an hf://datasets/... export
     tables = [build(index, task, results, args.source) for task in index.resolve(args.task)]  # a group: each member
     group = index.groups.get(args.task) if args.task not in index.tasks else None
     if group is not None and group.aggregate == "mean":  # and the group table, the mean of its parts
@@ -205,7 +214,9 @@ def cmd_reference(args: argparse.Namespace) -> int:
         raise HarnessError(f"{args.task!r} is a group; export each of its tasks")
     task = task[0]
     family = FAMILIES.get(task.family)
-    refs, info = family.references(task, Path(args.data_root) if args.data_root else None)
+    from .hub import resolve_data_root
+
+    refs, info = family.references(task, resolve_data_root(args.data_root)[0])
     family.write_reference(Path(args.out), refs)
     print(f"wrote the reference of {task.name} ({info['samples']} samples, {info['kind']} data) to {args.out}")
     return 0
@@ -245,10 +256,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--task", required=True)
     r.add_argument("--model", required=True)
     r.add_argument("--model-args", default="", help="k=v,k2=v2 passed to the model")
-    r.add_argument("--data-root", default=None, help="folder holding the datasets (default $HARNESS_DATA; 'sample' = embedded sample)")
+    r.add_argument("--data-root", default=None, help="folder holding the datasets, or a Hub dataset repository "
+                   "hf://datasets/ORG/NAME[@REVISION] (default $HARNESS_DATA; 'sample' = embedded sample)")
     r.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:i")
     r.add_argument("--batch-size", type=int, default=4)
-    r.add_argument("--num-workers", type=int, default=0)
+    r.add_argument("--num-workers", type=int, default=None, help="DataLoader workers decoding ahead of the model "
+                   "(default: 0 on the CPU, up to 4 on CUDA)")
+    r.add_argument("--precision", default="auto", choices=["auto", "fp32"], help="auto: mixed precision (AMP) on CUDA "
+                   "for adapters that declare amp = True; fp32: never (the precision is recorded with the run)")
     r.add_argument("--limit", type=int, default=None, help="first N test samples only (marks the run not reportable)")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for CIs")
@@ -277,7 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     lb = sub.add_parser("leaderboard", help="leaderboard of a task from the results folder (a group: each "
                         "member's, then the mean of the parts when the group averages them)")
     lb.add_argument("--task", required=True)
-    lb.add_argument("--results", default=None)
+    lb.add_argument("--results", default=None, help="results folder (default $HARNESS_RESULTS or ./results), a "
+                    "`harness push --out` export, or hf://datasets/ORG/NAME[@REVISION]")
     lb.add_argument("--format", default="md", choices=list(FORMATS))
     lb.add_argument("--out", default=None, help="write <out>/<task>.<ext> and the family's plots (PNG) there; print the paths")
     lb.add_argument("--source", default=None, choices=["real", "sample"], help="default: real, or sample when only sample runs exist")
@@ -311,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: modules that add their own subcommands through ``add_cli(subparsers)``
-PLUGIN_COMMANDS = ("harness.regress", "harness.store", "harness.codabench", "harness.scoring")
+PLUGIN_COMMANDS = ("harness.regress", "harness.store", "harness.codabench", "harness.scoring", "harness.hub")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -36,10 +36,12 @@ class DataSource:
     notes: list[str] = dataclasses.field(default_factory=list)
     role_fingerprints: dict[str, str] = dataclasses.field(default_factory=dict)  # role -> fingerprint
     scanned: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)  # family's own index, reused within a run
+    origin: dict[str, Any] | None = None  # a Hub repository's URL, revision and commit (see harness.hub)
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.kind, "root": str(self.root), "fingerprint": self.fingerprint,
-                "role_fingerprints": self.role_fingerprints, "datasets": self.datasets, "notes": self.notes}
+                "role_fingerprints": self.role_fingerprints, "datasets": self.datasets, "notes": self.notes,
+                **({"origin": self.origin} if self.origin else {})}
 
 
 @dataclasses.dataclass

@@ -15,7 +15,9 @@ import platform
 import random
 import subprocess
 import sys
+import pickle
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,9 +25,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from . import __version__
+from . import __version__, distributed
 from .errors import HarnessError
 from .family import FAMILIES, Family
+from .hub import fold_revision, resolve_data_root
 from .models import build_model, has_fit
 from .results import (SCHEMA_VERSION, atomic_path, model_tag, results_dir, run_dir, short_hash,
                       write_json)
@@ -38,7 +41,8 @@ class RunOptions:
     data_root: str | None = None
     device: str = "auto"
     batch_size: int = 4
-    num_workers: int = 0
+    num_workers: int | None = None   # None: 0 on the CPU, a few decoding workers on CUDA
+    precision: str = "auto"          # auto: AMP on CUDA where the adapter allows it; fp32: never
     limit: int | None = None
     seed: int = 0
     output: str | None = None
@@ -60,6 +64,27 @@ def pick_device(spec: str) -> torch.device:
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
         raise HarnessError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s) present")
     return device
+
+
+PRECISIONS = ("auto", "fp32")
+
+
+def autocast_dtype(device: torch.device, model: Any, precision: str) -> torch.dtype | None:
+    """The AMP dtype of a run, or None (fp32): only on CUDA, only for adapters that declare
+    ``amp = True``, never with ``precision="fp32"``; bfloat16 where the GPU has it, else float16."""
+    if precision not in PRECISIONS:
+        raise HarnessError(f"--precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "fp32" or device.type != "cuda" or not getattr(model, "amp", False):
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def loader_workers(opts: "RunOptions", device: torch.device) -> int:
+    """DataLoader workers: as asked, else 0 on the CPU (decoding shares the cores with the model)
+    and up to 4 on CUDA (decoding overlaps with compute)."""
+    if opts.num_workers is not None:
+        return opts.num_workers
+    return 0 if device.type != "cuda" else max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
 def seed_everything(seed: int) -> None:
@@ -131,11 +156,16 @@ class SampleCache:
 
 
 def predict_all(model: Any, family: Family, test, todo: list[str], cache: SampleCache,
-                device: torch.device, opts: RunOptions, log: Callable[[str], None]) -> dict[str, float]:
-    """Stream the test units through the model; store each finished sample in ``cache``."""
-    loader = DataLoader(test.make_dataset(todo), batch_size=opts.batch_size, num_workers=opts.num_workers,
+                device: torch.device, opts: RunOptions, log: Callable[[str], None],
+                amp: torch.dtype | None = None) -> dict[str, float]:
+    """Stream the test units through the model; store each finished sample in ``cache``. On CUDA,
+    batches come from pinned memory with non-blocking copies, decoded by DataLoader workers ahead
+    of the model, under autocast when ``amp`` is a dtype."""
+    workers = loader_workers(opts, device)
+    loader = DataLoader(test.make_dataset(todo), batch_size=opts.batch_size, num_workers=workers,
                         collate_fn=test.collate, pin_memory=device.type == "cuda",
-                        persistent_workers=False)
+                        persistent_workers=False, prefetch_factor=4 if workers and device.type == "cuda" else None)
+    autocast = torch.autocast(device.type, dtype=amp) if amp is not None else nullcontext()
     parts: dict[str, list] = {}
     t_load = t_predict = 0.0
     frames = 0
@@ -146,7 +176,10 @@ def predict_all(model: Any, family: Family, test, todo: list[str], cache: Sample
             t_load += time.perf_counter() - tick
             t0 = time.perf_counter()
             try:
-                outputs = model.predict(to_device(inputs, device))
+                with autocast:
+                    outputs = model.predict(to_device(inputs, device))
+                if amp is not None:
+                    outputs = _as_fp32(outputs)
             except HarnessError:
                 raise
             except Exception as exc:  # the adapter's own code failed: name the samples, one line
@@ -173,6 +206,17 @@ def predict_all(model: Any, family: Family, test, todo: list[str], cache: Sample
     return {"load_s": t_load, "predict_s": t_predict, "frames": frames}
 
 
+def _as_fp32(outputs: Any) -> Any:
+    """Half-precision tensors (AMP outputs) as float32, so families see one dtype."""
+    if isinstance(outputs, torch.Tensor):
+        return outputs.float() if outputs.dtype in (torch.float16, torch.bfloat16) else outputs
+    if isinstance(outputs, dict):
+        return {k: _as_fp32(v) for k, v in outputs.items()}
+    if isinstance(outputs, (list, tuple)):
+        return type(outputs)(_as_fp32(v) for v in outputs)
+    return outputs
+
+
 def _progress(total: int, enabled: bool):
     from tqdm.auto import tqdm
 
@@ -180,25 +224,73 @@ def _progress(total: int, enabled: bool):
                 dynamic_ncols=True, leave=False)
 
 
+def _fit(model: Any, family: Family, task: Task, source, world: distributed.World, log: Callable[[str], None]) -> Any:
+    """Train ``model``; return the trained model. Under torchrun, rank 0 trains and sends the
+    weights to the other ranks (so every rank predicts with the same model), unless the adapter
+    sets ``distributed_fit = True`` and trains on every rank itself (e.g. with DDP)."""
+    alone = world.size > 1 and not getattr(model, "distributed_fit", False)
+    failure = None
+    if world.main or not alone:
+        try:
+            model.fit(family.train_data(task, source, model))
+        except HarnessError as exc:
+            failure = exc
+        except Exception as exc:  # the adapter's own training code failed
+            if os.environ.get("HARNESS_DEBUG"):
+                raise
+            failure = HarnessError(f"model.fit failed: {type(exc).__name__}: {exc} "
+                                   f"(set HARNESS_DEBUG=1 for the traceback)")
+    if not alone:
+        if failure is not None:
+            raise failure
+        return model
+    blob = None
+    if world.main and failure is None:
+        if hasattr(model, "to"):
+            model = model.to(torch.device("cpu")) or model
+        try:  # rank 0's own trained model, sent to the ranks of the same job
+            blob = pickle.dumps(model)
+        except Exception as exc:
+            failure = HarnessError(f"the trained model cannot be sent to the other ranks ({type(exc).__name__}: {exc}); "
+                                   "give the adapter distributed_fit = True or run on one process")
+    shared = world.broadcast(("failed", str(failure)) if failure is not None else ("ok", blob), "sharing the trained model")
+    if shared[0] == "failed":
+        raise failure if failure is not None else HarnessError(f"{world.label}: training failed on rank 0: {shared[1]}")
+    return model if world.main else pickle.loads(shared[1])  # from rank 0 of this job: trusted
+
+
 def run_task(task: Task, model_name: str, opts: RunOptions, log: Callable[[str], None] = print,
-             group: str | None = None, fitted: dict | None = None) -> dict[str, Any]:
+             group: str | None = None, fitted: dict | None = None) -> dict[str, Any] | None:
     """Run one task end to end; return the run record (also written under the results folder).
 
     ``fitted`` carries a trained model between the tasks of a group that share their training
     data, so a protocol like SVC 2026 PhysDG scores phase 2 with phase 1's fixed weights.
+
+    Under torchrun each rank predicts its shard of the test samples (``World.shard``); rank 0
+    gathers every rank's per-sample outputs, scores them once over the whole set and writes the
+    record; the other ranks return None.
     """
     t_start = time.perf_counter()
+    world = distributed.current()
     family: Family = FAMILIES.get(task.family)
     family.check_task(task)
     seed_everything(opts.seed)
-    device = pick_device(opts.device)
+    device = pick_device(distributed.rank_device(opts.device, world))
     model, model_info = build_model(model_name, opts.model_args)
     if model_info["family"] != task.family:
         raise HarnessError(f"model {model_name!r} is for the {model_info['family']!r} family, "
                            f"but task {task.name!r} is {task.family!r}")
     family.check_model(task, model)
     trains = has_fit(model)
-    source = family.resolve_data(task, Path(opts.data_root) if opts.data_root else None, need_train=trains)
+    amp = autocast_dtype(device, model, opts.precision)
+    precision = "fp32" if amp is None else f"amp-{str(amp).removeprefix('torch.')}"
+    root, origin = resolve_data_root(opts.data_root)  # an hf://datasets/... root: its cached snapshot
+    source = family.resolve_data(task, root, need_train=trains)
+    if origin:  # the repository commit is part of what the data is
+        source.fingerprint, source.origin = fold_revision(source.fingerprint, origin), origin
+    world.check_same({"task": task.name, "version": task.version, "config_hash": task.config_hash,
+                      "model": model_info, "data": source.fingerprint, "seed": opts.seed, "limit": opts.limit,
+                      "n_boot": opts.n_boot, "precision": precision}, "run setup")
     for note in source.notes:
         log(note)
     notes = list(source.notes)
@@ -213,15 +305,7 @@ def run_task(task: Task, model_name: str, opts: RunOptions, log: Callable[[str],
         else:
             t0 = time.perf_counter()
             log(f"training {model_name} on {', '.join(source.datasets.get('train', []))}")
-            try:
-                model.fit(family.train_data(task, source, model))
-            except HarnessError:
-                raise
-            except Exception as exc:  # the adapter's own training code failed
-                if os.environ.get("HARNESS_DEBUG"):
-                    raise
-                raise HarnessError(f"model.fit failed: {type(exc).__name__}: {exc} "
-                                   f"(set HARNESS_DEBUG=1 for the traceback)") from exc
+            model = _fit(model, family, task, source, world, log)
             timings["fit_s"] = time.perf_counter() - t0
             if fitted is not None:
                 fitted.update(key=train_key, model=model)
@@ -237,20 +321,37 @@ def run_task(task: Task, model_name: str, opts: RunOptions, log: Callable[[str],
         log(note)
     notes.extend(test.notes)
     results = results_dir(opts.output)
+    # the world size is not in the key: outputs are per sample, so any number of ranks resumes them
     run_key = short_hash([task.name, task.version, task.config_hash, model_info, source.fingerprint,
-                          opts.seed, train_key if trains else None] + ([test.key] if test.key else []), 16)
+                          opts.seed, train_key if trains else None] + ([test.key] if test.key else [])
+                         + ([precision] if amp is not None else []), 16)
     cache = SampleCache(results / "cache" / "runs" / run_key)
-    todo = [sid for sid in test.sample_ids if not cache.has(sid)]
-    reused = len(test.sample_ids) - len(todo)
+    shard = world.shard(test.sample_ids)
+    todo = [sid for sid in shard if not cache.has(sid)]
+    reused = len(shard) - len(todo)
     if reused:
-        log(f"resuming: {reused} of {len(test.sample_ids)} samples already done")
-    stats = predict_all(model, family, test, todo, cache, device, opts, log) if todo else {"load_s": 0.0, "predict_s": 0.0, "frames": 0}
-    timings.update(load_s=stats["load_s"], predict_s=stats["predict_s"])
+        log(f"resuming: {reused} of {len(shard)} samples already done" + (f" ({world.label})" if world.size > 1 else ""))
+    no_work = {"load_s": 0.0, "predict_s": 0.0, "frames": 0}
+    opts_here = opts if world.main else dataclasses.replace(opts, progress=False)
+    stats = predict_all(model, family, test, todo, cache, device, opts_here, log, amp) if todo else no_work
+
+    t0 = time.perf_counter()
+    mine = {sid: cache.get(sid) for sid in shard}
+    info = {"rank": world.rank, "device": str(device), "samples": len(shard), "processed": len(todo), "reused": reused,
+            "load_s": stats["load_s"], "predict_s": stats["predict_s"], "frames": stats["frames"],
+            "test": short_hash([test.sample_ids, test.key], 16)}
+    gathered = world.gather((info, mine), "gathering the per-sample outputs")
+    if gathered is None:  # not rank 0: rank 0 scores and writes
+        return None
+    shards = [g[0] for g in gathered]
+    done = _merge_shards(gathered, test.sample_ids, world)
+    timings["gather_s"] = time.perf_counter() - t0
+    timings.update(load_s=max(i["load_s"] for i in shards), predict_s=max(i["predict_s"] for i in shards))
 
     t0 = time.perf_counter()
     outputs, references = {}, {}
     for sid in test.sample_ids:
-        out, ref, meta = cache.get(sid)
+        out, ref, meta = done[sid]
         outputs[sid] = out
         references[sid] = {**ref, "meta": meta}
     score = family.score(task, outputs, references, n_boot=opts.n_boot, seed=opts.seed)
@@ -268,6 +369,8 @@ def run_task(task: Task, model_name: str, opts: RunOptions, log: Callable[[str],
         family.write_predictions(Path(opts.submission), outputs, references)
     with atomic_path(folder / "samples.csv") as tmp:
         score.rows.to_csv(tmp, index=False)
+    processed = sum(i["processed"] for i in shards)
+    busy = timings["load_s"] + timings["predict_s"]
     record = {
         "schema": SCHEMA_VERSION,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -286,14 +389,36 @@ def run_task(task: Task, model_name: str, opts: RunOptions, log: Callable[[str],
         "limit": opts.limit,
         "seed": opts.seed,
         "n_boot": opts.n_boot,
-        "environment": environment(device),
+        "precision": precision,
+        "environment": {**environment(device), "world_size": world.size},
+        "distributed": {"world_size": world.size, "backend": world.backend, "shards": shards} if world.size > 1 else None,
         "timings": timings,
-        "throughput": {"samples_per_s": len(todo) / max(stats["load_s"] + stats["predict_s"], 1e-9) if todo else None,
-                       "frames_per_s": stats["frames"] / max(stats["load_s"] + stats["predict_s"], 1e-9) if todo else None,
-                       "samples_processed": len(todo), "samples_reused": reused},
+        "throughput": {"samples_per_s": processed / max(busy, 1e-9) if processed else None,
+                       "frames_per_s": sum(i["frames"] for i in shards) / max(busy, 1e-9) if processed else None,
+                       "samples_processed": processed, "samples_reused": sum(i["reused"] for i in shards)},
         "notes": notes,
         "files": {"outputs": outputs_file, "samples": "samples.csv", "submission": opts.submission},
     }
     write_json(folder / "record.json", record)
     record["_path"] = str(folder / "record.json")
     return record
+
+
+def _merge_shards(gathered: list, sample_ids: list[str], world: distributed.World) -> dict[str, tuple]:
+    """Rank 0: the ranks' outputs as one set, checked to hold every test sample exactly once."""
+    first = gathered[0][0]["test"]
+    for info, _ in gathered[1:]:
+        if info["test"] != first:
+            raise HarnessError(f"rank {info['rank']} built a different test set than rank 0 "
+                               "(same command, different files?); nothing was scored")
+    done: dict[str, tuple] = {}
+    for info, part in gathered:
+        twice = sorted(set(done) & set(part))
+        if twice:
+            raise HarnessError(f"sample(s) {twice[:3]} came from two ranks; nothing was scored")
+        done.update(part)
+    missing = [sid for sid in sample_ids if sid not in done]
+    if missing or len(done) != len(sample_ids):
+        raise HarnessError(f"{len(missing)} test sample(s) missing after gathering from {world.size} ranks "
+                           f"(e.g. {missing[:3]}); nothing was scored")
+    return done
