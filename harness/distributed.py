@@ -88,16 +88,16 @@ class World:
         self._call(what, dist.broadcast_object_list, box, src=0, group=self._objects)
         return box[0]
 
-    def check_same(self, fields: dict[str, Any], what: str) -> None:
+    def check_same(self, fields: dict[str, Any], what: str,
+                   hint: str = "every rank must get the same command, files and environment") -> None:
         """Refuse to go on when any rank's ``fields`` differ from rank 0's (each rank raises the
         same one-line error, naming the first differing field)."""
         seen = self.all_gather(fields, f"comparing the ranks' {what}")
         for rank, other in enumerate(seen[1:], 1):
             for key in sorted(set(seen[0]) | set(other)):
                 if seen[0].get(key) != other.get(key):
-                    raise HarnessError(f"{self.label}: rank {rank}'s {what} differs from rank 0's "
-                                       f"({key}: {_short(other.get(key))} vs {_short(seen[0].get(key))}); "
-                                       f"every rank must get the same command, files and environment")
+                    raise HarnessError(f"{self.label}: rank {rank} differs from rank 0 in its {what} "
+                                       f"({key}: {_short(other.get(key))} vs {_short(seen[0].get(key))}); {hint}")
 
 
 def _short(value: Any) -> str:

@@ -31,11 +31,17 @@ class Adapter:
         family: the task family the adapter serves (e.g. "rppg").
         inputs: the batch keys it needs (the family documents them, e.g. ("rgb",) or ("frames",)).
         output: what ``predict`` returns (family-specific, e.g. "bvp" or "hr").
+        amp: True lets CUDA runs call ``predict`` under autocast (mixed precision; off by default).
+        distributed_fit: True makes every torchrun rank call ``fit`` (e.g. training through
+            DistributedDataParallel; the ranks' weights must end equal). Default: rank 0 trains
+            and the trained model is sent to the other ranks.
     """
 
     family: str = ""
     inputs: tuple[str, ...] = ()
     output: str = ""
+    amp: bool = False
+    distributed_fit: bool = False
 
     def __init__(self, **kwargs: Any):
         if kwargs:

@@ -241,7 +241,17 @@ def _fit(model: Any, family: Family, task: Task, source, world: distributed.Worl
             failure = HarnessError(f"model.fit failed: {type(exc).__name__}: {exc} "
                                    f"(set HARNESS_DEBUG=1 for the traceback)")
     if not alone:
-        if failure is not None:
+        if world.size > 1:  # every rank trained: a failure anywhere stops all, and the weights must agree
+            failures = world.all_gather(str(failure) if failure is not None else None, "training on every rank")
+            if failure is not None:
+                raise failure
+            failed = next(((r, f) for r, f in enumerate(failures) if f is not None), None)
+            if failed is not None:
+                raise HarnessError(f"{world.label}: training failed on rank {failed[0]}: {failed[1]}")
+            world.check_same({"weights": _model_digest(model)}, "trained weights",
+                             hint="an adapter with distributed_fit = True must leave every rank with the same "
+                                  "weights (e.g. by training through DistributedDataParallel)")
+        elif failure is not None:
             raise failure
         return model
     blob = None
@@ -257,6 +267,22 @@ def _fit(model: Any, family: Family, task: Task, source, world: distributed.Worl
     if shared[0] == "failed":
         raise failure if failure is not None else HarnessError(f"{world.label}: training failed on rank 0: {shared[1]}")
     return model if world.main else pickle.loads(shared[1])  # from rank 0 of this job: trusted
+
+
+def _model_digest(model: Any) -> str | None:
+    """sha256 of a model's weights (its ``state_dict`` tensors, else its pickle), to compare ranks."""
+    state = model.state_dict() if callable(getattr(model, "state_dict", None)) else None
+    digest = hashlib.sha256()
+    if isinstance(state, dict):
+        for key, value in sorted(state.items()):
+            digest.update(key.encode())
+            digest.update(value.detach().cpu().contiguous().numpy().tobytes() if isinstance(value, torch.Tensor)
+                          else repr(value).encode())
+        return digest.hexdigest()
+    try:
+        return hashlib.sha256(pickle.dumps(model)).hexdigest()
+    except Exception:  # unpicklable adapter: nothing to compare
+        return None
 
 
 def run_task(task: Task, model_name: str, opts: RunOptions, log: Callable[[str], None] = print,
@@ -306,6 +332,9 @@ def run_task(task: Task, model_name: str, opts: RunOptions, log: Callable[[str],
             t0 = time.perf_counter()
             log(f"training {model_name} on {', '.join(source.datasets.get('train', []))}")
             model = _fit(model, family, task, source, world, log)
+            if world.size > 1:
+                notes.append(f"trained on every one of {world.size} ranks (distributed_fit)" if getattr(model, "distributed_fit", False)
+                             else f"trained on rank 0 and sent to the other {world.size - 1} rank(s)")
             timings["fit_s"] = time.perf_counter() - t0
             if fitted is not None:
                 fitted.update(key=train_key, model=model)

@@ -118,6 +118,70 @@ def test_a_dying_rank_stops_the_run_clearly_and_the_same_command_resumes_it(tmp_
     assert _outputs(json.loads(single.stdout)) == _outputs(record)
 
 
+DDP_MODEL = '''
+import os
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from harness.models import Adapter
+
+
+class Model(Adapter):
+    """A colour projection trained by SGD on every rank (distributed_fit): each rank takes its own
+    videos, DistributedDataParallel averages the gradients, so the ranks' weights stay equal. With
+    $BREAK_SYNC set it trains without DDP, so the ranks end up with different weights."""
+    family, inputs, output = "rppg", ("rgb",), "bvp"
+    distributed_fit = True
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = torch.nn.Linear(3, 1, bias=False)
+
+    def state_dict(self):
+        return self.net.state_dict()
+
+    def fit(self, train):
+        videos = list(train)
+        ddp = dist.is_initialized() and not os.environ.get("BREAK_SYNC")
+        rank, size = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+        net = DistributedDataParallel(self.net) if ddp else self.net
+        opt = torch.optim.SGD(net.parameters(), lr=0.05)
+        for step in range(4):  # the same number of steps on every rank
+            v = videos[(step * size + rank) % len(videos)]
+            x = torch.as_tensor(v["rgb"], dtype=torch.float32)
+            x = (x - x.mean(0)) / (x.std(0) + 1e-6)
+            y = torch.as_tensor(v["bvp"], dtype=torch.float32)
+            y = (y - y.mean()) / (y.std() + 1e-6)
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(net(x)[:, 0], y).backward()
+            opt.step()
+        self.ranks_trained = size
+
+    def predict(self, batch):
+        x = batch["rgb"]
+        x = (x - x.mean(1, keepdim=True)) / (x.std(1, keepdim=True) + 1e-6)
+        return {"bvp": self.net(x)[..., 0]}
+'''
+
+
+def test_an_adapter_may_train_on_every_rank_with_ddp_and_unsynchronised_weights_are_refused(tmp_path):
+    subs = tmp_path / "subs"
+    (subs / "ddp").mkdir(parents=True)
+    (subs / "ddp" / "model.py").write_text(textwrap.dedent(DDP_MODEL))
+    args = ["--task", "svc2026-rppg-phase2", "--model", "ddp"]
+    done = _run(tmp_path / "r", args, 2, HARNESS_SUBMISSIONS=str(subs))
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = json.loads(done.stdout)
+    assert record["environment"]["world_size"] == 2 and record["metrics"]["mae"]["value"] is not None
+    broken = _run(tmp_path / "b", args, 2, HARNESS_SUBMISSIONS=str(subs), BREAK_SYNC="1")
+    assert broken.returncode != 0
+    assert "rank 1 differs from rank 0 in its trained weights" in broken.stderr, broken.stderr[-3000:]
+    assert "must leave every rank with the same weights" in broken.stderr
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -137,7 +201,7 @@ def test_ranks_with_different_settings_are_refused(tmp_path):
     for proc in procs:
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 2, err
-        assert "rank 1's run setup differs from rank 0's (seed: 1 vs 0)" in err
+        assert "rank 1 differs from rank 0 in its run setup (seed: 1 vs 0)" in err
         assert "Traceback" not in err
 
 

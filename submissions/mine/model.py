@@ -23,6 +23,9 @@ class Model(Adapter):
     inputs = ("rgb",)
     # What predict() returns: "bvp" (a pulse waveform per frame) or "hr" (one heart rate per video).
     output = "bvp"
+    # Optional switches (both off by default): `amp = True` lets CUDA runs use mixed precision;
+    # `distributed_fit = True` makes every torchrun rank call fit() (e.g. training through
+    # DistributedDataParallel) instead of rank 0 training alone and sharing the result.
 
     def __init__(self, window: int = 48):
         # Options come from --model-args, e.g. `--model-args window=64` (parsed to int/float/bool).
