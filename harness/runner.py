@@ -324,7 +324,25 @@ def run_task(task: Task, model_name: str, opts: RunOptions, log: Callable[[str],
     timings: dict[str, float] = {}
     train_key = short_hash([source.role_fingerprints.get("train"), [d.to_dict() for d in task.datasets.get("train", [])],
                             model_info, opts.seed], 12)
-    if trains:
+    test = family.test_set(task, source, model, opts.limit)
+    for note in test.notes:
+        log(note)
+    notes.extend(test.notes)
+    results = results_dir(opts.output)
+    # the world size is not in the key: outputs are per sample, so any number of ranks resumes them
+    run_key = short_hash([task.name, task.version, task.config_hash, model_info, source.fingerprint,
+                          opts.seed, train_key if trains else None] + ([test.key] if test.key else [])
+                         + ([precision] if amp is not None else []), 16)
+    cache = SampleCache(results / "cache" / "runs" / run_key)
+    shard = world.shard(test.sample_ids)
+    todo = [sid for sid in shard if not cache.has(sid)]
+    reused = len(shard) - len(todo)
+    if reused:
+        log(f"resuming: {reused} of {len(shard)} samples already done" + (f" ({world.label})" if world.size > 1 else ""))
+
+    if trains and not any(world.all_gather(bool(todo), "checking which ranks have samples left")):
+        notes.append("training skipped: every test sample's output was already cached for this run")
+    elif trains:
         if fitted is not None and fitted.get("key") == train_key:
             model = fitted["model"]
             notes.append("weights fixed: reused the model trained for the previous task of the group")
@@ -345,21 +363,6 @@ def run_task(task: Task, model_name: str, opts: RunOptions, log: Callable[[str],
     if hasattr(model, "eval") and callable(model.eval):
         model.eval()
 
-    test = family.test_set(task, source, model, opts.limit)
-    for note in test.notes:
-        log(note)
-    notes.extend(test.notes)
-    results = results_dir(opts.output)
-    # the world size is not in the key: outputs are per sample, so any number of ranks resumes them
-    run_key = short_hash([task.name, task.version, task.config_hash, model_info, source.fingerprint,
-                          opts.seed, train_key if trains else None] + ([test.key] if test.key else [])
-                         + ([precision] if amp is not None else []), 16)
-    cache = SampleCache(results / "cache" / "runs" / run_key)
-    shard = world.shard(test.sample_ids)
-    todo = [sid for sid in shard if not cache.has(sid)]
-    reused = len(shard) - len(todo)
-    if reused:
-        log(f"resuming: {reused} of {len(shard)} samples already done" + (f" ({world.label})" if world.size > 1 else ""))
     no_work = {"load_s": 0.0, "predict_s": 0.0, "frames": 0}
     opts_here = opts if world.main else dataclasses.replace(opts, progress=False)
     stats = predict_all(model, family, test, todo, cache, device, opts_here, log, amp) if todo else no_work

@@ -99,6 +99,19 @@ def test_template_model_trains_and_runs(capsys, tmp_path, sample_root):
     assert p1["model"]["trains"] and p1["metrics"]["mae"]["value"] is not None
 
 
+def test_a_finished_run_of_a_training_model_reruns_without_training(capsys, tmp_path, sample_root):
+    """Every test output cached: the rerun rescores them and never trains again."""
+    code, out, err = run_cli(capsys, "run", "--task", "svc2026-rppg-phase2", "--model", "mine", "--json")
+    assert code == 0, err
+    first = json.loads(out)
+    assert "training mine" in err and "fit_s" in first["timings"]
+    code, out, err = run_cli(capsys, "run", "--task", "svc2026-rppg-phase2", "--model", "mine", "--json")
+    again = json.loads(out)
+    assert "training mine" not in err and "fit_s" not in again["timings"]
+    assert any("training skipped" in n for n in again["notes"])
+    assert again["metrics"] == first["metrics"] and again["throughput"]["samples_processed"] == 0
+
+
 def test_leaderboard_ranks_runs_and_excludes_limit_runs(capsys, tmp_path, sample_root):
     for model in ("pos", "green"):
         assert run_cli(capsys, "run", "--task", "svc2026-rppg-phase1", "--model", model)[0] == 0
