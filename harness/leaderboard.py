@@ -292,7 +292,24 @@ def build(index: TaskIndex, task: Task, results: Path, source: str | None = None
         rows += [_published_row(p, columns) for p in published_rows(index, task)]
     return Table(task=task.name, version=task.version, config_hash=task.config_hash, family=task.family,
                  data=source, primary=task.primary_metric, columns=columns, rows=_ordered(rows, columns, task.primary_metric),
-                 notes=_notes(task, source, runs))
+                 notes=_notes(task, source, runs) + _left_out(results, task))
+
+
+def _left_out(results: Path, task: Task) -> list[str]:
+    """A note naming the runs of this task that are not on any board, and why."""
+    smoke, stale = [], []
+    for rec in iter_records(results, task.name):
+        where = f"{Path(rec['_path']).parent.name} ({rec['data']['source']})"
+        if not rec.get("reportable"):
+            smoke.append(where)
+        elif not _current(rec, task):
+            stale.append(f"{where}, v{rec['task']['version']} {rec['task']['config_hash']}")
+    notes = []
+    if smoke:
+        notes.append(f"Not shown: {len(smoke)} --limit run(s), never reportable (rerun without --limit): {', '.join(smoke)}.")
+    if stale:
+        notes.append(f"Not shown: {len(stale)} run(s) of another task version or config (rerun them): {', '.join(stale)}.")
+    return notes
 
 
 def _ordered(rows: list[Row], columns: list[Column], primary: str) -> list[Row]:

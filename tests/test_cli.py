@@ -118,7 +118,9 @@ def test_leaderboard_ranks_runs_and_excludes_limit_runs(capsys, tmp_path, sample
     assert run_cli(capsys, "run", "--task", "svc2026-rppg-phase1", "--model", "chrom", "--limit", "1")[0] == 0
     code, out, _ = run_cli(capsys, "leaderboard", "--task", "svc2026-rppg-phase1")
     assert code == 0
-    assert "data: sample" in out and "mae ↓" in out and "chrom" not in out
+    assert "data: sample" in out and "mae ↓" in out
+    assert not [line for line in out.splitlines() if line.startswith("|") and "chrom" in line]  # not a row...
+    assert "Not shown: 1 --limit run(s), never reportable (rerun without --limit): chrom@limit1 (sample)." in out  # ...but named
     assert "GDMU_ZZU" not in out  # published (real-data) rows never join a sample board
     maes = {r["model"]["name"]: r["metrics"]["mae"]["value"] for r in records(tmp_path / "results")
             if r["reportable"]}
