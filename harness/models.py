@@ -84,6 +84,27 @@ class TorchAdapter(Adapter):
     def state_dict(self) -> dict:
         return self.net.state_dict()
 
+    def end_epoch(self, entry: dict[str, Any]) -> None:
+        """Record one training epoch in ``history`` and show it on a progress line (on a terminal
+        only): epoch k of ``self.epochs`` with the entry's numbers."""
+        import sys
+
+        from tqdm.auto import tqdm
+
+        self.history.append(entry)
+        bar = getattr(self, "_epoch_bar", None)
+        if bar is not None and entry.get("epoch") == 1:  # a new fit after an interrupted one
+            bar.close()
+            bar = None
+        if bar is None:
+            bar = self._epoch_bar = tqdm(total=getattr(self, "epochs", None), desc=f"training {self.name}", unit="epoch",
+                                         disable=None, leave=False, file=sys.stderr, dynamic_ncols=True)
+        bar.set_postfix({k: f"{v:.3g}" for k, v in entry.items() if k != "epoch" and isinstance(v, float)}, refresh=False)
+        bar.update(1)
+        if entry.get("epoch") == getattr(self, "epochs", None):
+            bar.close()
+            self._epoch_bar = None
+
     def load_weights(self, path: str | Path) -> None:
         """Load a ``self.net`` state dict (or ``{"state_dict": ...}``) in torch's safe mode
         (``weights_only=True``: a file that would run code is refused, not executed)."""

@@ -90,3 +90,22 @@ def test_builtins_win_over_submissions_of_the_same_name(tmp_path, monkeypatch):
     (tmp_path / "pos").mkdir()
     (tmp_path / "pos" / "model.py").write_text("raise RuntimeError('should not be imported')\n")
     assert resolve_model("pos")[1] == "builtin"
+
+
+def test_end_epoch_records_history_and_closes_its_progress_line():
+    from harness.models import TorchAdapter
+
+    class Tiny(TorchAdapter):
+        name, family, epochs = "tiny", "rppg", 3
+
+    model = Tiny()
+    model.history = []
+    for epoch in (1, 2):
+        model.end_epoch({"epoch": epoch, "train_loss": 1.0 / epoch})
+    first = model._epoch_bar
+    assert first is not None
+    model.end_epoch({"epoch": 1, "train_loss": 0.9})  # a new fit after an interrupted one starts a new line
+    assert model._epoch_bar is not None and model._epoch_bar is not first
+    model.end_epoch({"epoch": 2, "train_loss": 0.5})
+    model.end_epoch({"epoch": 3, "train_loss": 0.25})
+    assert model._epoch_bar is None and [h["epoch"] for h in model.history] == [1, 2, 1, 2, 3]

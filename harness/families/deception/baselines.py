@@ -358,7 +358,7 @@ class FusionNet(TorchAdapter):
                 if count == 0:
                     raise HarnessError("dd-fusion: the training loader yielded no samples")
                 val_loss, val_acc = self._validate(train.val_loader(self.batch_size))
-                self.history.append({"epoch": epoch, "train_loss": total / count,
+                self.end_epoch({"epoch": epoch, "train_loss": total / count,
                                      "val_loss": val_loss, "val_acc": val_acc})
                 # the first epoch with the lowest val BCE; while val is empty, the latest epoch
                 if val_loss < best_loss if not math.isnan(val_loss) else best_loss == math.inf:

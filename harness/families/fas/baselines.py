@@ -211,7 +211,7 @@ class LateFusionCNN(TorchAdapter):
                 if count == 0:
                     raise HarnessError("fas-cnn: the training loader yielded no samples")
                 val = self._val_auc(train.val_loader(self.batch_size))
-                self.history.append({"epoch": epoch, "train_loss": total / count, "val_auc": val})
+                self.end_epoch({"epoch": epoch, "train_loss": total / count, "val_auc": val})
                 # the first epoch with the highest AUC; while no epoch has a defined AUC, the latest
                 if (val > best_auc) if not math.isnan(val) else best_auc == -math.inf:
                     best_state = copy.deepcopy(self.net.state_dict())

@@ -254,7 +254,7 @@ class QualityCNN(TorchAdapter):
                     raise HarnessError(f"{self.name}: the training loader yielded no images (the task needs "
                                        f"datasets.train, or pass epochs=0 with weights=...)")
                 val = self._val_srocc(train.val_loader(self.batch_size))
-                self.history.append({"epoch": epoch, "train_loss": total / count, "val_srocc": _nan_none(val)})
+                self.end_epoch({"epoch": epoch, "train_loss": total / count, "val_srocc": _nan_none(val)})
                 # the first epoch with the highest val SROCC; while val gives NaN, the latest epoch
                 if (val > best_srocc) if not math.isnan(val) else best_srocc == -math.inf:
                     best_srocc = best_srocc if math.isnan(val) else val

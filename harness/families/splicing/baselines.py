@@ -364,7 +364,7 @@ class SmallSegNet(TorchAdapter):
                     raise HarnessError(f"{self.name}: the training loader yielded no images (the task needs "
                                        f"datasets.train, or pass epochs=0 with weights=...)")
                 val = self._val_loss(train.val_loader(self.batch_size))
-                self.history.append({"epoch": epoch, "train_loss": total / count, "val_loss": _nan_none(val)})
+                self.end_epoch({"epoch": epoch, "train_loss": total / count, "val_loss": _nan_none(val)})
                 # the first epoch with the lowest val loss; while val is empty, the latest epoch
                 if (val < best_loss) if not math.isnan(val) else best_loss == math.inf:
                     best_loss = best_loss if math.isnan(val) else val
