@@ -216,9 +216,18 @@ def cmd_reference(args: argparse.Namespace) -> int:
     family = FAMILIES.get(task.family)
     from .hub import resolve_data_root
 
+    from .scoring import reference_sidecar, write_reference_sidecar
+
+    out, suffix = Path(args.out), family.reference_suffix
+    if out.suffix.lower() != suffix and (suffix or out.suffix.lower() in (".npz", ".csv", ".txt", ".zip")):
+        want = f"a {suffix} file" if suffix else "a folder (reference.csv + masks/)"
+        raise HarnessError(f"the reference of a {family.name} task is {want}; name --out accordingly "
+                           f"(e.g. reference{suffix})", out)
     refs, info = family.references(task, resolve_data_root(args.data_root)[0])
-    family.write_reference(Path(args.out), refs)
-    print(f"wrote the reference of {task.name} ({info['samples']} samples, {info['kind']} data) to {args.out}")
+    family.write_reference(out, refs)
+    write_reference_sidecar(out, task, family.read_reference(task, out)[0], info)  # as harness score will read it
+    print(f"wrote the reference of {task.name} ({info['samples']} samples, {info['kind']} data) to {out} "
+          f"(described in {reference_sidecar(out).name}, which harness score checks)")
     return 0
 
 

@@ -180,6 +180,7 @@ class Family:
     name: str = ""
     metric_specs: dict[str, Any] = {}
     many_file_predictions: bool = False  # True: a prediction is a folder or zip of files (e.g. mask PNGs)
+    reference_suffix: str = ".csv"       # what write_reference writes ("" for a folder)
 
     def check_task(self, task) -> None:
         """Validate the family-specific parts of a task (recipe, dataset names, splits)."""

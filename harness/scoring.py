@@ -252,19 +252,91 @@ def check_ids(found: Sequence[str], expected: Sequence[str], problems: Problems,
 
 
 # ----------------------------------------------------------------------------- the command
+def content_digest(obj: Any) -> str:
+    """sha256 (16 hex) of nested dicts / lists / arrays / scalars by content: dict order, container
+    types and float widths do not matter (float arrays are hashed as float64), values do."""
+    import numpy as np
+
+    digest = hashlib.sha256()
+
+    def feed(x: Any) -> None:
+        if isinstance(x, dict):
+            digest.update(b"{")
+            for key in sorted(x, key=str):
+                feed(str(key))
+                feed(x[key])
+            digest.update(b"}")
+        elif isinstance(x, (list, tuple)):
+            digest.update(b"[")
+            for v in x:
+                feed(v)
+            digest.update(b"]")
+        elif isinstance(x, np.generic):
+            feed(x.item())
+        elif hasattr(x, "shape") and hasattr(x, "dtype"):  # numpy arrays, torch tensors
+            a = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x)
+            a = a.astype(np.float64) if a.dtype.kind == "f" else a
+            digest.update(f"<{a.dtype.str}{a.shape}>".encode() + np.ascontiguousarray(a).tobytes())
+        elif isinstance(x, float):
+            digest.update(f"f{x!r};".encode())
+        else:
+            digest.update(f"{type(x).__name__}:{x!r};".encode())
+
+    feed(obj)
+    return digest.hexdigest()[:16]
+
+
+def reference_sidecar(path: Path) -> Path:
+    """The description written beside an exported reference: ``<file or folder>.harness.json``."""
+    return Path(path).with_name(Path(path).name + ".harness.json")
+
+
+def write_reference_sidecar(path: Path, task, references: dict[str, Any], info: dict) -> dict:
+    """Describe an exported reference (task name, version, config hash, content digest) beside it, so
+    scoring can refuse a reference of another task or one changed since."""
+    from .results import write_json
+
+    meta = {"task": task.name, "version": task.version, "config_hash": task.config_hash, "family": task.family,
+            "samples": len(references), "digest": content_digest(references), "data": info.get("kind"),
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    write_json(reference_sidecar(path), meta)
+    return meta
+
+
 def load_references(task, data_root: str | Path | None = None, reference: Path | None = None) -> tuple[dict[str, Any], dict]:
     """(references, description) of a task: from the organizer's ``reference`` file, else from the
-    datasets under ``data_root`` (default: the embedded sample). A broken reference is the organizer's
-    error (a :class:`HarnessError`)."""
+    datasets under ``data_root`` (default: the embedded sample). The description's ``digest``
+    identifies the ground truth. A reference file whose sidecar names another task (or version,
+    config, or content) is refused; a broken reference is the organizer's error (a
+    :class:`HarnessError`)."""
     from .family import FAMILIES
 
     family = FAMILIES.get(task.family)
     family.check_task(task)
     if reference is not None:
-        return family.read_reference(task, Path(reference))
+        references, info = family.read_reference(task, Path(reference))
+        info = {**info, "digest": content_digest(references)}
+        sidecar = reference_sidecar(Path(reference))
+        if not sidecar.is_file():
+            return references, {**info, "warning": f"no {sidecar.name} beside the reference (written by harness data "
+                                                   f"reference): cannot check that it belongs to {task.name}"}
+        try:
+            meta = json.loads(sidecar.read_text(encoding="utf-8"))
+            exported = (meta["task"], meta["version"], meta["config_hash"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise HarnessError(f"unreadable reference description: {exc}", sidecar) from exc
+        if exported != (task.name, task.version, task.config_hash):
+            raise HarnessError(f"this reference was exported for task {exported[0]} v{exported[1]} (config {exported[2]}), "
+                               f"not {task.name} v{task.version} (config {task.config_hash}): export it again with "
+                               f"harness data reference --task {task.name}", reference)
+        if meta.get("digest") != info["digest"]:
+            raise HarnessError(f"the reference changed after it was exported (content digest {info['digest']}, "
+                               f"{sidecar.name} says {meta.get('digest')}): export it again", reference)
+        return references, {**info, "checked": sidecar.name}
     from .hub import resolve_data_root
 
-    return family.references(task, resolve_data_root(str(data_root) if data_root else None)[0])
+    references, info = family.references(task, resolve_data_root(str(data_root) if data_root else None)[0])
+    return references, {**info, "digest": content_digest(references)}
 
 
 def score_upload(task, predictions: Path | Upload, references: dict[str, Any], ref_info: dict, *,
@@ -329,6 +401,10 @@ def cmd_score(args) -> int:
     task = tasks[0]
     if args.data_root and args.reference:
         raise HarnessError("give --data-root or --reference, not both")
+    stores = getattr(args, "submissions", None) is not None or args.team
+    if stores and not (args.reference or args.data_root):  # never rank against the synthetic sample by accident
+        raise HarnessError("scoring into the submissions store needs the ground truth named: --reference FILE "
+                           "(from harness data reference) or --data-root DIR (--data-root sample for the embedded sample)")
     if getattr(args, "submissions", None) is not None:
         if args.team:
             raise HarnessError("--team is for a single --predictions file; with --submissions each entry's name is its team")
@@ -339,6 +415,7 @@ def cmd_score(args) -> int:
         raise HarnessError(f"{', '.join(given)} apply to --submissions (a folder of submissions), not to --predictions")
     record = score_file(task, Path(args.predictions), data_root=args.data_root,
                         reference=Path(args.reference) if args.reference else None, n_boot=args.n_boot)
+    _say_reference(record["reference"])
     rows = record.pop("_rows", None)
     organizer_log = record.pop("organizer_log", [])
     if args.output:
@@ -350,7 +427,8 @@ def cmd_score(args) -> int:
             task=task.name, task_version=task.version, config_hash=task.config_hash, phase=args.phase,
             team=args.team, file_hash=record["file"]["sha256"], status=record["status"],
             metrics=record.get("metrics"), reasons=record.get("reasons"), directions=task.directions,
-            primary_metric=task.primary_metric)
+            primary_metric=task.primary_metric, reference=record["reference"].get("digest"),
+            submitted=submitted_time(Path(args.predictions)))
     if args.json:
         print(json.dumps(record, indent=2, default=str))
     elif record["status"] == "failed":
@@ -362,6 +440,24 @@ def cmd_score(args) -> int:
 
         print(metrics_table([record]))
     return 2 if record["status"] == "failed" else 0
+
+
+def _say_reference(info: dict) -> None:
+    """Tell the organizer what the scores are against when it is not a checked reference file."""
+    if info.get("warning"):
+        print(f"harness: warning: {info['warning']}", file=sys.stderr)
+    if info.get("kind") == "sample":
+        print("harness: note: scored against the embedded synthetic sample (no --reference or --data-root given)",
+              file=sys.stderr)
+
+
+def submitted_time(path: Path) -> str | None:
+    """When a submission arrived: its file's modification time (UTC, ISO), the ranking's tie-break."""
+    try:
+        mtime = Path(path).stat().st_mtime
+    except OSError:
+        return None
+    return dt.datetime.fromtimestamp(mtime, dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 # ----------------------------------------------------------------------------- batch: a folder of submissions
@@ -515,7 +611,7 @@ def _record(batch: _Batch, entry: Entry, record: dict, organizer_log: list[str],
         task=task.name, task_version=task.version, config_hash=task.config_hash, phase=batch.phase,
         team=entry.team, file_hash=record["file"]["sha256"], status=record["status"],
         metrics=record.get("metrics"), reasons=record.get("reasons"), directions=task.directions,
-        primary_metric=task.primary_metric,
+        primary_metric=task.primary_metric, reference=batch.ref_info.get("digest"), submitted=submitted_time(entry.path),
         extra={"seconds": round(seconds, 3), "peak_mb": peak_mb, "file": entry.name})
     if batch.output is not None:
         _write_outputs(batch.output / entry.team, record, organizer_log, rows)
@@ -667,6 +763,7 @@ def score_batch(task, args) -> int:
     family = FAMILIES.get(task.family)
     entries = submission_entries(Path(args.submissions))
     references, ref_info = load_references(task, args.data_root, Path(args.reference) if args.reference else None)
+    _say_reference(ref_info)
     with tempfile.TemporaryDirectory(prefix="harness-score-") as tmp:
         batch = _Batch(task=task, references=references, ref_info=ref_info, many=family.many_file_predictions,
                        n_boot=args.n_boot, seed=0, max_bytes=MAX_BYTES, phase=args.phase,
@@ -685,7 +782,8 @@ def score_batch(task, args) -> int:
         from tabulate import tabulate
 
         rows = [[o["team"], o["status"],
-                 f"{o['value']:.4f}" if o["status"] == "scored" and o["value"] is not None else (o["reasons"] or [""])[0],
+                 f"{o['value']:.4f}" if o["status"] == "scored" and o["value"] is not None else
+                 (o["reasons"] or [""])[0] + (f" (+{len(o['reasons']) - 1} more)" if len(o["reasons"] or []) > 1 else ""),
                  f"{o['seconds']:.1f}", "–" if o["peak_mb"] is None else f"{o['peak_mb']:.0f}"] for o in outcomes]
         print(tabulate(rows, headers=["team", "status", task.primary_metric, "seconds", "peak MB"],
                        tablefmt="github", disable_numparse=True))

@@ -8,16 +8,21 @@ metric, ``supersedes``, ``extra``). Appends hold an exclusive ``flock`` on ``<ta
 more than the largest in the file, so it is unique and orders submissions. A line torn by a killed
 writer is skipped and reported (``SubmissionStore.skipped``); the next append starts on a new line.
 
-Idempotency: the key is (task, task_version, config_hash, phase, team, file_hash). The same file
-under the same scorer config gets the same result, so a repeat returns the existing entry — with
+Idempotency: the key is (task, task_version, config_hash, phase, team, file_hash, reference) —
+``reference`` is the content digest of the ground truth the file was scored against. The same file
+under the same scorer config and reference gets the same result, so a repeat returns the existing
+entry — with
 one exception: a *scored* result for a key whose earlier entry *failed* is appended (it names the
 failure in ``supersedes``), since that failure came from the scorer or the machine (a bug fixed
 since, a timeout), not from the file. A scored entry is never replaced; a later failure of the same
 key returns it.
 
-Ranking: only scored entries of the task's current version and config hash; one row per team (its
-best by the ranking rule, or its latest scored with ``policy="latest"``); primary metric in its
-direction, then the other metrics in task order, then the earlier submission (smaller ``seq``).
+Ranking: only scored entries of the task's current version and config hash, scored against the
+phase's latest reference (that of its newest scored entry; rescoring a phase against a corrected
+reference replaces the board); one row per team (its best by the ranking rule, or its latest scored
+with ``policy="latest"``); primary metric in its direction, then the other metrics in task order,
+then the earlier submission (``submitted``: the uploaded file's modification time where recorded,
+else the scoring time; then ``seq``).
 Undefined values sort last. Failed submissions are never ranked.
 """
 from __future__ import annotations
@@ -43,8 +48,8 @@ from .task import Task, TaskIndex
 STATUSES = ("scored", "failed")
 POLICIES = ("best", "latest")
 ARROWS = {"min": "↓", "max": "↑"}
-KEY_FIELDS = ("task", "task_version", "config_hash", "phase", "team", "file_hash")
-REQUIRED = {"id", "seq", "time", "status", "metrics", *KEY_FIELDS}
+KEY_FIELDS = ("task", "task_version", "config_hash", "phase", "team", "file_hash", "reference")
+REQUIRED = {"id", "seq", "time", "status", "metrics", *KEY_FIELDS} - {"reference"}  # older entries lack it
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
@@ -95,6 +100,8 @@ class SubmissionStore:
         self.lock_timeout = lock_timeout
         #: problems met by the last read: torn or unreadable lines, each skipped
         self.skipped: list[str] = []
+        #: scored entries the last ``ranked`` left out for another reference than the phase's latest
+        self.other_reference = 0
 
     def path(self, task: str) -> Path:
         if not isinstance(task, str) or not _SAFE_NAME.fullmatch(task):
@@ -153,7 +160,8 @@ class SubmissionStore:
 
     def record(self, *, task: str, task_version: int, config_hash: str, phase: str, team: str,
                file_hash: str, status: str, metrics: dict | None, reasons: list[str] | None,
-               directions: dict[str, str], primary_metric: str, extra: dict | None = None) -> dict:
+               directions: dict[str, str], primary_metric: str, extra: dict | None = None,
+               reference: str | None = None, submitted: str | None = None) -> dict:
         """Append one scoring of a file and return its entry (or the existing one: see the module doc)."""
         self.path(task)
         if not isinstance(task_version, int) or isinstance(task_version, bool) or task_version < 1:
@@ -163,10 +171,12 @@ class SubmissionStore:
         _check_result(status, metrics, reasons, directions, primary_metric)
         if extra is not None and not isinstance(extra, dict):
             raise HarnessError(f"extra must be a mapping, got {type(extra).__name__}")
-        key = (task, task_version, config_hash, phase, team, file_hash)
+        if reference is not None:
+            _text("reference", reference)
+        key = (task, task_version, config_hash, phase, team, file_hash, reference)
         with self.lock(task):
             existing, data = self._read(task)
-            same = [e for e in existing if tuple(e[f] for f in KEY_FIELDS) == key]
+            same = [e for e in existing if tuple(e.get(f) for f in KEY_FIELDS) == key]
             kept = next((e for e in same if e["status"] == "scored"), same[0] if same else None)
             if kept is not None and (kept["status"] == "scored" or status == "failed"):
                 return kept
@@ -175,7 +185,8 @@ class SubmissionStore:
                      "time": datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z"),
                      **dict(zip(KEY_FIELDS, key)), "status": status, "metrics": metrics, "reasons": reasons,
                      "directions": dict(directions), "primary_metric": primary_metric,
-                     "supersedes": kept["id"] if kept else None, "extra": extra or {}}
+                     "supersedes": kept["id"] if kept else None, "extra": extra or {},
+                     **({"submitted": submitted} if submitted else {})}
             try:
                 line = json.dumps(entry, default=_json_default, ensure_ascii=False).encode()
             except TypeError as exc:
@@ -203,7 +214,9 @@ class SubmissionStore:
                 os.close(dir_fd)
 
     def ranked(self, task: str | Task, phase: str, *, policy: str = "best") -> list[dict]:
-        """Leaderboard rows of one phase, best first (see the module doc for the rule)."""
+        """Leaderboard rows of one phase, best first (see the module doc for the rule). Only entries
+        scored against the phase's latest reference count; ``self.other_reference`` says how many
+        scored entries were left out for having been scored against another one."""
         if policy not in POLICIES:
             raise HarnessError(f"unknown policy {policy!r} (one of {POLICIES})")
         task = load_task(task) if isinstance(task, str) else task
@@ -214,17 +227,21 @@ class SubmissionStore:
             for m in order:
                 v = _metric(e, m)
                 parts.append((v is None, 0.0 if v is None else (v if task.directions[m] == "min" else -v)))
-            return (*parts, e["seq"])
+            return (*parts, e.get("submitted") or e["time"], e["seq"])
 
         scored = [e for e in self.entries(task.name, phase)
                   if e["status"] == "scored" and e["task_version"] == task.version
                   and e["config_hash"] == task.config_hash and _metric(e, task.primary_metric) is not None]
+        current = max(scored, key=lambda e: e["seq"]).get("reference") if scored else None
+        self.other_reference = sum(e.get("reference") != current for e in scored)
+        scored = [e for e in scored if e.get("reference") == current]
         chosen: dict[str, dict] = {}
         for e in sorted(scored, key=rank_key if policy == "best" else lambda e: -e["seq"]):
             chosen.setdefault(e["team"], e)
         return [{"model": e["team"], "kind": "submission", "metrics": e["metrics"],
                  "n": e["metrics"][task.primary_metric].get("n"), "source": f"submission {e['id']} {e['time']}",
-                 "note": "", "id": e["id"], "time": e["time"]} for e in sorted(chosen.values(), key=rank_key)]
+                 "note": "", "id": e["id"], "time": e.get("submitted") or e["time"]}
+                for e in sorted(chosen.values(), key=rank_key)]
 
 
 def metric_order(task: Task) -> list[str]:
@@ -296,7 +313,11 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         cells = [str(i), row["model"].replace("|", "\\|")] + [_fmt(_metric(row, m)) for m in columns]
         lines.append("| " + " | ".join(cells + [str(row["n"] if row["n"] is not None else "–"), row["time"]]) + " |")
     if not rows:
-        lines.append("_no scored submissions yet_")
+        phases = sorted({e["phase"] for e in store.entries(task.name)})
+        lines.append("_no scored submissions yet_" + (f" _(phases with entries: {', '.join(phases)})_" if phases else ""))
+    if store.other_reference:
+        lines += ["", f"_{store.other_reference} scored submission(s) of this phase were scored against an earlier "
+                      "reference and are not ranked; rescore them against the current one._"]
     print("\n".join(lines))
     return 0
 

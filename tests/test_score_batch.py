@@ -208,8 +208,11 @@ def test_output_layout(capsys, tmp_path, base):
 
 def test_every_submission_scored_exits_0(capsys, tmp_path, base):
     folder = make_folder(tmp_path / "subs", base, {"teamA.npz": (base["folder"] / "run.npz").read_bytes()})
-    code, outcomes, err = batch(capsys, folder, tmp_path / "res", "--jobs", "4")  # the reference from the datasets
+    code, _, err = batch(capsys, folder, tmp_path / "res", "--jobs", "4")
+    assert code == 2 and "needs the ground truth named" in err  # never the sample by accident
+    code, outcomes, err = batch(capsys, folder, tmp_path / "res", "--jobs", "4", "--data-root", "sample")
     assert code == 0, err
+    assert "scored against the embedded synthetic sample" in err
     assert [o["status"] for o in outcomes] == ["scored"]
 
 
@@ -224,7 +227,8 @@ def error(capsys, *args: str) -> str:
 def test_organizer_errors_are_refused_before_any_work(capsys, tmp_path, base):
     run = (base["folder"] / "run.npz").read_bytes()
     dup = make_folder(tmp_path / "dup", base, {"a.npz": run, "a.zip": run, "b.csv": b"x"})
-    res = ["--results", str(tmp_path / "res")]
+    res = ["--results", str(tmp_path / "res"), "--data-root", "sample"]
+    assert "needs the ground truth named" in error(capsys, "--submissions", str(dup), *res[:2])
     assert "several entries name the same team (team 'a': a.npz, a.zip)" in error(capsys, "--submissions", str(dup), *res)
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -240,7 +244,7 @@ def test_organizer_errors_are_refused_before_any_work(capsys, tmp_path, base):
     assert "apply to --submissions" in error(capsys, "--predictions", str(good / "a.npz"), "--jobs", "2")
     bad_ref = tmp_path / "ref.npz"
     bad_ref.write_bytes(b"not an npz")
-    assert "malformed reference file" in error(capsys, "--submissions", str(good), "--reference", str(bad_ref), *res)
+    assert "malformed reference file" in error(capsys, "--submissions", str(good), "--reference", str(bad_ref), *res[:2])
     assert not (tmp_path / "res").exists()  # nothing recorded by any of these
     for args in ([], ["--predictions", str(good / "a.npz"), "--submissions", str(good)]):
         with pytest.raises(SystemExit) as exc:

@@ -224,3 +224,53 @@ def test_documented_example_files_score(capsys, corpus, name):
                  str(corpus["folder"] / "ref.npz"), "--json"])
     out, err = capsys.readouterr()
     assert code == 0, err and json.loads(out)["status"] == "scored"
+
+
+def test_a_reference_of_another_task_or_changed_since_export_is_refused(capsys, tmp_path, corpus):
+    """`harness data reference` writes <ref>.harness.json (task, version, config hash, content digest);
+    `harness score --reference` checks it, and warns when it is missing."""
+    ref, run = corpus["folder"] / "ref.npz", corpus["folder"] / "run.npz"
+    sidecar = json.loads((corpus["folder"] / "ref.npz.harness.json").read_text())
+    assert (sidecar["task"], sidecar["version"], sidecar["config_hash"]) == (TASK.name, TASK.version, TASK.config_hash)
+    other = "svc2026-rppg-phase1"
+    code = main(["score", "--task", other, "--predictions", str(run), "--reference", str(ref)])
+    err = capsys.readouterr().err
+    assert code == 2 and f"exported for task {TASK.name} v{TASK.version}" in err and f"not {other}" in err
+    changed = tmp_path / "ref.npz"
+    with np.load(ref) as z:
+        arrays = {k: z[k] for k in z.files}
+    first = next(k for k in arrays if not k.startswith("__"))
+    arrays[first] = arrays[first] + 1.0
+    np.savez(changed, **arrays)
+    (tmp_path / "ref.npz.harness.json").write_text(json.dumps(sidecar))
+    code = main(["score", "--task", TASK.name, "--predictions", str(run), "--reference", str(changed)])
+    assert code == 2 and "the reference changed after it was exported" in capsys.readouterr().err
+    (tmp_path / "ref.npz.harness.json").unlink()
+    code = main(["score", "--task", TASK.name, "--predictions", str(run), "--reference", str(changed)])
+    assert code == 0 and "no ref.npz.harness.json beside the reference" in capsys.readouterr().err
+
+
+def test_a_reference_is_exported_under_its_family_s_suffix(capsys, tmp_path):
+    code = main(["data", "reference", "--task", TASK.name, "--out", str(tmp_path / "ref.csv")])
+    assert code == 2 and "the reference of a rppg task is a .npz file" in capsys.readouterr().err
+    assert not (tmp_path / "ref.csv").exists()
+    code = main(["data", "reference", "--task", "svc2026-deception", "--out", str(tmp_path / "ref.npz")])
+    assert code == 2 and "is a .csv file" in capsys.readouterr().err
+
+
+def test_the_store_key_includes_the_reference_digest(capsys, tmp_path, corpus):
+    """The same file scored against two different truths: two entries, the board follows the latest."""
+    from harness.store import SubmissionStore
+
+    res = tmp_path / "res"
+    run = corpus["folder"] / "run.npz"
+    base = ["score", "--task", TASK.name, "--predictions", str(run), "--team", "t", "--results", str(res), "--n-boot", "20"]
+    assert main(base + ["--reference", str(corpus["folder"] / "ref.npz")]) == 0
+    assert main(base + ["--reference", str(corpus["folder"] / "ref.npz")]) == 0   # idempotent
+    assert main(base + ["--reference", str(run)]) == 0  # the run's own outputs as "truth": a perfect score
+    capsys.readouterr()
+    store = SubmissionStore(res / "submissions")
+    entries = store.entries(TASK.name)
+    assert len(entries) == 2 and entries[0]["reference"] != entries[1]["reference"]
+    rows = store.ranked(TASK, "final")
+    assert rows[0]["metrics"]["mae"]["value"] == 0.0 and store.other_reference == 1

@@ -282,3 +282,37 @@ def test_cli_errors_are_one_line(capsys, task):
     assert code == 0 and out.strip() == "no submissions for sub-task"
     with pytest.raises(SystemExit):
         main(["submissions", "leaderboard", "--task", "sub-task", "--phase", "dev", "--policy", "mean"])
+
+
+def test_a_file_rescored_against_another_reference_gets_a_new_entry_and_the_latest_reference_ranks(store, task):
+    def scored(team, file_hash, mae, reference, submitted=None):
+        return store.record(task=task.name, task_version=task.version, config_hash=task.config_hash, phase="dev",
+                            team=team, file_hash=file_hash, status="scored", metrics=metrics(mae), reasons=None,
+                            directions=task.directions, primary_metric=task.primary_metric, reference=reference,
+                            submitted=submitted)
+
+    old_a, old_b = scored("a", "fa", 1.0, "ref-old"), scored("b", "fb", 2.0, "ref-old")
+    assert scored("a", "fa", 1.0, "ref-old")["id"] == old_a["id"]  # same file, same truth: the same entry
+    assert [r["model"] for r in store.ranked(task, "dev")] == ["a", "b"] and store.other_reference == 0
+    new_a = scored("a", "fa", 3.0, "ref-new")  # the corrected ground truth scores the file differently
+    assert new_a["id"] != old_a["id"] and new_a["reference"] == "ref-new"
+    rows = store.ranked(task, "dev")
+    assert [(r["model"], r["metrics"]["mae"]["value"]) for r in rows] == [("a", 3.0)]  # b awaits its rescoring
+    assert store.other_reference == 2
+    scored("b", "fb", 2.5, "ref-new")
+    assert [r["model"] for r in store.ranked(task, "dev")] == ["b", "a"] and store.other_reference == 2
+    # an entry written before references were recorded still reads back (its reference is None)
+    legacy = dict(old_b, id="000099-legacy", seq=99)
+    legacy.pop("reference")
+    with open(store.path(task.name), "a") as fh:
+        fh.write(json.dumps(legacy) + "\n")
+    assert any(e["id"] == "000099-legacy" for e in store.entries(task.name)) and not store.skipped
+
+
+def test_ties_go_to_the_earlier_upload_not_the_earlier_scoring(store, task):
+    for team, submitted in (("late", "2026-05-02T00:00:00.000000Z"), ("early", "2026-05-01T00:00:00.000000Z")):
+        store.record(task=task.name, task_version=task.version, config_hash=task.config_hash, phase="dev", team=team,
+                     file_hash=f"f-{team}", status="scored", metrics=metrics(1.0), reasons=None, directions=task.directions,
+                     primary_metric=task.primary_metric, reference="r", submitted=submitted)
+    rows = store.ranked(task, "dev")
+    assert [r["model"] for r in rows] == ["early", "late"] and rows[0]["time"] == "2026-05-01T00:00:00.000000Z"

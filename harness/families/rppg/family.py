@@ -161,6 +161,7 @@ class TrainSet:
 
 class RppgFamily(Family):
     name = "rppg"
+    reference_suffix = ".npz"
     metric_specs = metrics.METRICS
 
     # ------------------------------------------------------------------ task checks

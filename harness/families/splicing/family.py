@@ -143,6 +143,7 @@ def _reference(r: data.ImageRecord, sid: str, level: str, shape: tuple[int, int]
 
 class SplicingFamily(Family):
     name = "splicing"
+    reference_suffix = ""
     metric_specs = metrics.METRICS
     many_file_predictions = True
 
