@@ -40,7 +40,8 @@ def metrics_table(records: list[dict], mean_of_parts: bool = False) -> str:
             v = r["metrics"].get(m, {})
             values.append(v.get("value"))
             if v.get("value") is None:
-                row.append(f"undefined ({v.get('reason', 'n=0')})")
+                reason = v.get("reason", "n=0")
+                row.append(reason if reason.startswith("undefined") else f"undefined ({reason})")
                 continue
             digits = 3 if abs(v["value"]) <= 1 else 2
             cell = _fmt(v["value"], digits)
@@ -191,6 +192,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
     index = _index()
     results = results_root(args.results)  # a folder, or an hf://datasets/... export
+    if not results.is_dir():
+        raise HarnessError("no such results folder (give --results: a results folder, a harness push export or "
+                           "hf://datasets/ORG/NAME)", results)
     tables = [build(index, task, results, args.source) for task in index.resolve(args.task)]  # a group: each member
     group = index.groups.get(args.task) if args.task not in index.tasks else None
     if group is not None and group.aggregate == "mean":  # and the group table, the mean of its parts
@@ -261,20 +265,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"harness {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    r = sub.add_parser("run", help="run a model on a task (or a group of tasks) and score it")
-    r.add_argument("--task", required=True)
-    r.add_argument("--model", required=True)
+    r = sub.add_parser("run", help="run a model on a task (or a group of tasks) and score it",
+                       description="Run a model on a task or group and score it. Started by torchrun "
+                       "(torchrun --nproc-per-node N -m harness run ...), the test samples are shared out over the "
+                       "processes and scored once on rank 0 (see the README, 'Scaling out').")
+    r.add_argument("--task", required=True, help="a task or a group of tasks (harness list tasks)")
+    r.add_argument("--model", required=True, help="a built-in model, a submissions/<name>/ folder or an entry point "
+                   "(harness list models)")
     r.add_argument("--model-args", default="", help="k=v,k2=v2 passed to the model")
     r.add_argument("--data-root", default=None, help="folder holding the datasets, or a Hub dataset repository "
                    "hf://datasets/ORG/NAME[@REVISION] (default $HARNESS_DATA; 'sample' = embedded sample)")
     r.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:i")
-    r.add_argument("--batch-size", type=int, default=4)
+    r.add_argument("--batch-size", type=int, default=4, help="samples (or parts of long samples) per model call")
     r.add_argument("--num-workers", type=int, default=None, help="DataLoader workers decoding ahead of the model "
                    "(default: 0 on the CPU, up to 4 on CUDA)")
     r.add_argument("--precision", default="auto", choices=["auto", "fp32"], help="auto: mixed precision (AMP) on CUDA "
                    "for adapters that declare amp = True; fp32: never (the precision is recorded with the run)")
     r.add_argument("--limit", type=int, default=None, help="first N test samples only (marks the run not reportable)")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=int, default=0, help="seeds training and the bootstrap; other seeds are kept beside "
+                   "seed 0 and the leaderboard shows their mean ± std")
     r.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for CIs")
     r.add_argument("--output", default=None, help="results folder (default $HARNESS_RESULTS or ./results of the project)")
     r.add_argument("--json", action="store_true", help="print the run record as JSON on stdout")
@@ -344,10 +353,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except HarnessError as exc:
-        print(f"harness: error: {exc}", file=sys.stderr)
+        sys.stderr.write(f"harness: error: {exc}\n")  # one write: ranks sharing a terminal do not interleave
+        sys.stderr.flush()
         return exc.exit_code
     except KeyboardInterrupt:
-        print("harness: interrupted (finished samples are kept; re-run to resume)", file=sys.stderr)
+        resumable = args.command == "run"
+        print("harness: interrupted" + (" (finished samples are kept; re-run to resume)" if resumable else ""),
+              file=sys.stderr)
         return 130
     except BrokenPipeError:  # e.g. `harness leaderboard ... | head`
         sys.stdout = open(os.devnull, "w")

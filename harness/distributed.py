@@ -23,7 +23,7 @@ from typing import Any
 from .errors import HarnessError
 
 #: seconds a rank waits in a collective (e.g. for rank 0's training); ``$HARNESS_DIST_TIMEOUT``
-DEFAULT_TIMEOUT_S = 3600
+DEFAULT_TIMEOUT_S = 24 * 3600
 RESUME_HINT = "finished samples are kept; re-run the same command to resume"
 
 
@@ -35,6 +35,7 @@ class World:
     size: int = 1
     local_rank: int = 0
     backend: str | None = None
+    timeout_s: float = DEFAULT_TIMEOUT_S
     _objects: Any = dataclasses.field(default=None, repr=False)  # the gloo group for object collectives
 
     @property
@@ -54,9 +55,13 @@ class World:
         try:
             return fn(*args, **kwargs)
         except RuntimeError as exc:  # DistBackendError and friends: a peer is gone or timed out
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise HarnessError(f"{self.label}: lost contact with the other ranks while {what} (did another "
-                               f"rank fail? see its message); {RESUME_HINT} [{first[:200]}]") from exc
+            text = " ".join(str(exc).split()) or type(exc).__name__
+            if "timed out" in text.lower() or "timeout" in text.lower():
+                raise HarnessError(f"{self.label}: waited more than {self.timeout_s:g} s for the other ranks while {what} "
+                                   f"(raise $HARNESS_DIST_TIMEOUT if that is expected, e.g. a long training on rank 0); "
+                                   f"{RESUME_HINT}") from exc
+            raise HarnessError(f"{self.label}: lost contact with the other ranks while {what} (another rank stopped "
+                               f"or failed; see its message); {RESUME_HINT} [{text[:300]}]") from exc
 
     def all_gather(self, obj: Any, what: str) -> list:
         """Every rank's ``obj``, in rank order, on every rank."""
@@ -133,15 +138,18 @@ def current() -> World:
     except (RuntimeError, ValueError) as exc:
         raise HarnessError(f"rank {rank} of {size}: cannot join the other ranks ({str(exc).splitlines()[0][:200]}); "
                            "start the run with torchrun (see the README)") from exc
-    _WORLD = World(rank=rank, size=size, local_rank=local_rank, backend=backend, _objects=objects)
+    _WORLD = World(rank=rank, size=size, local_rank=local_rank, backend=backend, timeout_s=timeout.total_seconds(),
+                   _objects=objects)
     signal.signal(signal.SIGTERM, _stopped)
     return _WORLD
 
 
 def _stopped(signum: int, frame: Any) -> None:
-    """The launcher stops the other ranks when one fails: say so in one line."""
+    """SIGTERM: torchrun stops the other ranks when one fails, a scheduler when a job is cancelled
+    or runs out of time; say so in one line."""
     world = _WORLD or World()
-    err = HarnessError(f"{world.label}: stopped by the launcher (another rank failed; see its message); {RESUME_HINT}")
+    err = HarnessError(f"{world.label}: stopped by SIGTERM (torchrun stops every rank when one fails; a scheduler "
+                       f"when the job is cancelled or out of time); {RESUME_HINT}")
     err.exit_code = 128 + signum
     raise err
 

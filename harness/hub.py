@@ -418,6 +418,9 @@ def cmd_push(args: argparse.Namespace) -> int:
     results = results_dir(args.results)
     if args.out is None and not args.repo:
         raise HarnessError("give --repo ORG/NAME to push, or --out DIR to export locally")
+    if args.out is not None and (args.repo or args.private or args.revision or args.message):
+        raise HarnessError("--out exports locally and uploads nothing: --repo, --private, --revision and --message "
+                           "apply to a push; give one or the other")
     if args.out is not None:
         written = export_results(results, Path(args.out), args.source)
         for path in written:
@@ -436,7 +439,11 @@ def cmd_push(args: argparse.Namespace) -> int:
 def add_cli(subparsers: Any) -> None:
     """``harness push``."""
     p = subparsers.add_parser("push", help="export reportable run records (one JSON per model evaluation, the HF "
-                              "leaderboard layout) and push them to a Hub dataset repository")
+                              "leaderboard layout) and push them to a Hub dataset repository",
+                              description="Export every reportable run record (--limit runs are skipped) as "
+                              "<task>/<model>/results_<time>.json plus its per-sample table, then either upload it to "
+                              "a Hub dataset repository in one commit (--repo; needs a write token: hf auth login or "
+                              "$HF_TOKEN) or write it to a local folder (--out).")
     p.add_argument("--results", default=None, help="results folder (default $HARNESS_RESULTS or ./results)")
     p.add_argument("--repo", default=None, help="ORG/NAME of the dataset repository (created when missing)")
     p.add_argument("--source", default=None, choices=["real", "sample"], help="default: both (each file names its source)")

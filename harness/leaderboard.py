@@ -146,11 +146,11 @@ def _identity(rec: dict) -> str:
                       sort_keys=True, default=str)
 
 
-def seed_runs(results: Path, task: Task, source: str) -> dict[str, list[dict]]:
+def seed_runs(results: Path, task: Task, source: str, skipped: list[str] | None = None) -> dict[str, list[dict]]:
     """Per model tag: its latest reportable run plus the latest run of every other seed that
     differs from it only by seed (same model, arguments, code, data, harness version), by seed."""
     by_tag: dict[str, list[dict]] = {}
-    for rec in iter_records(results, task.name, source):
+    for rec in iter_records(results, task.name, source, skipped):
         if _current(rec, task):
             by_tag.setdefault(rec["model"]["tag"], []).append(rec)
     out = {}
@@ -282,23 +282,25 @@ def build(index: TaskIndex, task: Task, results: Path, source: str | None = None
     """The leaderboard of ``task`` from ``results``. Default source: real, else sample."""
     if source not in (None, "real", "sample"):
         raise HarnessError(f"unknown data source {source!r} (real or sample)")
-    real = seed_runs(results, task, "real")
+    skipped: list[str] = []
+    real = seed_runs(results, task, "real", skipped)
+    sample = seed_runs(results, task, "sample", skipped)
     if source is None:
-        source = "real" if real or not seed_runs(results, task, "sample") else "sample"
-    runs = real if source == "real" else seed_runs(results, task, "sample")
+        source = "real" if real or not sample else "sample"
+    runs = real if source == "real" else sample
     columns = _columns(task)
     rows = [_run_row(recs, columns) for recs in runs.values()]
     if source == "real":
         rows += [_published_row(p, columns) for p in published_rows(index, task)]
     return Table(task=task.name, version=task.version, config_hash=task.config_hash, family=task.family,
                  data=source, primary=task.primary_metric, columns=columns, rows=_ordered(rows, columns, task.primary_metric),
-                 notes=_notes(task, source, runs) + _left_out(results, task))
+                 notes=_notes(task, source, runs) + _left_out(results, task, skipped))
 
 
-def _left_out(results: Path, task: Task) -> list[str]:
+def _left_out(results: Path, task: Task, skipped: list[str]) -> list[str]:
     """A note naming the runs of this task that are not on any board, and why."""
     smoke, stale = [], []
-    for rec in iter_records(results, task.name):
+    for rec in iter_records(results, task.name, skipped=[]):
         where = f"{Path(rec['_path']).parent.name} ({rec['data']['source']})"
         if not rec.get("reportable"):
             smoke.append(where)
@@ -309,6 +311,8 @@ def _left_out(results: Path, task: Task) -> list[str]:
         notes.append(f"Not shown: {len(smoke)} --limit run(s), never reportable (rerun without --limit): {', '.join(smoke)}.")
     if stale:
         notes.append(f"Not shown: {len(stale)} run(s) of another task version or config (rerun them): {', '.join(stale)}.")
+    if skipped:
+        notes.append(f"Skipped {len(set(skipped))} unreadable run record(s): {'; '.join(sorted(set(skipped)))}.")
     return notes
 
 
@@ -342,10 +346,12 @@ def build_group(index: TaskIndex, group: Group, results: Path, source: str | Non
     if source not in (None, "real", "sample"):
         raise HarnessError(f"unknown data source {source!r} (real or sample)")
     tasks = [index.tasks[t] for t in group.tasks]
-    real = {t.name: seed_runs(results, t, "real") for t in tasks}
+    skipped: list[str] = []
+    real = {t.name: seed_runs(results, t, "real", skipped) for t in tasks}
+    sample = {t.name: seed_runs(results, t, "sample", skipped) for t in tasks}
     if source is None:
-        source = "real" if any(real.values()) or not any(seed_runs(results, t, "sample") for t in tasks) else "sample"
-    runs = real if source == "real" else {t.name: seed_runs(results, t, "sample") for t in tasks}
+        source = "real" if any(real.values()) or not any(sample.values()) else "sample"
+    runs = real if source == "real" else sample
     common = set.intersection(*(set(t.directions) for t in tasks))
     first = tasks[0]
     if first.primary_metric not in common:
@@ -371,6 +377,8 @@ def build_group(index: TaskIndex, group: Group, results: Path, source: str | Non
     notes.append(RANK_RULE.format(primary=p))
     notes.append("Bold: the best value of each ranked column (↓ lower is better, ↑ higher is better), "
                  "every tie at display precision.")
+    if skipped:
+        notes.append(f"Skipped {len(set(skipped))} unreadable run record(s): {'; '.join(sorted(set(skipped)))}.")
     return Table(task=group.name, version=group.version, config_hash="", family=first.family, data=source,
                  primary=p, columns=columns, rows=_ordered(rows, columns, p), notes=notes, group=True)
 

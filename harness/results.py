@@ -114,8 +114,10 @@ def read_record(path: Path) -> dict:
         raise HarnessError(f"unreadable run record: {exc}", path) from exc
 
 
-def iter_records(results: Path, task: str | None = None, source: str | None = None) -> Iterator[dict]:
+def iter_records(results: Path, task: str | None = None, source: str | None = None,
+                 skipped: list[str] | None = None) -> Iterator[dict]:
     """Every run record under ``results`` (optionally one task / one source), each with ``_path``.
+    An unreadable record raises, or, when ``skipped`` is a list, is named there and left out.
 
     When ``results/runs`` does not exist, ``results`` is read as an export (``harness push``, e.g. a
     Hub dataset snapshot): ``<task>/<model-tag>/results_*.json``, filtered by ``data.source``; JSON
@@ -123,20 +125,33 @@ def iter_records(results: Path, task: str | None = None, source: str | None = No
     results = Path(results)
     base = results / "runs"
     if not base.is_dir() and results.is_dir():
-        yield from _iter_exported(results, task, source)
+        yield from _iter_exported(results, task, source, skipped)
         return
     pattern = f"{source or '*'}/{task or '*'}/*/record.json"
     for path in sorted(base.glob(pattern)):
-        rec = read_record(path)
-        rec["_path"] = str(path)
-        yield rec
+        rec = _read_or_skip(path, skipped)
+        if rec is not None:
+            rec["_path"] = str(path)
+            yield rec
 
 
-def _iter_exported(results: Path, task: str | None, source: str | None) -> Iterator[dict]:
+def _read_or_skip(path: Path, skipped: list[str] | None) -> dict | None:
+    try:
+        return read_record(path)
+    except HarnessError as exc:
+        if skipped is None:
+            raise
+        skipped.append(str(exc))
+        return None
+
+
+def _iter_exported(results: Path, task: str | None, source: str | None, skipped: list[str] | None) -> Iterator[dict]:
     for path in sorted(results.glob(f"{task or '*'}/*/results_*.json")):
         if any(part.startswith(".") for part in path.relative_to(results).parts):
             continue  # e.g. a download's .cache folder
-        rec = read_record(path)
+        rec = _read_or_skip(path, skipped)
+        if rec is None:
+            continue
         if not (isinstance(rec, dict) and isinstance(rec.get("task"), dict) and isinstance(rec.get("model"), dict)
                 and isinstance(rec.get("data"), dict) and "metrics" in rec):
             continue  # another tool's results file

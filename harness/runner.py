@@ -316,7 +316,8 @@ def run_task(task: Task, model_name: str, opts: RunOptions, log: Callable[[str],
         source.fingerprint, source.origin = fold_revision(source.fingerprint, origin), origin
     world.check_same({"task": task.name, "version": task.version, "config_hash": task.config_hash,
                       "model": model_info, "data": source.fingerprint, "seed": opts.seed, "limit": opts.limit,
-                      "n_boot": opts.n_boot, "precision": precision}, "run setup")
+                      "n_boot": opts.n_boot, "precision": precision,
+                      "results folder": str(results_dir(opts.output))}, "run setup")
     for note in source.notes:
         log(note)
     notes = list(source.notes)
@@ -337,10 +338,11 @@ def run_task(task: Task, model_name: str, opts: RunOptions, log: Callable[[str],
     shard = world.shard(test.sample_ids)
     todo = [sid for sid in shard if not cache.has(sid)]
     reused = len(shard) - len(todo)
-    if reused:
-        log(f"resuming: {reused} of {len(shard)} samples already done" + (f" ({world.label})" if world.size > 1 else ""))
+    progress = world.all_gather((len(todo), reused), "comparing the ranks' progress")
+    if sum(p[1] for p in progress):
+        log(f"resuming: {sum(p[1] for p in progress)} of {len(test.sample_ids)} samples already done")
 
-    if trains and not any(world.all_gather(bool(todo), "checking which ranks have samples left")):
+    if trains and not sum(p[0] for p in progress):
         notes.append("training skipped: every test sample's output was already cached for this run")
     elif trains:
         if fitted is not None and fitted.get("key") == train_key:

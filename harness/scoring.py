@@ -61,6 +61,11 @@ class Upload:
     files: dict[str, bytes] | None = None
 
 
+def _mb(n: int) -> str:
+    """A byte count for a message: ``"640.0 MB"`` (small counts in bytes)."""
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n} bytes"
+
+
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -77,7 +82,7 @@ def read_upload(path: Path, max_bytes: int = MAX_BYTES, many: bool = False) -> U
     if size == 0:
         raise HarnessError("the prediction file is empty", path)
     if size > max_bytes:
-        raise HarnessError(f"the prediction file is {size} bytes; the limit is {max_bytes}", path)
+        raise HarnessError(f"the prediction file is {_mb(size)}; the limit is {_mb(max_bytes)}", path)
     raw = path.read_bytes()
     if path.suffix.lower() != ".zip":
         if many:
@@ -96,7 +101,7 @@ def _read_folder(path: Path, max_bytes: int) -> Upload:
             continue
         total += f.stat().st_size
         if total > max_bytes:
-            raise HarnessError(f"the folder holds more than {max_bytes} bytes", path)
+            raise HarnessError(f"the folder holds more than {_mb(max_bytes)}", path)
         files[f.relative_to(path).as_posix()] = f.read_bytes()
     if not files:
         raise HarnessError("the prediction folder is empty", path)
@@ -124,7 +129,7 @@ def _unzip(path: Path, raw: bytes, max_bytes: int, many: bool) -> Upload:
         raise HarnessError("the zip holds no files", path)
     declared = sum(m.file_size for m in members)
     if declared > max_bytes:
-        raise HarnessError(f"the zip expands to {declared} bytes; the limit is {max_bytes}", path)
+        raise HarnessError(f"the zip expands to {_mb(declared)}; the limit is {_mb(max_bytes)}", path)
     files: dict[str, bytes] = {}
     total = 0
     for member in members:
@@ -132,7 +137,7 @@ def _unzip(path: Path, raw: bytes, max_bytes: int, many: bool) -> Upload:
             data = fh.read(max_bytes - total + 1)  # never trust the header's size alone
         total += len(data)
         if total > max_bytes:
-            raise HarnessError(f"the zip expands beyond {max_bytes} bytes", path)
+            raise HarnessError(f"the zip expands beyond {_mb(max_bytes)}", path)
         files[member.filename] = data
     if not many:
         member = members[0]
@@ -812,13 +817,16 @@ def add_cli(sub) -> None:
     what.add_argument("--submissions", default=None, help="organizer batch: a folder with one prediction file, folder or "
                       ".zip per team (the team is the name without its suffix); each is scored in its own worker "
                       "process and recorded in the submissions store")
-    p.add_argument("--data-root", default=None, help="read the reference from the datasets (default: the embedded sample)")
+    p.add_argument("--data-root", default=None, help="read the reference from the datasets: a folder, "
+                   "hf://datasets/ORG/NAME[@REV] or 'sample' (a single file without --team: the embedded sample by default)")
     p.add_argument("--reference", default=None, help="organizer's reference file instead of the datasets")
     p.add_argument("--output", default=None, help="write score.json, organizer.log and samples.csv here "
                    "(--submissions: under <output>/<team>/, plus <output>/summary.json)")
     p.add_argument("--team", default=None, help="record the submission under this team in the submissions store (--predictions only)")
-    p.add_argument("--phase", default="final", help="challenge phase the submission belongs to (with --team or --submissions)")
-    p.add_argument("--results", default=None, help="results folder holding the submissions store")
+    p.add_argument("--phase", default="final", help="challenge phase the submission belongs to (with --team or "
+                   "--submissions; default: final)")
+    p.add_argument("--results", default=None, help="results folder holding the submissions store "
+                   "(default $HARNESS_RESULTS or ./results)")
     p.add_argument("--jobs", type=int, default=None, help="--submissions: worker processes at once (default 1)")
     p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
                    help=f"--submissions: wall-clock seconds one submission's worker may run (validation, scoring and "
@@ -829,6 +837,6 @@ def add_cli(sub) -> None:
                         "(the forked scorer with the loaded reference) plus this. It bounds virtual, not resident, "
                         "memory, so allow headroom for libraries that reserve address space. A submission exceeding it "
                         "is recorded failed. Default: no limit")
-    p.add_argument("--n-boot", type=int, default=1000)
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs (0: none)")
     p.add_argument("--json", action="store_true", help="print the score record (--submissions: a JSON list of outcomes)")
     p.set_defaults(func=cmd_score)

@@ -451,3 +451,21 @@ def test_group_published_rows_only_on_the_real_board_and_none_groups_have_no_gro
     assert [t.split(" ")[1] for t in titles] == ["svc2026-rppg-phase1", SAMPLE_TASK]
     with pytest.raises(HarnessError, match="never averaged"):
         build_group(index, index.groups["svc2026-rppg"], results)
+
+
+def test_an_unreadable_record_is_skipped_and_named_not_fatal(tmp_path, capsys):
+    """One corrupt record.json (e.g. a truncated copy) leaves the rest of the board standing."""
+    from harness.cli import main
+
+    res = tmp_path / "res"
+    assert main(["run", "--task", "svc2026-rppg-phase2", "--model", "green", "--output", str(res), "--limit", "2"]) == 0
+    bad = res / "runs" / "sample" / "svc2026-rppg-phase2" / "broken" / "record.json"
+    bad.parent.mkdir(parents=True)
+    bad.write_text('{"task": ')
+    capsys.readouterr()
+    assert main(["leaderboard", "--task", "svc2026-rppg-phase2", "--results", str(res)]) == 0
+    out = capsys.readouterr().out
+    assert "Skipped 1 unreadable run record(s)" in out and "broken/record.json" in out
+    assert "Not shown: 1 --limit run(s)" in out
+    assert main(["leaderboard", "--task", "svc2026-rppg-phase2", "--results", str(tmp_path / "nope")]) == 2
+    assert "no such results folder" in capsys.readouterr().err

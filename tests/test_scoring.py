@@ -178,7 +178,7 @@ def test_size_limits_and_zip_bombs(tmp_path, corpus):
     bomb = tmp_path / "bomb.zip"
     bomb.write_bytes(_zip({"p.csv": b"0" * 200_000}))
     assert bomb.stat().st_size < 5_000
-    with pytest.raises(HarnessError, match="the zip expands to 200000 bytes; the limit is 100000"):
+    with pytest.raises(HarnessError, match="the zip expands to 0.2 MB; the limit is 0.1 MB"):
         score_file(TASK, bomb, reference=corpus["folder"] / "ref.npz", max_bytes=100_000)
 
 
