@@ -115,6 +115,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         for note in r["notes"]:
             if note not in rec["data"]["notes"]:
                 print(f"  note: {note}")
+        if r["files"].get("submission"):
+            print(f"  submission file (for harness score): {r['files']['submission']}")
     return 0
 
 

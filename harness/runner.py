@@ -431,7 +431,8 @@ def run_task(task: Task, model_name: str, opts: RunOptions, log: Callable[[str],
                        "frames_per_s": sum(i["frames"] for i in shards) / max(busy, 1e-9) if processed else None,
                        "samples_processed": processed, "samples_reused": sum(i["reused"] for i in shards)},
         "notes": notes,
-        "files": {"outputs": outputs_file, "samples": "samples.csv", "submission": opts.submission},
+        "files": {"outputs": outputs_file, "samples": "samples.csv",
+                  "submission": str(Path(opts.submission).resolve()) if opts.submission else None},
     }
     write_json(folder / "record.json", record)
     record["_path"] = str(folder / "record.json")

@@ -647,6 +647,8 @@ def _child(batch: _Batch, entry: Entry) -> None:
     try:
         if batch.memory_limit_mb is not None:
             limits = _limit_memory(batch.memory_limit_mb)
+        if entry.path.is_symlink():
+            raise HarnessError("the submission is a link; links are refused")
         if entry.path.is_dir() and not batch.many:
             raise HarnessError("a folder is not a prediction file for this task; submit one file (or a .zip holding one)")
         upload = read_upload(entry.path, batch.max_bytes, many=batch.many)

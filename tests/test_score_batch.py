@@ -262,3 +262,13 @@ def test_raw_hash_of_a_folder_covers_names_and_contents(tmp_path):
     h2 = scoring.raw_hash(a)
     shutil.move(a / "sub" / "x.png", a / "sub" / "y.png")
     assert len({h1, h2, scoring.raw_hash(a)}) == 3
+
+
+def test_a_linked_entry_is_recorded_failed_not_followed(capsys, tmp_path, base):
+    folder = make_folder(tmp_path / "subs", base, {"real.npz": (base["folder"] / "run.npz").read_bytes()})
+    (folder / "linked.npz").symlink_to(base["folder"] / "run.npz")
+    code, outcomes, err = batch(capsys, folder, tmp_path / "res", "--reference", str(base["ref"]))
+    assert code == 1, err
+    by_team = {o["team"]: o for o in outcomes}
+    assert by_team["real"]["status"] == "scored"
+    assert by_team["linked"]["status"] == "failed" and by_team["linked"]["reasons"] == ["the submission is a link; links are refused"]
