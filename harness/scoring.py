@@ -418,8 +418,20 @@ def cmd_score(args) -> int:
              if getattr(args, name, None) is not None]
     if given:
         raise HarnessError(f"{', '.join(given)} apply to --submissions (a folder of submissions), not to --predictions")
-    record = score_file(task, Path(args.predictions), data_root=args.data_root,
-                        reference=Path(args.reference) if args.reference else None, n_boot=args.n_boot)
+    predictions = Path(args.predictions)
+    if not args.team:
+        record = score_file(task, predictions, data_root=args.data_root,
+                            reference=Path(args.reference) if args.reference else None, n_boot=args.n_boot)
+    else:  # into the store: a reference problem is the organizer's; an unreadable upload is recorded failed
+        references, ref_info = load_references(task, args.data_root, Path(args.reference) if args.reference else None)
+        try:
+            record = score_upload(task, predictions, references, ref_info, n_boot=args.n_boot)
+        except HarnessError as exc:
+            from .family import FAMILIES
+
+            many = FAMILIES.get(task.family).many_file_predictions
+            record = {**_base_record(task, ref_info, predictions.name, upload_hash(predictions, many)),
+                      "status": "failed", "reasons": [_safe_reason(exc, predictions)], "organizer_log": [f"refused: {exc}"]}
     _say_reference(record["reference"])
     rows = record.pop("_rows", None)
     organizer_log = record.pop("organizer_log", [])
@@ -585,10 +597,10 @@ def _peak_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)  # KiB on Linux
 
 
-def _base_record(batch: _Batch, name: str, file_hash: str) -> dict[str, Any]:
-    task = batch.task
+def _base_record(task, ref_info: dict, name: str, file_hash: str) -> dict[str, Any]:
+    """The head of a score record for a submission that never reached the family's scoring."""
     return {"task": {"name": task.name, "version": task.version, "config_hash": task.config_hash, "family": task.family},
-            "file": {"name": name, "sha256": file_hash}, "reference": batch.ref_info,
+            "file": {"name": name, "sha256": file_hash}, "reference": ref_info,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "primary_metric": task.primary_metric, "directions": task.directions}
 
@@ -680,7 +692,7 @@ def _child(batch: _Batch, entry: Entry) -> None:
             resource.setrlimit(resource.RLIMIT_AS, limits)
     seconds = time.monotonic() - started
     if "file" not in record:
-        record = {**_base_record(batch, entry.name, file_hash or upload_hash(entry.path, batch.many, batch.max_bytes)),
+        record = {**_base_record(batch.task, batch.ref_info, entry.name, file_hash or upload_hash(entry.path, batch.many, batch.max_bytes)),
                   **record}
     outcome = _record(batch, entry, record, organizer, rows, seconds, _peak_mb())
     write_json(batch.outcomes / f"{entry.index}.json", outcome)
@@ -702,7 +714,7 @@ def _death(batch: _Batch, entry: Entry, exitcode: int | None, timed_out: bool, s
             reason += f" — possibly the memory limit of {batch.memory_limit_mb:g} MB"
     else:
         reason = f"the scorer process died (exit code {exitcode})"
-    record = {**_base_record(batch, entry.name, upload_hash(entry.path, batch.many, batch.max_bytes)),
+    record = {**_base_record(batch.task, batch.ref_info, entry.name, upload_hash(entry.path, batch.many, batch.max_bytes)),
               "status": "failed", "reasons": [reason]}
     log = [f"submission: {entry.path}", f"worker: exit code {exitcode}, timed out: {timed_out}, {seconds:.1f} s"]
     return _record(batch, entry, record, log, None, seconds, None)

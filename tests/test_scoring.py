@@ -274,3 +274,18 @@ def test_the_store_key_includes_the_reference_digest(capsys, tmp_path, corpus):
     assert len(entries) == 2 and entries[0]["reference"] != entries[1]["reference"]
     rows = store.ranked(TASK, "final")
     assert rows[0]["metrics"]["mae"]["value"] == 0.0 and store.other_reference == 1
+
+
+def test_an_unreadable_upload_scored_for_a_team_is_recorded_failed(capsys, tmp_path, corpus):
+    """Nothing is lost: with --team, a file that cannot even be read still gets its failed entry."""
+    from harness.store import SubmissionStore
+
+    res = tmp_path / "res"
+    empty = tmp_path / "empty.npz"
+    empty.write_bytes(b"")
+    code = main(["score", "--task", TASK.name, "--predictions", str(empty), "--team", "t", "--results", str(res),
+                 "--reference", str(corpus["folder"] / "ref.npz")])
+    assert code == 2
+    (entry,) = SubmissionStore(res / "submissions").entries(TASK.name)
+    assert entry["status"] == "failed" and entry["reasons"] == ["the prediction file is empty"]
+    assert str(tmp_path) not in json.dumps(entry)  # participant-safe: no organizer paths
