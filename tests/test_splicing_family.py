@@ -221,3 +221,50 @@ def test_leaderboard_plots_follow_the_samples(capsys, tmp_path):
     levels = rec["breakdowns"]["curve"]["levels"]
     assert curve["levels"] == len(levels) == 6
     assert curve["first"] == pytest.approx(levels["blur=3"]["pixel_f1"]) and curve["last"] == pytest.approx(levels["blur=23"]["pixel_f1"])
+
+
+def test_pooled_and_image_metrics_carry_bootstrap_cis_over_images():
+    """The CI of a pooled metric resamples tampered images (their histograms summed per resample);
+    that of an image-level metric resamples images. Checked against a loop over the same resample
+    indices (np.random.default_rng(seed).integers(0, N, (n_boot, N))), sklearn for the AUC."""
+    from sklearn.metrics import roc_auc_score
+
+    from harness.families.splicing import metrics
+    from harness.families.splicing.family import _level_metrics
+
+    rng = np.random.default_rng(5)
+    n_img, n_boot, seed = 12, 300, 7
+    per_image, rows = {}, []
+    for k in range(n_img):
+        label = int(k % 3 != 0)
+        sid = f"im{k}"
+        if label:
+            pos = rng.integers(0, 50, 256).astype(np.int64)
+            pos[128:] += rng.integers(0, 200)  # some images well localised, some not
+            per_image[sid] = {"hist": (pos, rng.integers(0, 400, 256).astype(np.int64))}
+        else:
+            per_image[sid] = {}
+        rows.append({"sample_id": sid, "label": label, "score": float(rng.random() * 0.5 + 0.4 * label)})
+    frame = pd.DataFrame(rows)
+    out = _level_metrics(frame, per_image, ["pixel_f1_pooled", "image_auc"], n_boot=n_boot, seed=seed)
+
+    tampered = [r["sample_id"] for r in rows if r["label"]]
+    pos = np.stack([per_image[i]["hist"][0] for i in tampered])
+    neg = np.stack([per_image[i]["hist"][1] for i in tampered])
+    idx = np.random.default_rng(seed).integers(0, len(tampered), (n_boot, len(tampered)))
+    reps = np.array([metrics.pooled("pixel_f1_pooled", pos[r], neg[r]) for r in idx])
+    v = out["pixel_f1_pooled"]
+    assert v.value == pytest.approx(metrics.pooled("pixel_f1_pooled", pos, neg)) and v.n == len(tampered)
+    assert v.se == pytest.approx(np.std(reps[np.isfinite(reps)], ddof=1))
+    assert (v.ci_low, v.ci_high) == pytest.approx(tuple(np.percentile(reps[np.isfinite(reps)], [2.5, 97.5])))
+
+    s, y = frame.score.to_numpy(), frame.label.to_numpy()
+    idx = np.random.default_rng(seed).integers(0, n_img, (n_boot, n_img))
+    aucs = np.array([roc_auc_score(y[r], s[r]) if 0 < y[r].sum() < n_img else np.nan for r in idx])
+    a = out["image_auc"]
+    assert a.value == pytest.approx(roc_auc_score(y, s)) and a.n == n_img
+    assert a.se == pytest.approx(np.nanstd(aucs, ddof=1)) and "over images" in a.se_method
+    assert (a.ci_low, a.ci_high) == pytest.approx(tuple(np.nanpercentile(aucs, [2.5, 97.5])))
+    # no resampling asked for: the values alone
+    plain = _level_metrics(frame, per_image, ["pixel_f1_pooled", "image_auc"], n_boot=0)
+    assert plain["image_auc"].value == a.value and plain["image_auc"].se is None

@@ -33,7 +33,7 @@ from ...family import (DataSource, Family, Score, StreamDataset, TestSet, Unit, 
                       combined_fingerprint, held_out, roles_needed, select_by_role)
 from ...results import atomic_dir, atomic_path
 from ...scoring import Problems, Upload, check_ids, number_in, read_csv
-from ...stats import MetricValue, mean_with_se
+from ...stats import MetricValue, bootstrap, mean_with_se
 from . import data, metrics, perturb
 
 SAMPLE_SEED = 0
@@ -408,7 +408,10 @@ class SplicingFamily(Family):
             rows[name] = [per_image[i].get(name, np.nan) for i in rows.sample_id]
         names = [m.name for m in task.metrics]
         levels = list(dict.fromkeys(rows.level))
-        curve = {lvl or "none": _level_metrics(rows[rows.level == lvl], per_image, names) for lvl in levels}
+        # a single level gets bootstrap CIs for its pooled and image-level metrics; a sweep's value is
+        # the mean over its levels (no CI)
+        boot = n_boot if len(levels) == 1 else 0
+        curve = {lvl or "none": _level_metrics(rows[rows.level == lvl], per_image, names, boot, seed) for lvl in levels}
         values, notes = {}, []
         for name in names:
             per_level = [curve[lvl or "none"][name] for lvl in levels]
@@ -499,9 +502,11 @@ def _pad(preds: list[np.ndarray], gts: list[np.ndarray]) -> tuple[torch.Tensor, 
     return pred, gt, valid
 
 
-def _level_metrics(rows: pd.DataFrame, per_image: dict[str, dict], names: list[str]) -> dict[str, MetricValue]:
+def _level_metrics(rows: pd.DataFrame, per_image: dict[str, dict], names: list[str], n_boot: int = 0,
+                   seed: int = 0) -> dict[str, MetricValue]:
     """The task's metrics on one level's rows: per-image means (SE over images), pooled values
-    from summed histograms, image-level values over all images."""
+    from summed histograms, image-level values over all images; with ``n_boot`` ≥ 2 the pooled and
+    image-level values get a percentile bootstrap CI over images (tampered images for pooled)."""
     out: dict[str, MetricValue] = {}
     tampered = [i for i in rows.sample_id[rows.label == 1] if "hist" in per_image[i]]
     pos = np.stack([per_image[i]["hist"][0] for i in tampered]) if tampered else None
@@ -516,13 +521,31 @@ def _level_metrics(rows: pd.DataFrame, per_image: dict[str, dict], names: list[s
             out[name] = v if v.n else MetricValue.undefined("undefined: no tampered image with a non-empty mask")
         elif name.endswith("_pooled"):
             value = metrics.pooled(name, pos, neg) if pos is not None else float("nan")
-            out[name] = (MetricValue(float(value), n=len(tampered)) if np.isfinite(value)
-                         else MetricValue.undefined(f"undefined: {metrics.undefined_reason(name, pos, neg)}", n=len(tampered)))
+            out[name] = (_with_ci(float(value), len(tampered), n_boot, seed, "tampered images",
+                                  lambda idx, name=name: np.array([metrics.pooled(name, pos[r], neg[r]) for r in idx.astype(int)]),
+                                  [np.arange(len(tampered), dtype=float)])
+                         if np.isfinite(value) else
+                         MetricValue.undefined(f"undefined: {metrics.undefined_reason(name, pos, neg)}", n=len(tampered)))
         else:
             value = metrics.image_metric(name, s, y)
-            out[name] = (MetricValue(float(value), n=len(rows)) if np.isfinite(value)
-                         else MetricValue.undefined(f"undefined: {metrics.undefined_reason(name, s, y)}", n=len(rows)))
+            out[name] = (_with_ci(float(value), len(rows), n_boot, seed, "images",
+                                  lambda ss, yy, name=name: np.array([metrics.image_metric(name, a, b.astype(int))
+                                                                      for a, b in zip(ss, yy)]),
+                                  [s, y.astype(float)])
+                         if np.isfinite(value) else
+                         MetricValue.undefined(f"undefined: {metrics.undefined_reason(name, s, y)}", n=len(rows)))
     return out
+
+
+def _with_ci(value: float, n: int, n_boot: int, seed: int, over: str, statistic: Any, arrays: list) -> MetricValue:
+    """``value`` with a bootstrap SE and percentile CI when ``n_boot`` ≥ 2 and there are ≥ 2 units."""
+    if n_boot < 2 or n < 2:
+        return MetricValue(value, n=n)
+    se, low, high = bootstrap(statistic, arrays, n_boot=n_boot, seed=seed)
+    if not np.isfinite(se):
+        return MetricValue(value, n=n, reason="se undefined: too few defined resamples")
+    return MetricValue(value, n=n, se=se, ci_low=low, ci_high=high,
+                       se_method=f"bootstrap({n_boot}, percentile, seed {seed}) over {over}")
 
 
 FAMILY = SplicingFamily()
