@@ -152,7 +152,7 @@ def test_a_file_missing_some_alphas_lists_them(capsys, tmp_path):
 
 @pytest.mark.parametrize("content, message", [
     ("id,score\nx,1\n", "header must be exactly 'id,alpha,score'"),
-    ("id,alpha,score\nx,strong,1\n", "none of the 1 ids belongs"),
+    ("id,alpha,score\nx,strong,1\n", "1 row(s) with an alpha that is not a number (line(s) 2)"),
 ])
 def test_malformed_files_are_refused(capsys, tmp_path, content, message):
     (tmp_path / "p.csv").write_text(content)
@@ -193,3 +193,19 @@ def test_the_primary_backdoor_metric_has_an_se_over_images_and_equals_the_alpha_
     assert mae["se"] is not None and mae["ci_low"] < mae["value"] < mae["ci_high"] and mae["n"] == rec["counts"]["images"]
     per_alpha = [r["mae_to_target"] for r in rec["breakdowns"]["per_alpha"] if r["alpha"] != 0]
     assert mae["value"] == pytest.approx(np.mean(per_alpha), abs=1e-9)  # BAIQA's summary: the mean over alphas
+
+
+def test_a_plain_quality_task_names_rows_with_a_trigger_strength(capsys, tmp_path):
+    """iqa-livec scores clean images: rows at alpha ≠ 0 are named as such (not as odd ids); an
+    empty alpha means 0 there."""
+    refs, _ = FAMILY.references(TaskIndex().tasks["iqa-livec"], None)
+    ids = sorted(refs)
+    rows = [f"{i},,50" for i in ids] + [f"{ids[0]},0.4,51", f"{ids[1]},-4,52"]
+    (tmp_path / "p.csv").write_text("id,alpha,score\n" + "\n".join(rows) + "\n")
+    code, out, err = run_cli(capsys, "score", "--task", "iqa-livec", "--predictions", tmp_path / "p.csv")
+    assert code == 2 and "Traceback" not in err
+    assert f"2 row(s) with alpha ≠ 0 (line(s) {len(ids) + 2}, {len(ids) + 3}): iqa-livec scores clean images only" in err
+    assert "@a=" not in err and "unexpected" not in err
+    (tmp_path / "p.csv").write_text("id,alpha,score\n" + "\n".join(rows[:len(ids)]) + "\n")
+    code, out, err = run_cli(capsys, "score", "--task", "iqa-livec", "--predictions", tmp_path / "p.csv")
+    assert code == 0, err

@@ -156,6 +156,10 @@ def model_pattern(model) -> tuple[torch.Tensor, str]:
     return trigger.DEFAULT_PATTERN.clone(), "the harness's default trigger pattern (trigger.DEFAULT_PATTERN)"
 
 
+def _lines(numbers: list[int], shown: int = 5) -> str:
+    return ", ".join(map(str, numbers[:shown])) + (", …" if len(numbers) > shown else "")
+
+
 class IqaBackdoorFamily(Family):
     name = "iqa_backdoor"
     metric_specs = metrics.METRICS
@@ -305,19 +309,31 @@ class IqaBackdoorFamily(Family):
         if [c.strip() for c in got] != list(HEADER):
             raise HarnessError(f"the header must be exactly {','.join(HEADER)!r}, got {','.join(got)!r}", upload.name)
         backdoor = IqaRecipe.from_dict(task.recipe).backdoor
+        off_grid: list[int] = []     # plain task: rows with a trigger strength
+        not_number: list[int] = []   # rows whose alpha is not a number
 
-        def keyed(fields: list[str]) -> list[str]:
-            if len(fields) != 3:
-                return fields
-            image_id, alpha, score = (f.strip() for f in fields)
-            try:
-                a = float(alpha)
-            except ValueError:
-                return [f"{image_id}@a={alpha}", score]
-            return [unit_id(image_id, a) if backdoor else (image_id if a == 0 else f"{image_id}@a={a:g}"), score]
+        def keyed(lines):
+            for n, fields in lines:
+                if len(fields) != 3:
+                    yield n, fields
+                    continue
+                image_id, alpha, score = (f.strip() for f in fields)
+                try:
+                    a = float(alpha) if alpha or backdoor else 0.0  # a plain task may leave alpha empty
+                except ValueError:
+                    not_number.append(n)
+                    continue
+                if not backdoor and a != 0:
+                    off_grid.append(n)
+                    continue
+                yield n, [unit_id(image_id, a) if backdoor else image_id, score]
 
-        rows, seen = parse_rows(((n, keyed(f)) for n, f in enumerate(reader, start=2)), ("id", "score"),
-                                {"score": number_in(-1e6, 1e6)}, problems)
+        rows, seen = parse_rows(keyed(enumerate(reader, start=2)), ("id", "score"), {"score": number_in(-1e6, 1e6)}, problems)
+        if not_number:
+            problems.add(f"{len(not_number)} row(s) with an alpha that is not a number (line(s) {_lines(not_number)})")
+        if off_grid:
+            problems.add(f"{len(off_grid)} row(s) with alpha ≠ 0 (line(s) {_lines(off_grid)}): {task.name} scores clean "
+                         "images only; give alpha 0 (or leave it empty), and submit triggered rows to its backdoor task")
         check_ids(seen, list(references), problems, task.name)
         return {i: {"score": float(v["score"])} for i, v in rows.items() if i in references}
 
