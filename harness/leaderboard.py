@@ -149,8 +149,13 @@ def _identity(rec: dict) -> str:
 def seed_runs(results: Path, task: Task, source: str, skipped: list[str] | None = None) -> dict[str, list[dict]]:
     """Per model tag: its latest reportable run plus the latest run of every other seed that
     differs from it only by seed (same model, arguments, code, data, harness version), by seed."""
+    return _by_seed(iter_records(results, task.name, source, skipped), task)
+
+
+def _by_seed(records: Any, task: Task) -> dict[str, list[dict]]:
+    """:func:`seed_runs` of records already read."""
     by_tag: dict[str, list[dict]] = {}
-    for rec in iter_records(results, task.name, source, skipped):
+    for rec in records:
         if _current(rec, task):
             by_tag.setdefault(rec["model"]["tag"], []).append(rec)
     out = {}
@@ -283,8 +288,9 @@ def build(index: TaskIndex, task: Task, results: Path, source: str | None = None
     if source not in (None, "real", "sample"):
         raise HarnessError(f"unknown data source {source!r} (real or sample)")
     skipped: list[str] = []
-    real = seed_runs(results, task, "real", skipped)
-    sample = seed_runs(results, task, "sample", skipped)
+    records = list(iter_records(results, task.name, skipped=skipped))  # one read of each record
+    real = _by_seed((r for r in records if r["data"]["source"] == "real"), task)
+    sample = _by_seed((r for r in records if r["data"]["source"] == "sample"), task)
     if source is None:
         source = "real" if real or not sample else "sample"
     runs = real if source == "real" else sample
@@ -294,13 +300,13 @@ def build(index: TaskIndex, task: Task, results: Path, source: str | None = None
         rows += [_published_row(p, columns) for p in published_rows(index, task)]
     return Table(task=task.name, version=task.version, config_hash=task.config_hash, family=task.family,
                  data=source, primary=task.primary_metric, columns=columns, rows=_ordered(rows, columns, task.primary_metric),
-                 notes=_notes(task, source, runs) + _left_out(results, task, skipped))
+                 notes=_notes(task, source, runs) + _left_out(records, task, skipped))
 
 
-def _left_out(results: Path, task: Task, skipped: list[str]) -> list[str]:
+def _left_out(records: list[dict], task: Task, skipped: list[str]) -> list[str]:
     """A note naming the runs of this task that are not on any board, and why."""
     smoke, stale = [], []
-    for rec in iter_records(results, task.name, skipped=[]):
+    for rec in records:
         where = f"{Path(rec['_path']).parent.name} ({rec['data']['source']})"
         if not rec.get("reportable"):
             smoke.append(where)

@@ -11,11 +11,11 @@ import datetime as dt
 import hashlib
 import json
 import os
+import pickle
 import platform
 import random
 import subprocess
 import sys
-import pickle
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -30,8 +30,8 @@ from .errors import HarnessError
 from .family import FAMILIES, Family
 from .hub import fold_revision, resolve_data_root
 from .models import build_model, has_fit
-from .results import (SCHEMA_VERSION, atomic_path, model_tag, results_dir, run_dir, short_hash,
-                      write_json)
+from .results import (SCHEMA_VERSION, atomic_path, content_digest, model_tag, results_dir, run_dir,
+                      short_hash, write_json)
 from .task import PROJECT_ROOT, Task
 
 
@@ -224,7 +224,7 @@ def _progress(total: int, enabled: bool):
                 dynamic_ncols=True, leave=False)
 
 
-def _fit(model: Any, family: Family, task: Task, source, world: distributed.World, log: Callable[[str], None]) -> Any:
+def _fit(model: Any, family: Family, task: Task, source, world: distributed.World) -> Any:
     """Train ``model``; return the trained model. Under torchrun, rank 0 trains and sends the
     weights to the other ranks (so every rank predicts with the same model), unless the adapter
     sets ``distributed_fit = True`` and trains on every rank itself (e.g. with DDP)."""
@@ -270,15 +270,10 @@ def _fit(model: Any, family: Family, task: Task, source, world: distributed.Worl
 
 
 def _model_digest(model: Any) -> str | None:
-    """sha256 of a model's weights (its ``state_dict`` tensors, else its pickle), to compare ranks."""
+    """A digest of a model's weights (its ``state_dict``, else its pickle), to compare ranks."""
     state = model.state_dict() if callable(getattr(model, "state_dict", None)) else None
-    digest = hashlib.sha256()
     if isinstance(state, dict):
-        for key, value in sorted(state.items()):
-            digest.update(key.encode())
-            digest.update(value.detach().cpu().contiguous().numpy().tobytes() if isinstance(value, torch.Tensor)
-                          else repr(value).encode())
-        return digest.hexdigest()
+        return content_digest(state)
     try:
         return hashlib.sha256(pickle.dumps(model)).hexdigest()
     except Exception:  # unpicklable adapter: nothing to compare
@@ -351,7 +346,7 @@ def run_task(task: Task, model_name: str, opts: RunOptions, log: Callable[[str],
         else:
             t0 = time.perf_counter()
             log(f"training {model_name} on {', '.join(source.datasets.get('train', []))}")
-            model = _fit(model, family, task, source, world, log)
+            model = _fit(model, family, task, source, world)
             if world.size > 1:
                 notes.append(f"trained on every one of {world.size} ranks (distributed_fit)" if getattr(model, "distributed_fit", False)
                              else f"trained on rank 0 and sent to the other {world.size - 1} rank(s)")

@@ -14,7 +14,6 @@ import datetime as dt
 import hashlib
 import io
 import json
-import math
 import os
 import stat
 import sys
@@ -23,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterable, Sequence
 
 from .errors import HarnessError
-from .results import file_sha256
+from .results import content_digest, file_sha256
 
 MAX_BYTES = 200 * 1024 * 1024   # a prediction file (or a zip's expanded content) may not exceed this
 MAX_LISTED = 5                  # ids named per problem kind; the rest are counted
@@ -257,40 +256,6 @@ def check_ids(found: Sequence[str], expected: Sequence[str], problems: Problems,
 
 
 # ----------------------------------------------------------------------------- the command
-def content_digest(obj: Any) -> str:
-    """sha256 (16 hex) of nested dicts / lists / arrays / scalars by content: dict order, container
-    types and float widths do not matter (float arrays are hashed as float64), values do."""
-    import numpy as np
-
-    digest = hashlib.sha256()
-
-    def feed(x: Any) -> None:
-        if isinstance(x, dict):
-            digest.update(b"{")
-            for key in sorted(x, key=str):
-                feed(str(key))
-                feed(x[key])
-            digest.update(b"}")
-        elif isinstance(x, (list, tuple)):
-            digest.update(b"[")
-            for v in x:
-                feed(v)
-            digest.update(b"]")
-        elif isinstance(x, np.generic):
-            feed(x.item())
-        elif hasattr(x, "shape") and hasattr(x, "dtype"):  # numpy arrays, torch tensors
-            a = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x)
-            a = a.astype(np.float64) if a.dtype.kind == "f" else a
-            digest.update(f"<{a.dtype.str}{a.shape}>".encode() + np.ascontiguousarray(a).tobytes())
-        elif isinstance(x, float):
-            digest.update(f"f{x!r};".encode())
-        else:
-            digest.update(f"{type(x).__name__}:{x!r};".encode())
-
-    feed(obj)
-    return digest.hexdigest()[:16]
-
-
 def reference_sidecar(path: Path) -> Path:
     """The description written beside an exported reference: ``<file or folder>.harness.json``."""
     return Path(path).with_name(Path(path).name + ".harness.json")
@@ -344,6 +309,17 @@ def load_references(task, data_root: str | Path | None = None, reference: Path |
     return references, {**info, "digest": content_digest(references)}
 
 
+def record_head(task, ref_info: dict, name: str, file_hash: str) -> dict[str, Any]:
+    """What every score record starts with: the task (and its recipe), the file, the reference."""
+    from .family import FAMILIES
+
+    return {"task": {"name": task.name, "version": task.version, "config_hash": task.config_hash,
+                     "family": task.family, "recipe": FAMILIES.get(task.family).recipe_record(task)},
+            "file": {"name": name, "sha256": file_hash}, "reference": ref_info,
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "primary_metric": task.primary_metric, "directions": task.directions}
+
+
 def score_upload(task, predictions: Path | Upload, references: dict[str, Any], ref_info: dict, *,
                  n_boot: int = 1000, seed: int = 0, max_bytes: int = MAX_BYTES) -> dict[str, Any]:
     """Validate and score one prediction (a path, or an already read :class:`Upload`) against
@@ -356,14 +332,7 @@ def score_upload(task, predictions: Path | Upload, references: dict[str, Any], r
     problems = Problems()
     problems.organizer.append(f"reference: {ref_info}")
     outputs = family.read_predictions(task, upload, references, problems)
-    record: dict[str, Any] = {
-        "task": {"name": task.name, "version": task.version, "config_hash": task.config_hash,
-                 "family": task.family, "recipe": family.recipe_record(task)},
-        "file": {"name": upload.name, "sha256": upload.file_hash},
-        "reference": ref_info,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "primary_metric": task.primary_metric, "directions": task.directions,
-    }
+    record = record_head(task, ref_info, upload.name, upload.file_hash)
     if problems:
         return {**record, "status": "failed", "reasons": problems.messages, "organizer_log": problems.organizer}
     score = family.score(task, outputs, references, n_boot=n_boot, seed=seed)
@@ -430,7 +399,7 @@ def cmd_score(args) -> int:
             from .family import FAMILIES
 
             many = FAMILIES.get(task.family).many_file_predictions
-            record = {**_base_record(task, ref_info, predictions.name, upload_hash(predictions, many)),
+            record = {**record_head(task, ref_info, predictions.name, upload_hash(predictions, many)),
                       "status": "failed", "reasons": [_safe_reason(exc, predictions)], "organizer_log": [f"refused: {exc}"]}
     _say_reference(record["reference"])
     rows = record.pop("_rows", None)
@@ -597,30 +566,14 @@ def _peak_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)  # KiB on Linux
 
 
-def _base_record(task, ref_info: dict, name: str, file_hash: str) -> dict[str, Any]:
-    """The head of a score record for a submission that never reached the family's scoring."""
-    return {"task": {"name": task.name, "version": task.version, "config_hash": task.config_hash, "family": task.family},
-            "file": {"name": name, "sha256": file_hash}, "reference": ref_info,
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "primary_metric": task.primary_metric, "directions": task.directions}
-
-
-def _primary_value(record: dict, primary: str) -> float | None:
-    try:
-        value = float(((record.get("metrics") or {}).get(primary) or {}).get("value"))
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
-
-
 def _record(batch: _Batch, entry: Entry, record: dict, organizer_log: list[str], rows, seconds: float,
             peak_mb: float | None) -> dict[str, Any]:
     """Store one submission's result (the locked store, as ``--team`` does), write its outputs, and
     return its outcome for the batch report."""
-    from .store import SubmissionStore
+    from .store import SubmissionStore, metric_value
 
     task = batch.task
-    if record["status"] == "scored" and _primary_value(record, task.primary_metric) is None:
+    if record["status"] == "scored" and metric_value(record, task.primary_metric) is None:
         record = {k: v for k, v in record.items() if k not in ("metrics", "counts", "notes", "n_samples")}
         record.update(status="failed", reasons=[f"the primary metric {task.primary_metric!r} is undefined for this submission"])
         rows = None
@@ -633,7 +586,7 @@ def _record(batch: _Batch, entry: Entry, record: dict, organizer_log: list[str],
     if batch.output is not None:
         _write_outputs(batch.output / entry.team, record, organizer_log, rows)
     return {"team": entry.team, "file": entry.name, "status": record["status"],
-            "primary_metric": task.primary_metric, "value": _primary_value(record, task.primary_metric),
+            "primary_metric": task.primary_metric, "value": metric_value(record, task.primary_metric),
             "metrics": record.get("metrics"), "reasons": record.get("reasons"),
             "seconds": round(seconds, 3), "peak_mb": peak_mb, "file_hash": record["file"]["sha256"],
             "entry": stored["id"], "entry_status": stored["status"]}
@@ -692,7 +645,7 @@ def _child(batch: _Batch, entry: Entry) -> None:
             resource.setrlimit(resource.RLIMIT_AS, limits)
     seconds = time.monotonic() - started
     if "file" not in record:
-        record = {**_base_record(batch.task, batch.ref_info, entry.name, file_hash or upload_hash(entry.path, batch.many, batch.max_bytes)),
+        record = {**record_head(batch.task, batch.ref_info, entry.name, file_hash or upload_hash(entry.path, batch.many, batch.max_bytes)),
                   **record}
     outcome = _record(batch, entry, record, organizer, rows, seconds, _peak_mb())
     write_json(batch.outcomes / f"{entry.index}.json", outcome)
@@ -714,7 +667,7 @@ def _death(batch: _Batch, entry: Entry, exitcode: int | None, timed_out: bool, s
             reason += f" — possibly the memory limit of {batch.memory_limit_mb:g} MB"
     else:
         reason = f"the scorer process died (exit code {exitcode})"
-    record = {**_base_record(batch.task, batch.ref_info, entry.name, upload_hash(entry.path, batch.many, batch.max_bytes)),
+    record = {**record_head(batch.task, batch.ref_info, entry.name, upload_hash(entry.path, batch.many, batch.max_bytes)),
               "status": "failed", "reasons": [reason]}
     log = [f"submission: {entry.path}", f"worker: exit code {exitcode}, timed out: {timed_out}, {seconds:.1f} s"]
     return _record(batch, entry, record, log, None, seconds, None)

@@ -68,7 +68,8 @@ def _number(value: Any) -> float | None:
     return v if math.isfinite(v) and not isinstance(value, bool) else None
 
 
-def _metric(entry: dict, name: str) -> float | None:
+def metric_value(entry: dict, name: str) -> float | None:
+    """A record's (or entry's) metric as a finite float; None when missing, undefined or not finite."""
     return _number(((entry.get("metrics") or {}).get(name) or {}).get("value"))
 
 
@@ -84,7 +85,7 @@ def _check_result(status: str, metrics: Any, reasons: Any, directions: Any, prim
             raise HarnessError("a scored submission carries metrics, not failure reasons")
         if not isinstance(metrics, dict) or not all(isinstance(v, dict) for v in metrics.values()):
             raise HarnessError("a scored submission needs metrics as {name: {'value': ..., 'n': ...}}")
-        if _metric({"metrics": metrics}, primary) is None:
+        if metric_value({"metrics": metrics}, primary) is None:
             raise HarnessError(f"a scored submission needs a finite value of its primary metric {primary!r}; "
                                "record it as failed instead")
     elif metrics is not None or not isinstance(reasons, list) or not reasons \
@@ -225,13 +226,13 @@ class SubmissionStore:
         def rank_key(e: dict) -> tuple:
             parts = []
             for m in order:
-                v = _metric(e, m)
+                v = metric_value(e, m)
                 parts.append((v is None, 0.0 if v is None else (v if task.directions[m] == "min" else -v)))
             return (*parts, e.get("submitted") or e["time"], e["seq"])
 
         scored = [e for e in self.entries(task.name, phase)
                   if e["status"] == "scored" and e["task_version"] == task.version
-                  and e["config_hash"] == task.config_hash and _metric(e, task.primary_metric) is not None]
+                  and e["config_hash"] == task.config_hash and metric_value(e, task.primary_metric) is not None]
         current = max(scored, key=lambda e: e["seq"]).get("reference") if scored else None
         self.other_reference = sum(e.get("reference") != current for e in scored)
         scored = [e for e in scored if e.get("reference") == current]
@@ -289,7 +290,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     rows = []
     for e in entries:
         if e["status"] == "scored":
-            result = ", ".join(f"{m}={_fmt(_metric(e, m))}" for m in e["metrics"])
+            result = ", ".join(f"{m}={_fmt(metric_value(e, m))}" for m in e["metrics"])
         else:
             result = "; ".join(e.get("reasons") or [])
         rows.append([e["id"], e["time"], e["phase"], e["team"], e["status"],
@@ -310,7 +311,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
              f"{args.policy} submission per team", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for i, row in enumerate(rows, 1):
-        cells = [str(i), row["model"].replace("|", "\\|")] + [_fmt(_metric(row, m)) for m in columns]
+        cells = [str(i), row["model"].replace("|", "\\|")] + [_fmt(metric_value(row, m)) for m in columns]
         lines.append("| " + " | ".join(cells + [str(row["n"] if row["n"] is not None else "–"), row["time"]]) + " |")
     if not rows:
         phases = sorted({e["phase"] for e in store.entries(task.name)})

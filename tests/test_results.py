@@ -54,3 +54,17 @@ def test_atomic_writes_get_ordinary_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE((tmp_path / "r.json").stat().st_mode) == 0o666 & ~mask
+
+
+def test_content_digest_is_by_value_not_by_container_or_float_width():
+    import numpy as np
+    import torch
+
+    from harness.results import content_digest
+
+    a = {"x": np.array([1.0, 2.5], dtype=np.float32), "y": [1, "b", None]}
+    same = {"y": (1, "b", None), "x": np.array([1.0, 2.5], dtype=np.float64)}
+    assert content_digest(a) == content_digest(same)
+    assert content_digest(a) != content_digest({**a, "x": np.array([1.0, 2.25])})
+    assert content_digest({"w": torch.tensor([0.5, 1.5], dtype=torch.bfloat16)}) == content_digest({"w": np.array([0.5, 1.5])})
+    assert content_digest({"n": np.float64(0.1)}) == content_digest({"n": 0.1}) != content_digest({"n": "0.1"})
