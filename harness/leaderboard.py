@@ -195,7 +195,8 @@ def _run_row(recs: list[dict], columns: list[Column]) -> Row:
     return Row(model=_label(latest), kind="run", n=primary_n or latest.get("n_samples"),
                cells={c.name: aggregate([r["metrics"].get(c.name, {}) for r in recs]) for c in columns},
                seeds=[r["seed"] for r in recs if r.get("seed") is not None],
-               source=f"harness {env['harness']} ({(env.get('git_commit') or 'no git')[:8]})",
+               source=f"harness {env['harness']} ({(env.get('git_commit') or 'no git')[:8]})"
+                      + (f", model {latest['model']['fingerprint'][:8]}" if latest["model"].get("fingerprint") else ""),
                tag=latest["model"]["tag"], runs=[r["_path"] for r in recs],
                samples=str(folder / latest.get("files", {}).get("samples", "samples.csv")),
                samples_seed=latest.get("seed"))

@@ -18,6 +18,7 @@ from typing import Any
 
 from .errors import HarnessError, did_you_mean
 from .registry import Registry
+from .results import file_sha256
 from .task import PROJECT_ROOT
 
 ENTRY_POINT_GROUP = "harness.models"
@@ -53,6 +54,11 @@ class Adapter:
     def to(self, device: Any) -> "Adapter":
         """Move weights to ``device``; adapters without weights need not override it."""
         return self
+
+    def fingerprint_files(self) -> list[str | Path]:
+        """Files (or folders) besides the code and ``--model-args`` paths that decide the outputs,
+        e.g. weights found by a default path; hashed by content into the run's model fingerprint."""
+        return []
 
 
 class TorchAdapter(Adapter):
@@ -234,9 +240,52 @@ def code_fingerprint(files: list[Path]) -> str:
     return h.hexdigest()[:12]
 
 
+def _files_under(path: Path) -> list[Path]:
+    """A file, or every regular file below a folder (tracked by git or not), caches and hidden
+    entries left out, in a fixed order."""
+    if path.is_file():
+        return [path]
+    return sorted(f for f in path.rglob("*") if f.is_file() and "__pycache__" not in f.parts
+                  and not any(part.startswith(".") for part in f.relative_to(path).parts))
+
+
+def _hashed(role: str, path: Path, base: Path | None = None) -> list[dict[str, str]]:
+    out = []
+    for f in _files_under(path):
+        name = str(f.relative_to(base)) if base is not None else str(f.resolve())
+        try:
+            digest = file_sha256(f)
+        except OSError as exc:
+            raise HarnessError(f"cannot read a file that decides the model's outputs ({role}): {exc.strerror}", f)
+        out.append({"role": role, "path": name, "sha256": digest[:16]})
+    return out
+
+
+def model_identity(model: Any, code_files: list[Path], folder: Path | None, args: dict[str, Any]) -> dict[str, Any]:
+    """Everything that decides a model's outputs, hashed by content: its code (a submission's whole
+    folder, untracked files and weights included), every existing file or folder named by a
+    ``--model-args`` value, and what the adapter declares in ``fingerprint_files()``.
+
+    Returns ``{"fingerprint": 12 hex, "files": [{role, path, sha256}, ...]}``; the fingerprint
+    depends on contents (and names inside a submission folder), not on where files lie."""
+    files = _hashed("submission", folder, folder) if folder is not None else \
+        [e for f in code_files for e in _hashed("code", f, f.parent)]
+    for key, value in sorted(args.items()):
+        if isinstance(value, str) and value and Path(value).expanduser().exists():
+            files += _hashed(f"model-arg {key}", Path(value).expanduser())
+    hook = getattr(model, "fingerprint_files", None)
+    for declared in (hook() if callable(hook) else None) or []:
+        if not Path(declared).exists():
+            raise HarnessError("the model declares a file in fingerprint_files() that does not exist", Path(declared))
+        files += _hashed("declared", Path(declared))
+    key = [(e["role"], e["path"] if e["role"] in ("code", "submission") else "", e["sha256"]) for e in files]
+    return {"fingerprint": hashlib.sha256(repr(key).encode()).hexdigest()[:12], "files": files}
+
+
 def build_model(name: str, args: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     """Instantiate a model; return it with its description for the run record."""
     factory, origin, files = resolve_model(name)
+    folder = submissions_dir() / name if origin == "submission" else None
     try:
         model = factory(**args)
     except HarnessError:
@@ -248,5 +297,6 @@ def build_model(name: str, args: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
             raise HarnessError(f"model {name!r} ({origin}) has no {attr!r}: see submissions/mine/model.py")
     info = {"name": name, "args": args, "origin": origin, "family": model.family,
             "inputs": list(getattr(model, "inputs", ())), "output": getattr(model, "output", ""),
-            "code_fingerprint": code_fingerprint(files), "trains": has_fit(model)}
+            "code_fingerprint": code_fingerprint(files), "trains": has_fit(model),
+            **model_identity(model, files, folder, args)}
     return model, info

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from . import __version__, distributed
+from . import __version__, distributed, machine
 from .errors import HarnessError
 from .family import FAMILIES, Family
 from .hub import fold_revision, resolve_data_root
@@ -88,6 +88,11 @@ def loader_workers(opts: "RunOptions", device: torch.device) -> int:
 
 
 def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch; ``HARNESS_DETERMINISTIC=1`` also turns on torch's
+    deterministic algorithms (``harness regress --platform-check`` runs with it)."""
+    if os.environ.get("HARNESS_DETERMINISTIC") == "1":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -116,7 +121,7 @@ def git_dirty() -> bool | None:
 def environment(device: torch.device) -> dict[str, Any]:
     env = {"harness": __version__, "git_commit": git_commit(), "git_dirty": git_dirty(), "python": platform.python_version(),
            "torch": torch.__version__, "numpy": np.__version__, "platform": platform.platform(),
-           "device": str(device), "cpu_count": os.cpu_count()}
+           "device": str(device), "cpu_count": os.cpu_count(), "machine": machine.describe()}
     if device.type == "cuda":
         env["gpu"] = torch.cuda.get_device_name(device)
     return env
@@ -318,15 +323,18 @@ def run_task(task: Task, model_name: str, opts: RunOptions, log: Callable[[str],
     notes = list(source.notes)
 
     timings: dict[str, float] = {}
+    # the model's identity by content (its fingerprint covers code, weights and argument files), not
+    # by where its files lie: a moved checkpoint resumes, a swapped one makes a new run
+    model_key = {k: v for k, v in model_info.items() if k != "files"}
     train_key = short_hash([source.role_fingerprints.get("train"), [d.to_dict() for d in task.datasets.get("train", [])],
-                            model_info, opts.seed], 12)
+                            model_key, opts.seed], 12)
     test = family.test_set(task, source, model, opts.limit)
     for note in test.notes:
         log(note)
     notes.extend(test.notes)
     results = results_dir(opts.output)
     # the world size is not in the key: outputs are per sample, so any number of ranks resumes them
-    run_key = short_hash([task.name, task.version, task.config_hash, model_info, source.fingerprint,
+    run_key = short_hash([task.name, task.version, task.config_hash, model_key, source.fingerprint,
                           opts.seed, train_key if trains else None] + ([test.key] if test.key else [])
                          + ([precision] if amp is not None else []), 16)
     cache = SampleCache(results / "cache" / "runs" / run_key)
