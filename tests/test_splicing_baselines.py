@@ -64,7 +64,8 @@ def test_masks_match_image_sizes_and_are_probabilities(make):
     out = model.predict(batch)
     assert [tuple(m.shape) for m in out["mask"]] == SIZES
     for m in out["mask"]:
-        assert m.dtype == torch.float32 and torch.isfinite(m).all() and m.min() >= 0 and m.max() <= 1
+        # the training-free maps are float64 (CPU-independent numbers), the net's float32
+        assert m.dtype in (torch.float32, torch.float64) and torch.isfinite(m).all() and m.min() >= 0 and m.max() <= 1
     assert out["score"].shape == (len(SIZES),) and (out["score"] >= 0).all() and (out["score"] <= 1).all()
     again = make().predict(batch_of(SIZES))
     assert all(torch.equal(a, b) for a, b in zip(out["mask"], again["mask"]))

@@ -3,7 +3,8 @@
 Score = logistic of the relief (std of the depth map's central region) when depth is present,
 else of the IR texture (mean absolute Laplacian), else of the RGB texture — so it also runs on
 every missing-modality task. It is a sanity baseline and the registry-wide smoke model, not a
-contender.
+contender. It computes in float64, so its scores (and the golden numbers) do not depend on the CPU's
+float32 kernels (vector width, threads, oneDNN path).
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import torch
 
 from ...models import Adapter
 
-_LAPLACE = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
+_LAPLACE = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]], dtype=torch.float64)
 
 
 def _centre(x: torch.Tensor) -> torch.Tensor:
@@ -21,12 +22,12 @@ def _centre(x: torch.Tensor) -> torch.Tensor:
 
 def relief(depth: torch.Tensor) -> torch.Tensor:
     """(B,) std of the central depth region."""
-    return _centre(depth).flatten(1).std(dim=1)
+    return _centre(depth.double()).flatten(1).std(dim=1)
 
 
 def texture(image: torch.Tensor) -> torch.Tensor:
     """(B,) mean |Laplacian| of the channel-mean image (fine texture energy)."""
-    grey = image.mean(dim=1, keepdim=True)
+    grey = image.double().mean(dim=1, keepdim=True)
     lap = torch.nn.functional.conv2d(grey, _LAPLACE.to(grey)[None, None], padding=1)
     return _centre(lap).abs().flatten(1).mean(dim=1)
 
@@ -50,7 +51,8 @@ class ReliefTexture(Adapter):
             cue = relief(batch["depth"])
             use = mask[:, 1]
         else:
-            cue, use = torch.zeros(len(mask), device=mask.device), torch.zeros(len(mask), dtype=torch.bool, device=mask.device)
+            cue = torch.zeros(len(mask), dtype=torch.float64, device=mask.device)
+            use = torch.zeros(len(mask), dtype=torch.bool, device=mask.device)
         fallback = texture(batch["ir"]) if "ir" in batch else texture(batch["rgb"])
         cue = torch.where(use, cue, fallback)
         return {"score": torch.sigmoid(self.scale * (cue - self.offset))}

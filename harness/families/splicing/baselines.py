@@ -37,9 +37,10 @@ SCORE_QUANTILE = 0.99          # image score of the training-free maps: this qua
 ELA_MAD_SCALE = 1.4826          # MAD → standard deviation under normality
 ELA_SCALE_FLOOR = 0.5           # grey levels: the robust scale never falls below this (flat images)
 ELA_Z0 = 3.0                    # ELA map = sigmoid(z - 3): 0.5 at three robust deviations
-SRM_KERNEL = ((-1.0, 2.0, -1.0), (2.0, -4.0, 2.0), (-1.0, 2.0, -1.0))  # SRM "square 3x3", /4
-LUMA = (0.299, 0.587, 0.114)
+SRM_KERNEL = ((-1, 2, -1), (2, -4, 2), (-1, 2, -1))  # SRM "square 3x3", /4
+LUMA_PER_MILLE = (299, 587, 114)  # BT.601 luma weights x 1000
 NOISE_EPS = (1.0 / 255.0) ** 2  # variance floor: about one grey level (below it counts as flat)
+NOISE_EPS_UNITS = 16 * 1000 ** 2  # NOISE_EPS in the integer units of noise_map: (1/255)^2 x (4 x 255000)^2
 NOISE_C = math.log(4.0)         # noise map = sigmoid(3 (|log v/v_med| - log 4)): 0.5 at 4x the variance
 NOISE_SLOPE = 3.0
 NET_SIZE = 128
@@ -90,12 +91,37 @@ def _quantile(x: torch.Tensor, q: float) -> torch.Tensor:
     return flat.kthvalue(k).values if flat.device.type == "cpu" else flat.sort().values[k - 1]
 
 
-def _local_mean(x: torch.Tensor, window: int) -> torch.Tensor:
-    """(H, W) → (H, W) mean over a window x window neighbourhood (borders: the pixels inside)."""
-    if window == 1:
-        return x
+def _lower_median(x: np.ndarray) -> float:
+    """The nearest-rank (lower) median of all values, as :func:`_quantile` (x, 0.5): a selection, exact."""
+    flat = x.reshape(-1)
+    k = math.floor(0.5 * (flat.size - 1))
+    return float(np.partition(flat, k)[k])
+
+
+def _box_sums(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W) int64 → (sums, counts) over each window x window neighbourhood (borders: the pixels
+    inside), from an integral image: integer arithmetic, so exact in any summation order."""
+    h, w = x.shape
     pad = window // 2
-    return F.avg_pool2d(x[None, None], window, stride=1, padding=pad, count_include_pad=False)[0, 0]
+    integral = np.zeros((h + 1, w + 1), np.int64)
+    integral[1:, 1:] = x.cumsum(0).cumsum(1)
+    r0, r1 = np.clip(np.arange(h) - pad, 0, h), np.clip(np.arange(h) + pad + 1, 0, h)
+    c0, c1 = np.clip(np.arange(w) - pad, 0, w), np.clip(np.arange(w) + pad + 1, 0, w)
+    sums = (integral[r1][:, c1] - integral[r0][:, c1]) - (integral[r1][:, c0] - integral[r0][:, c0])
+    return sums, (r1 - r0)[:, None] * (c1 - c0)[None, :]
+
+
+def _local_mean(x: np.ndarray, window: int) -> np.ndarray:
+    """(H, W) int64 → (H, W) float64 mean over a window x window neighbourhood (borders: the pixels
+    inside); exact sums and one correctly rounded division per pixel."""
+    if window == 1:
+        return x.astype(np.float64)
+    sums, counts = _box_sums(x, window)
+    return sums / counts
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
 
 
 def _to_uint8(image: torch.Tensor) -> np.ndarray:
@@ -104,32 +130,45 @@ def _to_uint8(image: torch.Tensor) -> np.ndarray:
             .permute(1, 2, 0).contiguous().cpu().numpy())
 
 
+# The two maps are computed on the image's 8-bit levels in integer arithmetic up to one division
+# per pixel, then in float64: no float32 kernel whose rounding depends on the CPU's vector width,
+# thread count or BLAS/oneDNN code path (splice-noise's float32 conv/avg-pool/log once moved 8-bit
+# mask levels, and so pixel metrics by 1e-6, between AVX-512 and AVX2 machines). What is left is
+# libm/SIMD exp and log at <= 1-2 ulp in float64: it can move a level only for a value within
+# ~1e-15 of a half-level boundary.
+
 def ela_map(image: torch.Tensor, quality: int = 90, window: int = 7, device: Any = "cpu") -> torch.Tensor:
-    """(H, W) float32 in [0, 1]: the error-level map of one (3, H, W) image in [0, 1].
+    """(H, W) float64 in [0, 1]: the error-level map of one (3, H, W) image in [0, 1].
 
     |image - JPEG_q(image)| in grey levels, max over channels, local mean over ``window``, then
     z = (m - median) / max(1.4826 MAD, 0.5) and sigmoid(z - 3)."""
     u8 = _to_uint8(image)
     recompressed = perturb.apply(u8, "jpeg", quality, seed=0, sample_id="")
-    diff = torch.from_numpy(np.abs(u8.astype(np.int16) - recompressed.astype(np.int16)).max(axis=2))
-    m = _local_mean(diff.to(device, torch.float32), window)
-    med = _quantile(m, 0.5)
-    scale = torch.clamp(ELA_MAD_SCALE * _quantile((m - med).abs(), 0.5), min=ELA_SCALE_FLOOR)
-    return torch.sigmoid((m - med) / scale - ELA_Z0)
+    diff = np.abs(u8.astype(np.int64) - recompressed.astype(np.int64)).max(axis=2)
+    m = _local_mean(diff, window)
+    med = _lower_median(m)
+    scale = max(ELA_MAD_SCALE * _lower_median(np.abs(m - med)), ELA_SCALE_FLOOR)
+    return torch.from_numpy(_sigmoid((m - med) / scale - ELA_Z0)).to(device)
 
 
 def noise_map(image: torch.Tensor, window: int = 9, device: Any = "cpu") -> torch.Tensor:
-    """(H, W) float32 in [0, 1]: the noise-inconsistency map of one (3, H, W) image in [0, 1].
+    """(H, W) float64 in [0, 1]: the noise-inconsistency map of one (3, H, W) image in [0, 1].
 
     SRM 3x3 residual of the grey image (replicated borders), its local variance v over ``window``,
-    and sigmoid(3 (|log((v + eps) / (median v + eps))| - log 4))."""
-    x = image.detach().to(device, torch.float32)
-    grey = torch.tensordot(torch.tensor(LUMA, device=x.device), x, dims=1)
-    kernel = torch.tensor(SRM_KERNEL, device=x.device)[None, None] / 4.0
-    residual = F.conv2d(F.pad(grey[None, None], (1, 1, 1, 1), mode="replicate"), kernel)[0, 0]
-    var = _local_mean(residual * residual, window)
-    ratio = torch.log((var + NOISE_EPS) / (_quantile(var, 0.5) + NOISE_EPS))
-    return torch.sigmoid(NOISE_SLOPE * (ratio.abs() - NOISE_C))
+    and sigmoid(3 (|log((v + eps) / (median v + eps))| - log 4)). Grey = 0.299 R + 0.587 G + 0.114 B
+    of the 8-bit levels, held as integers in units of 1/255000 (exact), so the residual and the
+    windowed sums of its square are exact integers."""
+    u8 = _to_uint8(image).astype(np.int64)
+    grey = u8 @ np.array(LUMA_PER_MILLE, np.int64)  # 1000 x 255 x grey, exactly
+    padded = np.pad(grey, 1, mode="edge")
+    h, w = grey.shape
+    residual = sum(int(k) * padded[i:i + h, j:j + w]
+                   for i, row in enumerate(SRM_KERNEL) for j, k in enumerate(row) if k)
+    sums, counts = _box_sums(residual * residual, window)
+    # v + eps in units of (4 x 255000)^2, as one exact integer over its count
+    var_eps = (sums + NOISE_EPS_UNITS * counts) / counts
+    ratio = np.log(var_eps / _lower_median(var_eps))
+    return torch.from_numpy(_sigmoid(NOISE_SLOPE * (np.abs(ratio) - NOISE_C))).to(device)
 
 
 class _MapAdapter(Adapter):
@@ -281,7 +320,7 @@ class SmallSegNet(TorchAdapter):
     def features(self, image: torch.Tensor) -> torch.Tensor:
         """(5, 128, 128) network input of one image: RGB, ELA map, noise map, scaled to [-1, 1]."""
         x = image.detach().to(self.device, torch.float32).clamp(0, 1)
-        maps = torch.stack([ela_map(image, device=self.device), noise_map(image, device=self.device)])
+        maps = torch.stack([ela_map(image, device=self.device), noise_map(image, device=self.device)]).float()
         return _to_net_size(torch.cat([x, maps])) * 2.0 - 1.0
 
     def _logits(self, images: list[torch.Tensor]) -> torch.Tensor:
