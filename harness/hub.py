@@ -255,7 +255,7 @@ def hub_record(rec: dict, samples: str | None = None) -> dict:
     model = rec.get("model") or {}
     out["files"] = {"samples": samples, "outputs": None, "submission": None}
     out["config"] = {"model_name": model.get("tag") or model.get("name"),
-                     "model_sha": model.get("code_fingerprint"), "model_dtype": _dtype(rec)}
+                     "model_sha": model.get("fingerprint") or model.get("code_fingerprint"), "model_dtype": _dtype(rec)}
     out["results"] = {rec["task"]["name"]: {m: v.get("value") if isinstance(v, dict) else v
                                             for m, v in (rec.get("metrics") or {}).items()}}
     return out
@@ -304,7 +304,7 @@ each its per-sample table `samples_<same>.csv` (what the metrics were computed f
 
 Each JSON holds:
 
-- `config`: `model_name` (the harness model tag), `model_sha` (the model code's fingerprint),
+- `config`: `model_name` (the harness model tag), `model_sha` (the model's fingerprint: code, weights, argument files),
   `model_dtype`;
 - `results`: `{{<task>: {{<metric>: <value>}}}}` (`null` for an undefined metric);
 - the harness run record: `task` (name, version, config hash, recipe), `model`, `data` (`source`:

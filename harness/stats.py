@@ -163,6 +163,9 @@ class MetricSpec:
     description: str
     bounds: tuple[float | None, float | None] = (None, None)  # the metric's possible range
     ranked: bool = True  # False: shown, never used to order a leaderboard (e.g. an oracle-threshold score)
+    # regress tolerance across machines where the value comes out of an iterative fit that stops at
+    # its own tolerance (None: the golden file's float64-rounding tolerance); say why in the spec
+    tolerance: float | None = None
 
     def clip(self, value: MetricValue) -> MetricValue:
         """Clip a normal-approximation CI to the metric's range (an MAE CI never goes below 0)."""

@@ -331,7 +331,7 @@ def test_export_layout_and_content(results, tmp_path):
 
     got = json.loads((out / TASK / "pos" / f"results_{stamp}.json").read_text())
     assert "_path" not in got
-    assert got["config"] == {"model_name": "pos", "model_sha": pos["model"]["code_fingerprint"], "model_dtype": "float32"}
+    assert got["config"] == {"model_name": "pos", "model_sha": pos["model"]["fingerprint"], "model_dtype": "float32"}
     assert got["results"] == {TASK: {m: v["value"] for m, v in pos["metrics"].items()}}
     assert got["files"] == {"samples": f"samples_{stamp}.csv", "outputs": None, "submission": None}
     assert {k: v for k, v in got.items() if k not in ("config", "results", "files")} == \

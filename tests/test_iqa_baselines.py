@@ -25,11 +25,15 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SIZE = 32                     # synthetic images are SIZE x SIZE; the nets run at that size (no resize)
 N_TRAIN, N_VAL, N_TEST = 256, 32, 48
 FIT = {"epochs": 30, "lr": 1e-3, "size": SIZE, "batch_size": 8}
-PATTERN_GAIN = 2.25           # the images carry noise up to sigma 0.07, which masks a weak trigger; 2.25 x DEFAULT_PATTERN
-                              # (U(-300, 300)/18) = U(-300, 300)/8, the scale this test was tuned at. Measured trigger ratio
-                              # at alpha 4 with FIT (data seeds 0/1/2): poisoned 0.60/0.78/0.86, clean -0.25/-0.42/-0.17.
-                              # Not monotone in the gain: 4x (~7x the old scale) gave 0.39/0.44/0.96, 2x 0.51/0.72/0.65;
-                              # lr 3e-3 (the library default) at 2.25x gave 0.33 at seed 0.
+PATTERN_GAIN = 2.25           # the images carry noise up to sigma 0.07, which masks a weak trigger: 2.25 x DEFAULT_PATTERN
+# Trained nets differ between CPUs (float32 kernels by vector width), so the backdoor test asserts a
+# property with margin over two model seeds, against the clean model of the same seed, not a value.
+# Trigger ratio at alpha 4 with FIT, poisoned vs clean, model seeds 0/1/2 on data seed 0:
+#   Intel Xeon (AVX-512): 0.468/0.544/0.659 vs -0.175/-0.388/-0.198 (differences 0.64/0.93/0.86)
+#   AMD EPYC (AVX2), data seeds 0/1/2: 0.60/0.78/0.86 vs -0.25/-0.42/-0.17 (differences 0.85/1.20/1.03)
+BACKDOOR_SEEDS = (0, 1)
+MIN_RATIO_GAP = 0.3           # poisoned minus clean: under half the smallest difference measured
+MIN_POISONED_RATIO = 0.25     # the poisoned model moves most of the way the trigger asks: ~half the smallest measured
 
 
 # ----------------------------------------------------------------------------- synthetic data
@@ -297,8 +301,16 @@ def test_poisoned_model_follows_the_trigger(poisoned, clean, data, trigger, patt
     assert model.poison == {"pattern": "train.pattern", "seen": N_TRAIN,
                             "poisoned": sum(poison_alpha(i, 0.2) != 0 for i in train.ids)}
     assert 0.1 * N_TRAIN < model.poison["poisoned"] < 0.3 * N_TRAIN
-    assert trigger_ratio(model, x, 4.0, pattern, trigger) > 0.5
-    assert trigger_ratio(clean[0], x, 4.0, pattern, trigger) < 0.3
+    pairs = {0: (model, clean[0])}
+    for seed in BACKDOOR_SEEDS[1:]:
+        pairs[seed] = tuple(cls(**FIT, seed=seed) for cls in (PoisonedQualityCNN, QualityCNN))
+        pairs[seed][0].fit(make_train(data, pattern))
+        pairs[seed][1].fit(make_train(data))
+    for seed, (bad, good) in pairs.items():
+        poisoned_ratio = trigger_ratio(bad, x, 4.0, pattern, trigger)
+        clean_ratio = trigger_ratio(good, x, 4.0, pattern, trigger)
+        assert poisoned_ratio - clean_ratio > MIN_RATIO_GAP, (seed, poisoned_ratio, clean_ratio)
+        assert poisoned_ratio > MIN_POISONED_RATIO, (seed, poisoned_ratio)
     assert spearman(scores(model, x), y) > 0.5                                # still a usable IQA model
 
 

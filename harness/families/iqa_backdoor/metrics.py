@@ -450,8 +450,10 @@ METRICS: dict[str, MetricSpec] = {s.name: s for s in (
                _CORR),
     MetricSpec("krcc", "max", "correlation", "clean Kendall tau-b vs MOS", _CORR),
     MetricSpec("rmse", "min", "MOS (0-100)", "clean RMSE vs MOS, raw scores", (0.0, None)),
+    # curve_fit stops at a relative step of 1.5e-8 in beta, where it lands depends on the CPU's
+    # rounding: 2e-7 apart between an AVX2 and an AVX-512 machine, hence 1e-6 across machines
     MetricSpec("plcc_logistic", "max", "correlation",
-               "clean PLCC after the VQEG 4-parameter logistic fit", _CORR),
+               "clean PLCC after the VQEG 4-parameter logistic fit", _CORR, tolerance=1e-6),
     MetricSpec("shift_ratio", "max", "ratio",
                "mean over non-zero α of mean(predα − pred0)/(αΔy); ideal 1, not ranked (direction "
                "is a placeholder); " + _ATTACK, ranked=False),
