@@ -22,20 +22,22 @@ CASES = [("svc2026-rppg-phase1", "pos", []), ("mmdg-p1-psw-c", "fas-relief", [])
          ("baiqa-livec", "iqa-ridge", [])]
 
 
-def run_once(capsys, tmp_path: Path, name: str, task: str, model: str, extra: list[str]) -> tuple[dict, bytes]:
+def run_once(capsys, tmp_path: Path, name: str, task: str, model: str, extra: list[str]) -> tuple[dict, bytes, bytes]:
     out = tmp_path / name
     assert main(["run", "--task", task, "--model", model, "--output", str(out), "--json", "--n-boot", "200", *extra]) == 0
     record = json.loads(capsys.readouterr()[0])
-    return record, (Path(record["_path"]).parent / record["files"]["samples"]).read_bytes()
+    folder = Path(record["_path"]).parent
+    return record, (folder / record["files"]["samples"]).read_bytes(), (folder / record["files"]["outputs"]).read_bytes()
 
 
 @pytest.mark.parametrize("task, model, extra", CASES, ids=[c[0] for c in CASES])
 def test_the_same_command_twice_gives_identical_numbers(capsys, tmp_path, task, model, extra):
-    first, first_samples = run_once(capsys, tmp_path, "a", task, model, extra)
-    second, second_samples = run_once(capsys, tmp_path, "b", task, model, extra)
+    first, first_samples, first_outputs = run_once(capsys, tmp_path, "a", task, model, extra)
+    second, second_samples, second_outputs = run_once(capsys, tmp_path, "b", task, model, extra)
     assert second["throughput"]["samples_reused"] == 0  # recomputed, not read from a cache
     assert second["metrics"] == first["metrics"]        # values, CIs, N: bit for bit
     assert second_samples == first_samples and len(first_samples) > 100
+    assert second_outputs == first_outputs                # the prediction file too, byte for byte
     assert second["model"]["fingerprint"] == first["model"]["fingerprint"]
 
 

@@ -303,8 +303,8 @@ class SplicingFamily(Family):
         if path.suffix.lower() == ".zip":
             with atomic_path(path) as tmp:
                 with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as z:
-                    for name, blob in files.items():
-                        z.writestr(name, blob)
+                    for name, blob in files.items():  # a fixed time: the same outputs, the same bytes
+                        z.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), blob)
             return
         with atomic_dir(path) as tmp:
             tmp.mkdir(parents=True)
