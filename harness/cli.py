@@ -231,12 +231,9 @@ def cmd_reference(args: argparse.Namespace) -> int:
         want = f"a {suffix} file" if suffix else "a folder (reference.csv + masks/)"
         raise HarnessError(f"the reference of a {family.name} task is {want}; name --out accordingly "
                            f"(e.g. reference{suffix})", out)
-    from .hfdata import parse_columns, reference_root
+    from .hfdata import parse_columns, references
 
-    root, rows = reference_root(family, task, resolve_data_root(args.data_root)[0], parse_columns(args.columns))
-    refs, info = family.references(task, root)
-    if rows:  # a datasets repository: its fingerprint and label, not the cached copy's
-        info.update(kind=rows["source"], root=rows["root"], fingerprint=rows["fingerprint"])
+    refs, info = references(family, task, resolve_data_root(args.data_root)[0], parse_columns(args.columns))
     family.write_reference(out, refs)
     write_reference_sidecar(out, task, family.read_reference(task, out)[0], info)  # as harness score will read it
     print(f"wrote the reference of {task.name} ({info['samples']} samples, {info['kind']} data) to {out} "
@@ -265,7 +262,8 @@ def cmd_export(args: argparse.Namespace) -> int:
                        strip_labels=args.strip_labels)
     for path in done["files"]:
         print(path)
-    print(f"exported the test set of {task.name} ({done['rows']} rows, {done['source']} data"
+    rows = ", ".join(f"{n} {split}" for split, n in done["rows"].items())
+    print(f"exported {task.name} ({rows} rows, {done['source']} data"
           + (", labels stripped" if args.strip_labels else "") + f") as a datasets repository in {args.out}")
     return 0
 
@@ -369,8 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
     rf.add_argument("--out", required=True)
     rf.add_argument("--data-root", default=None)
     rf.add_argument("--columns", default=None, help="a datasets repository's column mapping (as for run)")
-    ex = dsub.add_parser("export", help="write a task's test set (the embedded sample when no --data-root) as a "
-                         "Hugging Face datasets repository: Parquet with embedded images, a dataset card, harness.json")
+    ex = dsub.add_parser("export", help="write a task's test set (and training set, if any) from its data "
+                         "(the embedded sample when no --data-root) as a Hugging Face datasets repository: Parquet with embedded images, a dataset card, harness.json")
     ex.add_argument("--task", required=True)
     ex.add_argument("--format", default="datasets", choices=["datasets"], help="the repository format (datasets)")
     ex.add_argument("--out", required=True, help="folder to write (new, empty, or an earlier export: replaced)")

@@ -271,8 +271,9 @@ class Family:
 
         raise HarnessError(f"family {self.name!r} reads no datasets repositories")
 
-    def export_rows(self, task, source: DataSource) -> Iterable[dict]:
-        """The task's test records as ``datasets`` rows (role → value), for ``harness data export``."""
+    def export_rows(self, task, source: DataSource, role: str) -> Iterable[dict]:
+        """The records of ``role`` (test, train) as ``datasets`` rows (role → value), for
+        ``harness data export``."""
         from .errors import HarnessError
 
         raise HarnessError(f"family {self.name!r} has no datasets format")

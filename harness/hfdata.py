@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from .errors import HarnessError
-from .family import DataSource, Family, cache_root, combined_fingerprint, fingerprint_files
+from .family import DataSource, Family, cache_root, combined_fingerprint, fingerprint_files, roles_needed
 from .results import atomic_dir
 
 #: rows per Arrow batch read from a repository (bounds memory: at most this many encoded images)
@@ -368,15 +368,28 @@ def reference_root(family: Family, task, data_root: Path | None, columns: dict[s
     return materialize(family, task, Path(data_root), columns)
 
 
+def references(family: Family, task, data_root: Path | None, columns: dict[str, str] | None = None
+               ) -> tuple[dict[str, Any], dict]:
+    """``family.references`` for any data root; from a ``datasets`` repository the description
+    names the repository, its fingerprint and label, not the cached copy."""
+    root, rows = reference_root(family, task, data_root, columns)
+    refs, info = family.references(task, root)
+    if rows:
+        info = {**info, "kind": rows["source"], "root": rows["root"], "fingerprint": rows["fingerprint"]}
+    return refs, info
+
+
 # ----------------------------------------------------------------------------- export
 CARD_MARKER = "<!-- harness test-set export -->"
 
 
 def export_task(family: Family, task, data_root: Path | None, out: Path, *, strip_labels: bool = False) -> dict:
-    """Write ``task``'s test set as a ``datasets`` repository under ``out``: ``data/test-*.parquet``
-    (images embedded), ``README.md`` (a dataset card whose YAML declares the config and features)
-    and ``harness.json``. ``out`` must be new, empty, or an earlier export (replaced in one step).
-    Returns what was written: ``{"rows", "files", "source"}``."""
+    """Write ``task``'s data as a ``datasets`` repository under ``out``: the split ``test`` (the
+    test records) and, when the task trains, ``train`` (its training records), as
+    ``data/<split>-*.parquet`` with images embedded; ``README.md`` (a dataset card whose YAML
+    declares the splits and features) and ``harness.json``. ``strip_labels``: the test split
+    only, without the ground-truth columns (a participant copy). ``out`` must be new, empty, or
+    an earlier export (replaced in one step). Returns ``{"rows": {split: n}, "files", "source"}``."""
     ds = _datasets()
     out = Path(out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / EXPORT_INFO).is_file())):
@@ -384,34 +397,36 @@ def export_task(family: Family, task, data_root: Path | None, out: Path, *, stri
                            "empty folder", out)
     if not family.row_columns:
         raise HarnessError(f"the {family.name} family has no datasets format")
-    source = family.resolve_data(task, data_root, need_train=False)
+    roles = ["test"] if strip_labels else roles_needed(task, need_train=True)
+    source = family.resolve_data(task, data_root, need_train=len(roles) > 1)
     kept = [c for c in family.row_columns if not (strip_labels and c.label)]
     features = ds.Features({c.role: (ds.Image() if c.kind == "image" else
                                      ds.Value({"number": "float64", "int": "int64", "text": "string"}[c.kind]))
                             for c in kept})
-
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     schema = features.arrow_schema
-    count = 0
+    counts: dict[str, int] = {}
     with atomic_dir(out) as tmp:
         (tmp / "data").mkdir(parents=True)
-        parquet = tmp / "data" / "test-00000-of-00001.parquet"
-        with pq.ParquetWriter(str(parquet), schema) as writer:
-            for chunk in _batched(family.export_rows(task, source), BATCH_ROWS):
-                encoded = features.encode_batch({c.role: [_exported(r.get(c.role)) for r in chunk] for c in kept})
-                writer.write_table(pa.Table.from_pydict(encoded, schema=schema))
-                count += len(chunk)
-        if not count:
+        for role in roles:
+            parquet = tmp / "data" / f"{role}-00000-of-00001.parquet"
+            counts[role] = 0
+            with pq.ParquetWriter(str(parquet), schema) as writer:
+                for chunk in _batched(family.export_rows(task, source, role), BATCH_ROWS):
+                    encoded = features.encode_batch({c.role: [_exported(r.get(c.role)) for r in chunk] for c in kept})
+                    writer.write_table(pa.Table.from_pydict(encoded, schema=schema))
+                    counts[role] += len(chunk)
+        if not counts["test"]:
             raise HarnessError(f"the test set of {task.name} is empty: nothing to export")
         info = {"family": family.name, "task": task.name, "task_version": task.version, "source": source.kind,
                 "data_fingerprint": source.fingerprint, "labels": not strip_labels,
-                "columns": {c.role: c.role for c in kept}, "rows": count}
+                "columns": {c.role: c.role for c in kept}, "rows": counts}
         (tmp / EXPORT_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
         (tmp / "README.md").write_text(_card(task, family, kept, info), encoding="utf-8")
-    return {"rows": info["rows"], "files": [out / "data" / parquet.name, out / EXPORT_INFO, out / "README.md"],
-            "source": source.kind}
+    return {"rows": counts, "files": [*(out / "data" / f"{r}-00000-of-00001.parquet" for r in roles),
+                                      out / EXPORT_INFO, out / "README.md"], "source": source.kind}
 
 
 def _batched(items: Iterable[Any], size: int) -> Iterator[list]:
@@ -433,6 +448,7 @@ def _exported(value: Any) -> Any:
 
 def _card(task, family: Family, kept: list[Column], info: dict) -> str:
     dtypes = {"image": "image", "number": "float64", "int": "int64", "text": "string"}
+    splits = "".join(f"  - split: {r}\n    path: data/{r}-*.parquet\n" for r in info["rows"])
     features = "\n".join(f"  - name: {c.role}\n    dtype: {dtypes[c.kind]}" for c in kept)
     columns = "\n".join(f"| `{c.role}` | {dtypes[c.kind]} | {c.help} |" for c in kept)
     sample = ("\n**This is the harness's synthetic sample, not real data**: results on it are labelled `sample`.\n"
@@ -443,9 +459,7 @@ def _card(task, family: Family, kept: list[Column], info: dict) -> str:
 configs:
 - config_name: default
   data_files:
-  - split: test
-    path: data/test-*.parquet
-dataset_info:
+{splits}dataset_info:
   features:
 {features}
 tags:
@@ -453,10 +467,11 @@ tags:
 - {family.name}
 ---
 {CARD_MARKER}
-# {task.name} (test set)
+# {task.name} ({" and ".join(info["rows"])} data)
 
-The test set of the harness task `{task.name}` v{task.version} ({family.name} family), written by
-`harness data export --format datasets`: {info['rows']} rows, one Parquet file, images embedded.
+The data of the harness task `{task.name}` v{task.version} ({family.name} family), written by
+`harness data export --format datasets`: {", ".join(f"{n} {r} rows" for r, n in info["rows"].items())}, one
+Parquet file per split, images embedded.
 {sample}{labels}
 | column | type | role |
 | --- | --- | --- |

@@ -271,8 +271,8 @@ class IqaBackdoorFamily(Family):
                 csv.writer(fh).writerows([header, *[e[: len(header)] for e in entries]])
         return sum(len(e) for e in listed.values())
 
-    def export_rows(self, task, source: DataSource):
-        for r in source.scanned["records"]["test"]:
+    def export_rows(self, task, source: DataSource, role: str):
+        for r in source.scanned["records"][role]:
             yield {"id": r.sample_id, "image": RowImage(r.image.read_bytes(), str(r.image), r.image.name),
                    "mos": float(r.raw_mos), "dataset": r.dataset, "split": r.split}
 

@@ -267,8 +267,8 @@ class SplicingFamily(Family):
                     csv.writer(fh).writerows([["id", "subset"], *subsets[name]])
         return sum(len(e) for e in listings.values())
 
-    def export_rows(self, task, source: DataSource):
-        for r in source.scanned["records"]["test"]:
+    def export_rows(self, task, source: DataSource, role: str):
+        for r in source.scanned["records"][role]:
             yield {"id": r.sample_id, "image": _row_image(r.image), "label": int(r.label), "dataset": r.dataset,
                    "subset": r.subset, "mask": _row_image(r.mask) if r.mask is not None else None}
 
