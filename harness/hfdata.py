@@ -229,9 +229,10 @@ def check_columns(repo: Repository, family: Family, mapping: dict[str, str]) -> 
                                    f"{sorted(repo.features)}; map another with --columns {col.role}=COLUMN "
                                    "or the task's columns:", where)
             continue
-        kind = _feature_kind(repo.features[name])
-        if kind not in _ACCEPTS[col.kind]:
-            raise HarnessError(f"column {name!r} (role {col.role}) is {kind}, expected {_WANT[col.kind]}", where)
+        feature = repo.features[name]
+        if _feature_kind(feature) not in _ACCEPTS[col.kind]:
+            shown = getattr(feature, "dtype", None) if type(feature).__name__ == "Value" else type(feature).__name__
+            raise HarnessError(f"column {name!r} (role {col.role}) is {shown}, expected {_WANT[col.kind]}", where)
         present[col.role] = name
     return present
 
@@ -350,7 +351,7 @@ def resolve_data(family: Family, task, data_root: Path | None, need_train: bool,
     source.role_fingerprints = {role: combined_fingerprint({"rows": info["fingerprint"], "records": fp})
                                 for role, fp in source.role_fingerprints.items()}
     source.fingerprint = combined_fingerprint(source.role_fingerprints)
-    source.notes = [n for n in source.notes if "synthetic sample" not in n] + [
+    source.notes = source.notes + [
         f"data from the datasets repository {data_root} ({info['format']}, columns "
         + ", ".join(f"{k}={v}" for k, v in info["columns"].items()) + f"), read through {folder}"
         + ("; it is a copy of the harness's synthetic sample: results are labelled 'sample'" if info["source"] == "sample" else "")]
@@ -398,7 +399,7 @@ def export_task(family: Family, task, data_root: Path | None, out: Path, *, stri
     if not family.row_columns:
         raise HarnessError(f"the {family.name} family has no datasets format")
     roles = ["test"] if strip_labels else roles_needed(task, need_train=True)
-    source = family.resolve_data(task, data_root, need_train=len(roles) > 1)
+    source = resolve_data(family, task, data_root, need_train=len(roles) > 1)  # any root, a repository included
     kept = [c for c in family.row_columns if not (strip_labels and c.label)]
     features = ds.Features({c.role: (ds.Image() if c.kind == "image" else
                                      ds.Value({"number": "float64", "int": "int64", "text": "string"}[c.kind]))

@@ -66,9 +66,10 @@ def _metrics(rec: dict) -> dict:
 
 def error_of(argv: list[str], capsys) -> str:
     assert main(argv) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("harness: error: ") and "Traceback" not in err[0], err
-    return err[0]
+    err = capsys.readouterr().err
+    lines = [l for l in err.strip().splitlines() if "error" in l]
+    assert len(lines) == 1 and lines[0].startswith("harness: error: ") and "Traceback" not in err, err
+    return lines[0]
 
 
 # ----------------------------------------------------------------------------- same numbers
@@ -123,7 +124,7 @@ def test_renamed_columns_through_columns_or_the_task_file(exports, on_disk, tmp_
     assert rec["metrics"] == _metrics(on_disk)
 
     line = error_of(["run", "--task", SPLICE, "--model", "splice-ela", "--data-root", str(repo)], capsys)
-    assert "missing column 'image' (role image" in line and "'img'" in line and "--columns image=COLUMN" in line
+    assert "missing column 'id' (role id" in line and "'name'" in line and "--columns id=COLUMN" in line
 
 
 def test_column_mapping_rules():
@@ -235,3 +236,15 @@ def test_reference_from_a_datasets_repository_equals_the_on_disk_one(exports, tm
     assert a.read_text() == b.read_text()
     sides = [json.loads(Path(str(p) + ".harness.json").read_text()) for p in (a, b)]
     assert sides[0]["digest"] == sides[1]["digest"] and sides[1]["data"] == "sample"
+
+
+def test_datasets_is_imported_only_where_it_is_used():
+    import subprocess
+    import sys
+
+    code = ("import sys, harness.cli, harness.runner, harness.hub, harness.hfdata, harness.leaderboard\n"
+            "from harness.family import FAMILIES\n"
+            "[FAMILIES.get(n) for n in FAMILIES.names()]\n"
+            "harness.cli.build_parser()\n"
+            "assert 'datasets' not in sys.modules, 'datasets imported eagerly'\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
