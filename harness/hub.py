@@ -9,7 +9,10 @@ the exact commit, which :func:`fold_revision` folds into the data fingerprint. `
 Writing: :func:`export_results` writes every reportable run record as one JSON per run evaluation,
 the layout the Hugging Face demo-leaderboard template reads (``config.{model_name, model_sha,
 model_dtype}`` and ``results.{task: {metric: value}}``), beside the run's per-sample table:
-``<out>/<task>/<model-tag>/results_<created>[_seed<k>].json`` and ``samples_<same>.csv``.
+``<out>/<task>/<model-tag>/results_<created>[_seed<k>].json`` and ``samples_<same>.csv``, plus
+the same runs as two Parquet ``datasets`` configs declared in the card's YAML ``configs:``:
+``runs`` (one row per run and metric, the whole record included) and ``samples`` (the per-sample
+tables), so ``load_dataset(repo, "runs")`` works; :func:`parquet_records` reads ``runs`` back.
 :func:`push_results` uploads such an export to a dataset repository in one commit
 (``harness push``). :func:`harness.results.iter_records` reads the export layout back, so
 ``harness leaderboard --results hf://datasets/<org>/<name>`` renders the same board.
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -382,7 +386,7 @@ def _write_parquet(path: Path, rows: Any, types: dict[str, str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with pq.ParquetWriter(str(path), schema) as writer:
         chunk: list[dict] = []
-        for row in [*rows, None]:
+        for row in itertools.chain(rows, [None]):
             if row is not None:
                 chunk.append(row)
             if chunk and (row is None or len(chunk) == 4096):
