@@ -328,7 +328,8 @@ def test_export_layout_and_content(results, tmp_path):
                 f"{TASK}/green/results_{stamp}.json", f"{TASK}/pos/results_2026-03-01T00-00-00.json"}
     assert {p.relative_to(out).as_posix() for p in written} == expected  # the --limit run is not exported
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == sorted(
-        ["README.md"] + list(expected) + [e.replace("/results_", "/samples_").replace(".json", ".csv") for e in expected])
+        ["README.md", hub.RUNS_FILE, hub.SAMPLES_FILE] + list(expected)
+        + [e.replace("/results_", "/samples_").replace(".json", ".csv") for e in expected])
 
     got = json.loads((out / TASK / "pos" / f"results_{stamp}.json").read_text())
     assert "_path" not in got
