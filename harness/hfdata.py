@@ -322,7 +322,9 @@ def materialize(family: Family, task, root: Path, columns: dict[str, str] | None
     "fingerprint", "source", "columns", "root"}``."""
     repo = open_repository(root)
     mapping = column_mapping(family, task, columns)
-    key = hashlib.sha256(json.dumps([LAYOUT_VERSION, family.name, repo.fingerprint, mapping,
+    wanted = [sorted({ref.name for refs in task.datasets.values() for ref in refs}),  # the rows a task keeps
+              [ref.name for ref in task.datasets["test"]]]
+    key = hashlib.sha256(json.dumps([LAYOUT_VERSION, family.name, repo.fingerprint, mapping, wanted,
                                      str(Path(root).resolve())], sort_keys=True).encode()).hexdigest()[:20]
     folder = cache_root() / "datasets-rows" / key
     fingerprint = hashlib.sha256(json.dumps([repo.fingerprint, mapping], sort_keys=True).encode()).hexdigest()[:16]
@@ -347,7 +349,7 @@ def resolve_data(family: Family, task, data_root: Path | None, need_train: bool,
     if info is None:
         return family.resolve_data(task, data_root, need_train)
     source = family.resolve_data(task, folder, need_train)
-    source.kind = info["source"]
+    source.kind, source.root = info["source"], Path(data_root)  # the record names the repository, not the copy
     source.role_fingerprints = {role: combined_fingerprint({"rows": info["fingerprint"], "records": fp})
                                 for role, fp in source.role_fingerprints.items()}
     source.fingerprint = combined_fingerprint(source.role_fingerprints)

@@ -81,7 +81,7 @@ def test_a_datasets_copy_of_the_sample_gives_the_on_disk_numbers(task_name, mode
     parquet = _run(task_name, model, tmp_path / "b", export)
     assert _metrics(parquet) == _metrics(on_disk) and parquet["n_samples"] == on_disk["n_samples"]
     assert parquet["data"]["source"] == "sample" and parquet["data"]["fingerprint"] != on_disk["data"]["fingerprint"]
-    assert any("datasets repository" in n for n in parquet["data"]["notes"])
+    assert any("datasets repository" in n for n in parquet["data"]["notes"]) and parquet["data"]["root"] == str(export)
 
     # the same rows as memory-mapped Arrow (save_to_disk) and as hf:// from the offline cache
     loaded = datasets.load_dataset(str(export))
@@ -199,10 +199,12 @@ def test_more_rows_than_a_batch_and_rows_of_other_datasets(tmp_path):
     masks = [{"bytes": _png(value=int(v)), "path": None} for v in rng.choice([0, 255], n)]
     repo = _repo(tmp_path, {"id": [f"x{i}" for i in range(n)], "image": [{"bytes": _png(value=i), "path": None} for i in range(n)],
                             "mask": masks, "label": [1] * (n - 1) + [0],
-                            "dataset": ["casia1"] * (n - 1) + ["columbia"]},
+                            "dataset": ["casia1"] * (n - 2) + ["columbia"] * 2},
                  {**IMG, "label": datasets.Value("int64"), "dataset": datasets.Value("string")})
-    rec = _run(SPLICE, "splice-ela", tmp_path, repo)
-    assert rec["n_samples"] == n - 1 and rec["counts"]["tampered"] == n - 1  # the columbia row is not casia1's
+    rec = _run(SPLICE, "splice-ela", tmp_path / "a", repo)
+    assert rec["n_samples"] == n - 2 and rec["counts"]["tampered"] == n - 2  # the columbia rows are not casia1's
+    other = _run("splice-columbia", "splice-ela", tmp_path / "b", repo)  # its own copy of the repository
+    assert other["n_samples"] == 2 and (other["counts"]["tampered"], other["counts"]["authentic"]) == (1, 1)
 
 
 def test_a_participant_copy_has_no_labels_and_cannot_be_scored(tmp_path, capsys):
