@@ -59,6 +59,7 @@ def metrics_table(records: list[dict], mean_of_parts: bool = False) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from . import distributed
+    from .hfdata import parse_columns
     from .models import parse_model_args
     from .runner import RunOptions, run_task
 
@@ -68,7 +69,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     opts = RunOptions(model_args=parse_model_args(args.model_args), data_root=args.data_root,
                       device=args.device, batch_size=args.batch_size, num_workers=args.num_workers,
                       precision=args.precision, limit=args.limit, seed=args.seed, output=args.output,
-                      n_boot=args.n_boot, progress=not args.json, submission=args.submission)
+                      n_boot=args.n_boot, progress=not args.json, submission=args.submission,
+                      columns=parse_columns(args.columns))
     if args.submission and len(tasks) > 1:
         raise HarnessError("--submission writes one task's prediction file: run the group's tasks one by one")
     for flag, value, least in (("--batch-size", args.batch_size, 1), ("--limit", args.limit, 1),
@@ -229,7 +231,9 @@ def cmd_reference(args: argparse.Namespace) -> int:
         want = f"a {suffix} file" if suffix else "a folder (reference.csv + masks/)"
         raise HarnessError(f"the reference of a {family.name} task is {want}; name --out accordingly "
                            f"(e.g. reference{suffix})", out)
-    refs, info = family.references(task, resolve_data_root(args.data_root)[0])
+    from .hfdata import parse_columns, references
+
+    refs, info = references(family, task, resolve_data_root(args.data_root)[0], parse_columns(args.columns))
     family.write_reference(out, refs)
     write_reference_sidecar(out, task, family.read_reference(task, out)[0], info)  # as harness score will read it
     print(f"wrote the reference of {task.name} ({info['samples']} samples, {info['kind']} data) to {out} "
@@ -242,6 +246,25 @@ def cmd_data(args: argparse.Namespace) -> int:
 
     out = FAMILIES.get(args.family).synthesize(Path(args.out), seed=args.seed)
     print(f"wrote the {args.family} sample to {out}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .family import FAMILIES
+    from .hfdata import export_task
+    from .hub import resolve_data_root
+
+    tasks = _index().resolve(args.task)
+    if len(tasks) != 1:
+        raise HarnessError(f"{args.task!r} is a group; export each of its tasks")
+    task = tasks[0]
+    done = export_task(FAMILIES.get(task.family), task, resolve_data_root(args.data_root)[0], Path(args.out),
+                       strip_labels=args.strip_labels)
+    for path in done["files"]:
+        print(path)
+    rows = ", ".join(f"{n} {split}" for split, n in done["rows"].items())
+    print(f"exported {task.name} ({rows} rows, {done['source']} data"
+          + (", labels stripped" if args.strip_labels else "") + f") as a datasets repository in {args.out}")
     return 0
 
 
@@ -277,6 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--model-args", default="", help="k=v,k2=v2 passed to the model")
     r.add_argument("--data-root", default=None, help="folder holding the datasets, or a Hub dataset repository "
                    "hf://datasets/ORG/NAME[@REVISION] (default $HARNESS_DATA; 'sample' = embedded sample)")
+    r.add_argument("--columns", default=None, help="a datasets repository's column mapping ROLE=COLUMN,... (e.g. "
+                   "image=img,mask=gt; roles per family in the README; default: the task file's columns:, else the "
+                   "roles' own names)")
     r.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:i")
     r.add_argument("--batch-size", type=int, default=4, help="samples (or parts of long samples) per model call")
     r.add_argument("--num-workers", type=int, default=None, help="DataLoader workers decoding ahead of the model "
@@ -340,6 +366,15 @@ def build_parser() -> argparse.ArgumentParser:
     rf.add_argument("--task", required=True)
     rf.add_argument("--out", required=True)
     rf.add_argument("--data-root", default=None)
+    rf.add_argument("--columns", default=None, help="a datasets repository's column mapping (as for run)")
+    ex = dsub.add_parser("export", help="write a task's test set (and training set, if any) from its data "
+                         "(the embedded sample when no --data-root) as a Hugging Face datasets repository: Parquet with embedded images, a dataset card, harness.json")
+    ex.add_argument("--task", required=True)
+    ex.add_argument("--format", default="datasets", choices=["datasets"], help="the repository format (datasets)")
+    ex.add_argument("--out", required=True, help="folder to write (new, empty, or an earlier export: replaced)")
+    ex.add_argument("--data-root", default=None, help="as for run (default: the embedded sample)")
+    ex.add_argument("--strip-labels", action="store_true", help="participant copy: leave the ground-truth columns out")
+    ex.set_defaults(func=cmd_export)
     rf.set_defaults(func=cmd_reference)
     for module in PLUGIN_COMMANDS:
         importlib.import_module(module).add_cli(sub)

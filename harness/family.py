@@ -259,6 +259,25 @@ class Family:
 
         raise HarnessError(f"family {self.name!r} has no sample generator")
 
+    #: the roles a ``datasets`` row plays for this family (:class:`harness.hfdata.Column`); empty:
+    #: the family reads no ``datasets`` repositories
+    row_columns: tuple = ()
+
+    def write_rows(self, rows: Iterable[dict], out: Path) -> int:
+        """Write ``datasets`` rows (role → value, images as :class:`harness.hfdata.RowImage`,
+        ``dataset`` and ``id`` filled in, ``_where`` naming the row) in the family's on-disk layout
+        under ``out``; return how many rows were written. Problems name the row."""
+        from .errors import HarnessError
+
+        raise HarnessError(f"family {self.name!r} reads no datasets repositories")
+
+    def export_rows(self, task, source: DataSource, role: str) -> Iterable[dict]:
+        """The records of ``role`` (test, train) as ``datasets`` rows (role → value), for
+        ``harness data export``."""
+        from .errors import HarnessError
+
+        raise HarnessError(f"family {self.name!r} has no datasets format")
+
     def can_convert(self, src: Path) -> bool:
         """Whether ``harness data convert`` should hand ``src`` to this family."""
         return False

@@ -157,8 +157,9 @@ def iter_records(results: Path, task: str | None = None, source: str | None = No
     An unreadable record raises, or, when ``skipped`` is a list, is named there and left out.
 
     When ``results/runs`` does not exist, ``results`` is read as an export (``harness push``, e.g. a
-    Hub dataset snapshot): ``<task>/<model-tag>/results_*.json``, filtered by ``data.source``; JSON
-    files there that are not harness run records are skipped."""
+    Hub dataset snapshot): its ``runs`` Parquet config (read through ``datasets``) when present, else
+    ``<task>/<model-tag>/results_*.json``, filtered by ``data.source``; JSON files there that are
+    not harness run records are skipped."""
     results = Path(results)
     base = results / "runs"
     if not base.is_dir() and results.is_dir():
@@ -183,6 +184,11 @@ def _read_or_skip(path: Path, skipped: list[str] | None) -> dict | None:
 
 
 def _iter_exported(results: Path, task: str | None, source: str | None, skipped: list[str] | None) -> Iterator[dict]:
+    from .hub import RUNS_FILE, parquet_records
+
+    if (results / RUNS_FILE).is_file():  # the export's `runs` config, read through datasets
+        yield from parquet_records(results, task, source, skipped)
+        return
     for path in sorted(results.glob(f"{task or '*'}/*/results_*.json")):
         if any(part.startswith(".") for part in path.relative_to(results).parts):
             continue  # e.g. a download's .cache folder

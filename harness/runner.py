@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader
 from . import __version__, distributed, machine
 from .errors import HarnessError
 from .family import FAMILIES, Family
+from . import hfdata
 from .hub import fold_revision, resolve_data_root
 from .models import build_model, has_fit
 from .results import (SCHEMA_VERSION, atomic_path, content_digest, model_tag, results_dir, run_dir,
@@ -49,6 +50,7 @@ class RunOptions:
     n_boot: int = 1000
     progress: bool = True
     submission: str | None = None
+    columns: dict[str, str] | None = None  # a datasets repository's column mapping (harness.hfdata)
 
 
 def pick_device(spec: str) -> torch.device:
@@ -311,7 +313,7 @@ def run_task(task: Task, model_name: str, opts: RunOptions, log: Callable[[str],
     amp = autocast_dtype(device, model, opts.precision)
     precision = "fp32" if amp is None else f"amp-{str(amp).removeprefix('torch.')}"
     root, origin = resolve_data_root(opts.data_root)  # an hf://datasets/... root: its cached snapshot
-    source = family.resolve_data(task, root, need_train=trains)
+    source = hfdata.resolve_data(family, task, root, trains, opts.columns)  # a datasets repository, or a layout
     if origin:  # the repository commit is part of what the data is
         source.fingerprint, source.origin = fold_revision(source.fingerprint, origin), origin
     world.check_same({"task": task.name, "version": task.version, "config_hash": task.config_hash,

@@ -303,9 +303,10 @@ def load_references(task, data_root: str | Path | None = None, reference: Path |
             raise HarnessError(f"the reference changed after it was exported (content digest {info['digest']}, "
                                f"{sidecar.name} says {meta.get('digest')}): export it again", reference)
         return references, {**info, "checked": sidecar.name}
+    from .hfdata import references as data_references  # any data root, a datasets repository included
     from .hub import resolve_data_root
 
-    references, info = family.references(task, resolve_data_root(str(data_root) if data_root else None)[0])
+    references, info = data_references(family, task, resolve_data_root(str(data_root) if data_root else None)[0])
     return references, {**info, "digest": content_digest(references)}
 
 

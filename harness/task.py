@@ -23,10 +23,11 @@ from .registry import select
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 TASK_KEYS = {"task", "include", "description", "family", "version", "datasets", "metrics",
-             "primary_metric", "recipe", "sources", "notes", "tags"}
+             "primary_metric", "recipe", "sources", "notes", "tags", "columns"}
 GROUP_KEYS = {"group", "include", "description", "version", "tasks", "aggregate", "sources", "notes"}
-#: keys that describe a task but cannot move a score: left out of the config hash
-DESCRIPTIVE_KEYS = {"description", "sources", "notes", "tags"}
+#: keys that describe a task but cannot move a score: left out of the config hash (``columns``, a
+#: datasets repository's column mapping, enters the data fingerprint instead)
+DESCRIPTIVE_KEYS = {"description", "sources", "notes", "tags", "columns"}
 AGGREGATES = ("none", "mean")
 DIRECTIONS = ("min", "max")
 ROLES = ("train", "val", "test")  # val: source validation sets (thresholds, model selection)

@@ -32,9 +32,11 @@ from torch.utils.data import DataLoader, Dataset
 from ...errors import HarnessError
 from ...family import (DataSource, Family, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
                       combined_fingerprint, held_out, roles_needed, scores_of, select_by_role)
+from ...hfdata import Column, RowImage
 from ...results import atomic_path
 from ...scoring import Problems, Upload, check_ids, decode_text, number_in, parse_rows
 from ...stats import MetricValue, bootstrap, mean_with_se
+from ..splicing.data import save_row_image
 from . import data, metrics, trigger
 
 SAMPLE_SEED = 0
@@ -233,6 +235,46 @@ class IqaBackdoorFamily(Family):
         role_fps = {role: data.fingerprint(root, recs) for role, recs in chosen.items()}
         datasets = {r: [d.name for d in task.datasets.get(r, [])] for r in roles}
         return DataSource(kind, root, combined_fingerprint(role_fps), datasets, notes, role_fps, {"records": chosen})
+
+    # ------------------------------------------------------------------ datasets repositories
+    row_columns = (
+        Column("id", "text", True, help="sample id (the image's file stem)"),
+        Column("image", "image", True, help="the image (PNG, JPEG, TIFF or BMP)"),
+        Column("mos", "number", True, label=True, help="the MOS on the dataset's native range "
+               + ", ".join(f"{k} [{lo:g}, {hi:g}]" for k, (lo, hi) in data.NATIVE_RANGE.items())),
+        Column("dataset", "text", help=f"the task dataset of the row ({', '.join(data.DATASETS)})"),
+        Column("split", "text", help="train, val or test (default: the harness's seeded 80/20 split)"),
+    )
+
+    def write_rows(self, rows, out: Path) -> int:
+        """``<dataset>/images/<id><ext>`` and a pyiqa-style ``meta_info.csv`` (image, MOS on the
+        native range, and ``official_split`` when the rows carry a split). Bytes are written unchanged."""
+        listed: dict[str, list] = {}
+        for row in rows:
+            where, name, sid = row["_where"], row["dataset"], row["id"]
+            if name not in data.DATASETS:
+                raise HarnessError(f"{where}: unknown IQA dataset {name!r}; known: {list(data.DATASETS)}")
+            if row.get("image") is None or row.get("mos") is None:
+                raise HarnessError(f"{where}: empty {'image' if row.get('image') is None else 'MOS'}")
+            raw = data.check_mos(name, row["mos"], where)
+            split = row.get("split")
+            if split is not None and split.strip().lower() not in data.SPLIT_VALUES:
+                raise HarnessError(f"{where}: split {split!r} is not train, val or test")
+            image, _ = save_row_image(row["image"], out / name / "images", sid)
+            listed.setdefault(name, []).append([f"images/{image.name}", repr(raw), split])
+        for name, entries in listed.items():
+            has_split = {e[2] is not None for e in entries}
+            if has_split == {True, False}:
+                raise HarnessError(f"dataset {name!r}: some rows have a split and others none; give every row one")
+            header = ["image_name", "mos"] + (["official_split"] if True in has_split else [])
+            with open(out / name / data.META_CSV, "w", newline="", encoding="utf-8") as fh:
+                csv.writer(fh).writerows([header, *[e[: len(header)] for e in entries]])
+        return sum(len(e) for e in listed.values())
+
+    def export_rows(self, task, source: DataSource, role: str):
+        for r in source.scanned["records"][role]:
+            yield {"id": r.sample_id, "image": RowImage(r.image.read_bytes(), str(r.image), r.image.name),
+                   "mos": float(r.raw_mos), "dataset": r.dataset, "split": r.split}
 
     def train_data(self, task, source: DataSource, model) -> IqaTrainSet:
         pattern, _ = model_pattern(model)

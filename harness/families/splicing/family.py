@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator, Sequence
@@ -31,6 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 from ...errors import HarnessError
 from ...family import (DataSource, Family, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
                       combined_fingerprint, held_out, roles_needed, select_by_role)
+from ...hfdata import Column, RowImage
 from ...results import atomic_dir, atomic_path
 from ...scoring import Problems, Upload, check_ids, number_in, read_csv
 from ...stats import MetricValue, bootstrap, mean_with_se
@@ -215,6 +217,60 @@ class SplicingFamily(Family):
         role_fps = {role: data.fingerprint(root, recs) for role, recs in chosen.items()}
         datasets = {r: [d.name for d in task.datasets.get(r, [])] for r in roles}
         return DataSource(kind, root, combined_fingerprint(role_fps), datasets, notes, role_fps, {"records": chosen})
+
+    # ------------------------------------------------------------------ datasets repositories
+    row_columns = (
+        Column("id", "text", True, help="sample id (the image's file stem)"),
+        Column("image", "image", True, help="the image (PNG, JPEG, TIFF or BMP)"),
+        Column("mask", "image", label=True, help="ground-truth mask of a tampered image (empty for an authentic one)"),
+        Column("label", "int", label=True, help="1 tampered, 0 authentic (default: 1 iff a mask is given)"),
+        Column("dataset", "text", help=f"the task dataset of the row ({', '.join(DATASETS)})"),
+        Column("subset", "text", help="SciSp subset C or H (optional)"),
+    )
+
+    def write_rows(self, rows, out: Path) -> int:
+        """Layout B per dataset: ``images/<id><ext>``, ``masks/<id><ext>``, ``list.json`` and, when
+        any row has a subset, ``subsets.csv``. Bytes are written unchanged."""
+        listings: dict[str, list] = {}
+        subsets: dict[str, list] = {}
+        for row in rows:
+            where, name, sid = row["_where"], row["dataset"], row["id"]
+            if name not in DATASETS:
+                raise HarnessError(f"{where}: unknown splicing dataset {name!r}; known: {list(DATASETS)}")
+            if "mask" not in row and "label" not in row:
+                raise HarnessError(f"{where}: no ground truth: neither a mask nor a label column (a participant copy "
+                                   "cannot be scored)")
+            if row.get("image") is None:
+                raise HarnessError(f"{where}: empty image")
+            label = row.get("label")
+            label = (1 if row.get("mask") is not None else 0) if label is None else label
+            if label not in (0, 1):
+                raise HarnessError(f"{where}: label {label!r} is not 0 (authentic) or 1 (tampered)")
+            if label == 1 and row.get("mask") is None:
+                raise HarnessError(f"{where}: label 1 (tampered) but no mask")
+            folder = out / name
+            image, shape = data.save_row_image(row["image"], folder / "images", sid)
+            entry = [f"images/{image.name}", data.NEGATIVE]
+            if label == 1:
+                mask, mask_shape = data.save_row_image(row["mask"], folder / "masks", sid)
+                if mask_shape != shape:
+                    raise HarnessError(f"{row['mask'].where}: mask is {mask_shape[0]}x{mask_shape[1]} but its image is "
+                                       f"{shape[0]}x{shape[1]}")
+                entry[1] = f"masks/{mask.name}"
+            listings.setdefault(name, []).append(entry)
+            if row.get("subset"):
+                subsets.setdefault(name, []).append([sid, row["subset"]])
+        for name, entries in listings.items():
+            (out / name / data.LIST_JSON).write_text(json.dumps(entries), encoding="utf-8")
+            if subsets.get(name):
+                with open(out / name / data.SUBSETS_CSV, "w", newline="", encoding="utf-8") as fh:
+                    csv.writer(fh).writerows([["id", "subset"], *subsets[name]])
+        return sum(len(e) for e in listings.values())
+
+    def export_rows(self, task, source: DataSource, role: str):
+        for r in source.scanned["records"][role]:
+            yield {"id": r.sample_id, "image": _row_image(r.image), "label": int(r.label), "dataset": r.dataset,
+                   "subset": r.subset, "mask": _row_image(r.mask) if r.mask is not None else None}
 
     def train_data(self, task, source: DataSource, model) -> SpliceTrainSet:
         return SpliceTrainSet(source.scanned["records"].get("train", []))
@@ -443,6 +499,10 @@ class SplicingFamily(Family):
             breakdowns["per_subset"] = {s: {k: v.value for k, v in _level_metrics(g, per_image, names).items()}
                                         for s, g in rows[rows.subset != ""].groupby("subset")}
         return Score(values, rows, notes, counts, breakdowns)
+
+
+def _row_image(path: Path) -> RowImage:
+    return RowImage(Path(path).read_bytes(), str(path), Path(path).name)
 
 
 def _png(mask: np.ndarray) -> bytes:
