@@ -30,7 +30,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ...errors import HarnessError
-from ...family import (DataSource, Family, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
+from ...family import (DataSource, Family, PredictionFormat, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
                       combined_fingerprint, held_out, roles_needed, scores_of, select_by_role)
 from ...results import atomic_path
 from ...scoring import Problems, Upload, check_ids, decode_text, number_in, parse_rows
@@ -283,6 +283,19 @@ class IqaBackdoorFamily(Family):
                 for unit, v in zip(units, scores_of(outputs, units, "quality on the 0-100 scale"))]
 
     # ------------------------------------------------------------------ prediction files
+    def prediction_format(self) -> PredictionFormat:
+        return PredictionFormat(
+            suffixes=(".csv",),
+            summary="header id,alpha,score, one row per test image id and trigger strength alpha of the task's "
+                    "grid (alpha 0 = clean; a plain quality task: alpha 0 or empty), score = predicted quality "
+                    "on the 0-100 MOS scale.",
+            details="""\
+.csv: header id,alpha,score. id is the test image's id; alpha the trigger strength the image was
+    scored at: a backdoor task needs one row per image and alpha of its grid (alpha 0 = the
+    clean image, the others as `harness run` injects the trigger), a plain quality task one row
+    per image with alpha 0 (or empty). score is the model's predicted quality on the 0-100 MOS
+    scale (a finite number).""")
+
     def prediction_suffix(self, outputs) -> str:
         return ".csv"
 
