@@ -22,6 +22,8 @@ from harness.families.rppg import FAMILY
 from harness.task import TaskIndex
 
 TASK = TaskIndex().tasks["svc2026-rppg-phase2"]
+IMAGE = "me/harness-scoring:1"
+REFERENCE = "reference.npz"  # the rPPG family's reference file
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +34,8 @@ def built(tmp_path_factory, sample_cache, pos_submission):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HARNESS_CACHE", str(sample_cache))
         mp.delenv("HARNESS_DATA", raising=False)
-        assert main(["codabench-bundle", "--task", TASK.name, "--out", str(out / "bundle"), "--zip",
-                     "--start", "2026-03-01", "--final-start", "2026-05-01"]) == 0
+        assert main(["codabench-bundle", "--task", TASK.name, "--out", str(out / "bundle"), "--zip", "--allow-sample",
+                     "--docker-image", IMAGE, "--start", "2026-03-01", "--final-start", "2026-05-01"]) == 0
     bundle = out / "bundle"
     competition = yaml.safe_load((bundle / "competition.yaml").read_text())
     return {"folder": folder, "record": pos_submission["record"], "bundle": bundle, "competition": competition}
@@ -71,12 +73,13 @@ def test_competition_yaml_is_a_complete_v2_bundle(built):
         assert (bundle / rel).is_file() and (bundle / rel).stat().st_size > 0, rel
     (task,) = comp["tasks"]
     assert task["index"] == 0 and (bundle / task["scoring_program"] / "score.py").is_file()
-    assert (bundle / task["reference_data"] / codabench.REFERENCE_NAME).is_file()
+    assert (bundle / task["reference_data"] / REFERENCE).is_file()
     metadata = yaml.safe_load((bundle / task["scoring_program"] / "metadata.yaml").read_text())
-    assert metadata["command"].split()[:2] == ["python3", "/app/program/score.py"]
+    assert metadata["command"].split() == ["python3", "$program/score.py", "$input", "$output"]
     dev, final = comp["phases"]
     assert (dev["index"], final["index"]) == (0, 1) and dev["tasks"] == final["tasks"] == [0]
-    assert dev["start"] == "2026-03-01 00:00:00" and dev["end"] == final["start"] == "2026-05-01 00:00:00"
+    # Codabench refuses a phase that ends when the next starts ("Phases dates conflict")
+    assert (dev["start"], dev["end"], final["start"]) == ("2026-03-01 00:00:00", "2026-04-30 23:59:59", "2026-05-01 00:00:00")
     assert final["auto_migrate_to_this_phase"] is True and "end" not in final
     assert comp["enable_detailed_results"] is True
 
@@ -99,7 +102,7 @@ def test_zip_has_competition_yaml_at_its_root_and_every_file(built):
         names = sorted(archive.namelist())
         assert yaml.safe_load(archive.read("competition.yaml")) == built["competition"]
     assert names == sorted(p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file())
-    assert "scoring_program/score.py" in names and f"reference_data/{codabench.REFERENCE_NAME}" in names
+    assert "scoring_program/score.py" in names and f"reference_data/{REFERENCE}" in names
 
 
 # ----------------------------------------------------------------------------- score.py as Codabench runs it
@@ -171,8 +174,9 @@ def test_a_zip_inside_the_upload_and_a_subfolder_are_accepted(built, tmp_path, c
 
 
 @pytest.mark.parametrize("files, problem", [
-    ({}, "it holds 0"),
+    ({}, "the upload holds no prediction file: BVP waveforms"),
     ({"a.csv": b"id,hr_bpm\n", "b.csv": b"id,hr_bpm\n"}, "it holds 2: 'a.csv', 'b.csv'"),
+    ({"p.zip": b"PK\x03\x04 not a zip"}, "p.zip: not a valid zip archive"),
     ({"p.txt": b"id,hr_bpm\n"}, "p.txt: unknown prediction format"),
     ({"p.csv": b""}, "p.csv: the prediction file is empty"),
 ])
@@ -200,12 +204,12 @@ def test_set_up_problems_are_organizer_errors(built, tmp_path, capsys):
     assert code == codabench.EXIT_CONFIG and "stale bundle" in err and "version" in err
     code, err = score_in_process(built, root, capsys, {**baked(built), "task": "no-such-task"})
     assert code == codabench.EXIT_CONFIG and "does not define task 'no-such-task'" in err
-    (root / "input" / "ref" / codabench.REFERENCE_NAME).write_bytes(b"not an npz")
+    (root / "input" / "ref" / REFERENCE).write_bytes(b"not an npz")
     code, err = score_in_process(built, root, capsys)
     assert code == codabench.EXIT_CONFIG and "reference data is unusable" in err
     shutil.rmtree(root / "input" / "ref")
     code, err = score_in_process(built, root, capsys)
-    assert code == codabench.EXIT_CONFIG and "no reference file" in err
+    assert code == codabench.EXIT_CONFIG and "no reference 'reference.npz'" in err
     assert not (root / "output" / "scores.json").exists()
 
 
@@ -213,22 +217,24 @@ def test_set_up_problems_are_organizer_errors(built, tmp_path, capsys):
 def test_reference_file_and_final_reference(built, tmp_path, capsys):
     ref = built["folder"] / "ref.npz"
     assert main(["codabench-bundle", "--task", TASK.name, "--out", str(tmp_path / "b"), "--reference", str(ref),
-                 "--final-reference", str(ref), "--docker-image", "me/harness-scoring:1"]) == 0
+                 "--final-reference", str(ref), "--docker-image", "me/harness-scoring:1", "--allow-sample"]) == 0
     comp = yaml.safe_load((tmp_path / "b" / "competition.yaml").read_text())
     assert comp["docker_image"] == "me/harness-scoring:1"
     assert [t["reference_data"] for t in comp["tasks"]] == ["reference_data", "reference_data_final"]
     assert [p["tasks"] for p in comp["phases"]] == [[0], [1]]
-    exported = FAMILY.read_reference(TASK, built["bundle"] / "reference_data" / codabench.REFERENCE_NAME)[0]
-    given = FAMILY.read_reference(TASK, tmp_path / "b" / "reference_data_final" / codabench.REFERENCE_NAME)[0]
+    exported = FAMILY.read_reference(TASK, built["bundle"] / "reference_data" / REFERENCE)[0]
+    given = FAMILY.read_reference(TASK, tmp_path / "b" / "reference_data_final" / REFERENCE)[0]
     assert sorted(exported) == sorted(given)
     assert all(np.array_equal(exported[i]["bvp"], given[i]["bvp"]) and exported[i]["fs"] == given[i]["fs"] for i in given)
     # rebuilding over an earlier bundle replaces it; a folder that is not a bundle is refused
-    assert main(["codabench-bundle", "--task", TASK.name, "--out", str(tmp_path / "b"), "--reference", str(ref)]) == 0
+    assert main(["codabench-bundle", "--task", TASK.name, "--out", str(tmp_path / "b"), "--reference", str(ref),
+                 "--docker-image", IMAGE, "--allow-sample"]) == 0
     assert not (tmp_path / "b" / "reference_data_final").exists()
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "keep.txt").write_text("x")
     capsys.readouterr()
-    assert main(["codabench-bundle", "--task", TASK.name, "--out", str(tmp_path / "other"), "--reference", str(ref)]) == 2
+    assert main(["codabench-bundle", "--task", TASK.name, "--out", str(tmp_path / "other"), "--reference", str(ref),
+                 "--docker-image", IMAGE, "--allow-sample"]) == 2
     assert "is not an earlier bundle" in capsys.readouterr().err and (tmp_path / "other" / "keep.txt").exists()
 
 
@@ -238,9 +244,15 @@ def test_reference_file_and_final_reference(built, tmp_path, capsys):
     (["--task", TASK.name, "--reference", "missing.npz"], "reference file not found"),
     (["--task", TASK.name, "--start", "2026-05-01", "--final-start", "2026-04-01"], "must come after"),
     (["--task", TASK.name, "--start", "soon"], "dates are YYYY-MM-DD"),
+    (["--task", TASK.name, "--start", "2026-05-01", "--final-start", "2026-05-01 00:00:01"], "must come after"),
+    (["--task", TASK.name, "--docker-image", ""], "--docker-image is required"),
+    (["--task", TASK.name, "--docker-image", "Me/Harness Scoring"], "is not a docker image reference"),
+    (["--task", TASK.name, "--docker-image", "me/" + "x" * 126], "is not a docker image reference of at most 128"),
+    (["--task", TASK.name, "--title", "t" * 257], "--title must hold 1 to 256 characters"),
 ])
 def test_bad_options_are_one_line_errors(tmp_path, capsys, args, message):
-    assert main(["codabench-bundle", "--out", str(tmp_path / "b"), *args]) == 2
+    args = [*args, "--docker-image", IMAGE] if "--docker-image" not in args else args
+    assert main(["codabench-bundle", "--out", str(tmp_path / "b"), "--allow-sample", *args]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "b").exists()
