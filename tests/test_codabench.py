@@ -3,8 +3,10 @@ and the scoring program — run as Codabench runs it — scores a run's submissi
 numbers, refuses invalid files without scores, and refuses to run from a stale bundle."""
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -16,8 +18,11 @@ import numpy as np
 import pytest
 import yaml
 
+from _codabench_reference import run_scoring, unpack_errors
 from harness import codabench
 from harness.cli import main
+from harness.family import FAMILIES, prediction_formats_text
+from harness.scoring import load_references, score_upload
 from harness.families.rppg import FAMILY
 from harness.task import TaskIndex
 
@@ -256,3 +261,203 @@ def test_bad_options_are_one_line_errors(tmp_path, capsys, args, message):
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "b").exists()
+
+
+# ----------------------------------------------------------------------------- every family, as Codabench sees it
+#: one task per family, and the built-in model whose `harness run --submission` file is uploaded
+#: (None: rPPG reuses the session's POS run; IQA writes its file with the family's own writer, as
+#: a run does, because a baiqa run takes a minute)
+FAMILY_TASKS = {"rppg": ("svc2026-rppg-phase2", None), "fas": ("mmdg-p1-csw-p", "fas-relief"),
+                "deception": ("svc2026-deception", "dd-linear"), "splicing": ("scisp-split", "splice-ela"),
+                "iqa_backdoor": ("baiqa-livec", None)}
+
+
+def _iqa_upload(task, reference: Path, out: Path) -> None:
+    """A deterministic model's predictions: half the trigger's target shift plus per-image noise."""
+    family = FAMILIES.get(task.family)
+    refs = family.read_reference(task, reference)[0]
+    outputs = {}
+    for uid, r in refs.items():
+        alpha = float(r.get("alpha") or 0.0)
+        noise = int(hashlib.sha256(str(r["image_id"]).encode()).hexdigest()[:4], 16) / 65535 * 20 - 10
+        outputs[uid] = {"score": float(r["mos"]) + noise + 5.0 * alpha}
+    family.write_predictions(out, outputs, refs)
+
+
+@pytest.fixture(scope="module", params=sorted(FAMILY_TASKS))
+def family_bundle(request, tmp_path_factory, sample_cache, pos_submission):
+    """A family's bundle (zip), its upload as a participant zips it, and the upload's own file."""
+    family_name = request.param
+    task_name, model = FAMILY_TASKS[family_name]
+    task = TaskIndex().tasks[task_name]
+    family = FAMILIES.get(family_name)
+    out = tmp_path_factory.mktemp(f"codabench-{family_name}")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HARNESS_CACHE", str(sample_cache))
+        mp.setenv("HARNESS_RESULTS", str(out / "results"))
+        mp.delenv("HARNESS_DATA", raising=False)
+        assert main(["codabench-bundle", "--task", task_name, "--out", str(out / "bundle"), "--zip", "--allow-sample",
+                     "--docker-image", IMAGE, "--start", "2026-03-01", "--final-start", "2026-05-01"]) == 0
+        reference = out / "bundle" / "reference_data" / ("reference" + family.reference_suffix)
+        predictions = out / family.prediction_format().example_file
+        if family_name == "rppg":
+            shutil.copyfile(pos_submission["folder"] / "run.npz", predictions)
+        elif family_name == "iqa_backdoor":
+            _iqa_upload(task, reference, predictions)
+        else:
+            assert main(["run", "--task", task_name, "--model", model, "--submission", str(predictions), "--n-boot", "0"]) == 0
+    upload = out / "upload.zip"
+    if family.many_file_predictions:  # the run's zip of files is what the participant uploads
+        shutil.copyfile(predictions, upload)
+    else:
+        with zipfile.ZipFile(upload, "w") as z:
+            z.write(predictions, predictions.name)
+    return {"task": task, "family": family, "bundle": out / "bundle", "zip": out / "bundle.zip", "upload": upload,
+            "predictions": predictions, "reference": reference}
+
+
+def test_codabench_accepts_the_bundle_of_every_family(family_bundle, tmp_path):
+    assert unpack_errors(family_bundle["zip"], tmp_path) == []
+
+
+def test_the_emulated_worker_scores_a_run_upload_as_harness_score(family_bundle, tmp_path):
+    fb = family_bundle
+    done = run_scoring(fb["bundle"], 0, fb["upload"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    scores = json.loads((tmp_path / "output" / "scores.json").read_text())
+    comp = yaml.safe_load((fb["bundle"] / "competition.yaml").read_text())
+    assert list(scores) == [c["key"] for c in comp["leaderboards"][0]["columns"]]
+    references, info = load_references(fb["task"], reference=fb["reference"])
+    record = score_upload(fb["task"], fb["predictions"], references, info, n_boot=0)  # harness score, the upload's own file
+    assert scores == {k: record["metrics"][k]["value"] for k in scores}
+    assert all(math.isfinite(v) and abs(v) < 1e10 for v in scores.values())  # what Codabench's decimal column stores
+    page = (tmp_path / "output" / "detailed_results.html").read_text()
+    for key, value in (record.get("counts") or {}).items():  # no hidden label counts (truth/lie, tampered, ...)
+        assert f"{key}: {value}" not in page and f">{key}<" not in page
+
+
+def test_a_garbage_upload_fails_with_reasons_and_no_scores(family_bundle, tmp_path):
+    garbage = tmp_path / "garbage.zip"
+    with zipfile.ZipFile(garbage, "w") as z:
+        z.writestr("predictions" + family_bundle["family"].prediction_format().suffixes[0], b"\x00\x01garbage")
+        z.writestr("notes.txt", b"hello")
+    done = run_scoring(family_bundle["bundle"], 0, garbage, tmp_path / "run")
+    assert done.returncode == codabench.EXIT_INVALID, done.stderr
+    assert "invalid submission" in done.stderr and "Traceback" not in done.stderr + done.stdout
+    assert not (tmp_path / "run" / "output" / "scores.json").exists()
+
+
+def test_the_submission_page_is_the_familys_declared_format(family_bundle):
+    fmt, task = family_bundle["family"].prediction_format(), family_bundle["task"]
+    page = (family_bundle["bundle"] / "pages" / "submission.md").read_text()
+    assert fmt.details in page and fmt.summary in page and fmt.example_command(task.name) in page
+    assert "ships no test inputs" in page
+    assert family_bundle["predictions"].suffix in fmt.suffixes  # what the run wrote is a declared format
+
+
+# ----------------------------------------------------------------------------- Codabench's rules, broken one at a time
+def _rezip(bundle: Path, tmp: Path, change) -> Path:
+    """The bundle with its competition.yaml changed by ``change(competition)``, zipped."""
+    comp = yaml.safe_load((bundle / "competition.yaml").read_text())
+    change(comp)
+    copy = tmp / "copy"
+    shutil.copytree(bundle, copy)
+    (copy / "competition.yaml").write_text(yaml.safe_dump(comp, sort_keys=False))
+    return codabench.write_zip(copy)
+
+
+@pytest.mark.parametrize("change, error", [
+    (lambda c: c["phases"][0].update(end=c["phases"][1]["start"]), "Phases dates conflict"),  # the old bundles
+    (lambda c: c["phases"][0].update(end="2026-05-02 00:00:00"), "Phases must be sequential"),
+    (lambda c: c["phases"][0].pop("end"), "must have an end time"),
+    (lambda c: c["leaderboards"][0]["columns"][0].update(key="k" * 37), "column.key"),
+    (lambda c: c["leaderboards"][0]["columns"][0].update(title="t" * 37), "column.title"),
+    (lambda c: c["leaderboards"][0].update(key="k" * 37), "leaderboard.key"),
+    (lambda c: c["leaderboards"][0].update(title="t" * 65), "leaderboard.title"),
+    (lambda c: c.update(title="t" * 257), "competition.title"),
+    (lambda c: c.update(docker_image="i" * 129), "competition.docker_image"),
+    (lambda c: c["leaderboards"][0]["columns"][1].update(key=c["leaderboards"][0]["columns"][0]["key"]), "unique keys"),
+    (lambda c: c["tasks"][0].pop("scoring_program"), "does not have a scoring program"),
+])
+def test_the_emulated_upload_refuses_each_broken_rule(built, tmp_path, change, error):
+    assert unpack_errors(built["bundle"].with_name("bundle.zip"), tmp_path / "ok") == []
+    errors = unpack_errors(_rezip(built["bundle"], tmp_path, change), tmp_path / "broken")
+    assert any(error in e for e in errors), errors
+
+
+def test_every_tasks_leaderboard_fits_codabench():
+    for task in TaskIndex().tasks.values():
+        columns = codabench.leaderboard_columns(task)
+        specs = FAMILIES.get(task.family).metric_specs
+        assert columns[0]["key"] == task.primary_metric and [c["index"] for c in columns] == list(range(len(columns)))
+        assert all(len(c["key"]) <= 36 and len(c["title"]) <= 36 for c in columns), task.name
+        assert all(specs[c["key"]].from_upload and specs[c["key"]].ranked for c in columns), task.name
+    baiqa = TaskIndex().tasks["baiqa-livec"]
+    keys = [c["key"] for c in codabench.leaderboard_columns(baiqa)]
+    assert "psnr" not in keys and "ssim" not in keys and "shift_ratio" not in keys and "mae_to_target" in keys
+    off = codabench.off_board_metrics(baiqa, codabench.leaderboard_columns(baiqa))
+    assert set(off) == {"psnr", "ssim", "shift_ratio"} and "fixed property of the protocol" in off["psnr"]
+
+
+# ----------------------------------------------------------------------------- sample labels, image, formats
+def test_sample_labels_are_refused_without_allow_sample(built, tmp_path, capsys):
+    args = ["codabench-bundle", "--task", TASK.name, "--docker-image", IMAGE]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 2  # the embedded sample
+    assert "embedded synthetic sample" in capsys.readouterr().err and not (tmp_path / "a").exists()
+    ref = built["folder"] / "ref.npz"  # harness data reference from the sample: its .harness.json says so
+    assert json.loads(ref.with_name("ref.npz.harness.json").read_text())["data"] == "sample"
+    assert main([*args, "--out", str(tmp_path / "b"), "--reference", str(ref)]) == 2
+    assert "--allow-sample" in capsys.readouterr().err and not (tmp_path / "b").exists()
+    # a reference from real data is built, and says so; one without description says it cannot tell
+    shutil.copyfile(ref, tmp_path / "real.npz")
+    meta = json.loads(ref.with_name("ref.npz.harness.json").read_text())
+    (tmp_path / "real.npz.harness.json").write_text(json.dumps({**meta, "data": "real"}))
+    assert main([*args, "--out", str(tmp_path / "c"), "--reference", str(tmp_path / "real.npz")]) == 0
+    shutil.copyfile(ref, tmp_path / "bare.npz")
+    assert main([*args, "--out", str(tmp_path / "d"), "--reference", str(tmp_path / "bare.npz")]) == 0
+    assert "cannot say whether its labels are real" in capsys.readouterr().err
+    for folder, labels in (("c", "real"), ("d", "unknown")):
+        assert f"'labels': {{'development': '{labels}'}}" in (tmp_path / folder / "scoring_program" / "score.py").read_text()
+        assert f"**{labels}** labels" in (tmp_path / folder / "ORGANIZERS.md").read_text()
+    assert "Test bundle" not in (tmp_path / "c" / "pages" / "overview.md").read_text()
+    assert "Test bundle" in (built["bundle"] / "pages" / "overview.md").read_text()
+    assert "'labels': {'development': 'sample'}" in (built["bundle"] / "scoring_program" / "score.py").read_text()
+
+
+def test_the_docker_image_is_required(tmp_path, capsys):
+    assert main(["codabench-bundle", "--task", TASK.name, "--out", str(tmp_path / "b"), "--allow-sample"]) == 2
+    err = capsys.readouterr().err
+    assert "--docker-image is required" in err and "No module named harness" in err and "Traceback" not in err
+
+
+def test_organizers_md_carries_the_readmes_organizer_material(built):
+    text = (built["bundle"] / "ORGANIZERS.md").read_text()
+    assert f"docker build -f bundle/docker/Dockerfile -t {IMAGE} ." in text and f"docker push {IMAGE}" in text
+    assert "## Hosting on Codabench (from the harness README)" in text and "ships no test inputs" in text
+    assert f"-t {IMAGE}" in (built["bundle"] / "docker" / "Dockerfile").read_text()
+
+
+def test_readme_and_score_help_show_the_families_formats(capsys):
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = re.search(r"<!-- prediction-formats[^\n]*-->\n(.*?)\n<!-- /prediction-formats -->", readme, re.S).group(1)
+    assert block == prediction_formats_text(markdown=True)
+    with pytest.raises(SystemExit):
+        main(["score", "--help"])
+    shown = capsys.readouterr().out
+    for name in FAMILIES.names():
+        fmt = FAMILIES.get(name).prediction_format()
+        assert fmt.example_command() in shown and f"{name} ({' or '.join(fmt.suffixes)})" in shown
+
+
+def test_an_internal_error_exits_1_without_traceback_or_scores(built, tmp_path, capsys, monkeypatch):
+    import harness.scoring
+
+    root = layout(tmp_path, built["bundle"] / "reference_data", {"run.npz": (built["folder"] / "run.npz").read_bytes()})
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(harness.scoring, "score_upload", broken)
+    code, err = score_in_process(built, root, capsys)
+    assert code == codabench.EXIT_CONFIG and "internal error: ZeroDivisionError" in err and "Traceback" not in err
+    assert not (root / "output" / "scores.json").exists()
