@@ -14,7 +14,11 @@ rule here is shown to fail on a bundle that breaks it.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
+import os
+import runpy
 import shlex
 import shutil
 import subprocess
@@ -150,11 +154,13 @@ def unpack_errors(bundle_zip: Path, tmp: Path) -> list[str]:
     return errors
 
 
-def run_scoring(bundle: Path, task_index: int, upload_zip: Path, work: Path) -> subprocess.CompletedProcess:
+def run_scoring(bundle: Path, task_index: int, upload_zip: Path, work: Path, in_process: bool = True
+                ) -> subprocess.CompletedProcess:
     """The compute worker's scoring step, without docker: the task's reference data (zipped by
     Codabench when it is a folder, so its contents sit at the zip root) in ``input/ref``, the
     upload unzipped in ``input/res`` with the prediction step's ``metadata``, the command's
-    variables replaced by this run's folders, run from the program folder."""
+    variables replaced by this run's folders, run from the program folder — in a new interpreter,
+    or (``in_process``, to spare the interpreter start in tests) the same script run as __main__."""
     comp = yaml.safe_load((bundle / "competition.yaml").read_text())
     task = next(t for t in comp["tasks"] if t["index"] == task_index)
     program, ref = bundle / task["scoring_program"], bundle / task["reference_data"]
@@ -171,6 +177,19 @@ def run_scoring(bundle: Path, task_index: int, upload_zip: Path, work: Path) -> 
                         ("$hidden", work / "input" / "ref"), ("$predictions", res), ("$shared", work / "shared")):
         command = command.replace(var, str(folder))
     argv = shlex.split(command)
-    if argv[0] in ("python", "python3"):
-        argv[0] = sys.executable
-    return subprocess.run(argv, cwd=work / "program", capture_output=True, text=True, timeout=300)
+    assert argv[0] in ("python", "python3"), argv
+    if not in_process:
+        return subprocess.run([sys.executable, *argv[1:]], cwd=work / "program", capture_output=True, text=True, timeout=300)
+    out, err, saved = io.StringIO(), io.StringIO(), (sys.argv, os.getcwd())
+    code = 0
+    try:
+        sys.argv = argv[1:]
+        os.chdir(work / "program")
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            runpy.run_path(argv[1], run_name="__main__")
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv = saved[0]
+        os.chdir(saved[1])
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
