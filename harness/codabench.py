@@ -106,8 +106,9 @@ def leaderboard_columns(task) -> list[dict[str, Any]]:
     return columns
 
 
-def off_board_metrics(task, columns: list[dict]) -> dict[str, str]:
-    """The task metrics that are not leaderboard columns, each with why (shown on the evaluation page)."""
+def off_board_metrics(task, columns: list[dict], fixed: dict | None = None) -> dict[str, str]:
+    """The task metrics that are not leaderboard columns, each with why (shown on the evaluation
+    page); ``fixed``: the protocol's own values of those an upload cannot determine (MetricValue)."""
     from .family import FAMILIES
 
     specs = FAMILIES.get(task.family).metric_specs or {}
@@ -118,8 +119,13 @@ def off_board_metrics(task, columns: list[dict]) -> dict[str, str]:
             continue
         spec = specs.get(m.name)
         if not getattr(spec, "from_upload", True):
-            out[m.name] = ("a fixed property of the protocol, not of a submission: measured by `harness run` from the "
-                           "test images and the task's trigger, which an uploaded file does not carry")
+            value = (fixed or {}).get(m.name)
+            unit = getattr(spec, "unit", "") if getattr(spec, "unit", "") not in ("fraction", "ratio") else ""
+            shown = (f"{value.value:.4g}{' ' + unit if unit else ''} on this test set"
+                     if value is not None and value.value is not None else
+                     "not computed here (the bundle was built from a reference file, without the test data)")
+            out[m.name] = (f"a fixed property of the protocol, not of a submission: {shown}; measured by `harness run` "
+                           f"from the test data and the task's default trigger, which an uploaded file does not carry")
         else:
             out[m.name] = "reported in the detailed results, never ranked"
         if spec is not None:
@@ -266,7 +272,8 @@ TEST_INPUTS = ("The competition ships no test inputs (videos, images, features):
                "Codabench public data (`public_data` in competition.yaml) where the licence allows.")
 
 
-def _pages(task, family, columns: list[dict], ref_info: dict, final_info: dict | None, recipe: dict) -> dict[str, str]:
+def _pages(task, family, columns: list[dict], ref_info: dict, final_info: dict | None, recipe: dict,
+           fixed: dict) -> dict[str, str]:
     fmt = family.prediction_format()
     inputs = TEST_INPUTS.format(task=task.name, example=fmt.example_file)
     warn = ("\n> **Test bundle**: the reference labels are the harness's embedded *synthetic sample*, not a real "
@@ -284,7 +291,7 @@ def _pages(task, family, columns: list[dict], ref_info: dict, final_info: dict |
                 f"starts. {final_ref}\n")
     rows = "\n".join(f"| {c['index']} | `{c['key']}` | {'lower' if c['sorting'] == 'asc' else 'higher'} is better"
                      f"{' (**primary**)' if c['index'] == 0 else ''} | {c['precision']} |" for c in columns)
-    off = off_board_metrics(task, columns)
+    off = off_board_metrics(task, columns, fixed)
     off_text = ("\n\nNot on the leaderboard:\n\n" + "\n".join(f"- `{k}`: {why}." for k, why in off.items())) if off else ""
     evaluation = (f"# Evaluation\n\nThe leaderboard ranks by `{task.primary_metric}` (column 0), then by the "
                   f"other columns from left to right.\n\n| column | metric | better | decimals shown |\n|---|---|---|---|\n"
@@ -377,8 +384,13 @@ def build_bundle(task, out: Path, *, docker_image: str | None, reference: Path |
         (program / "score.py").write_text(_score_py(bundle), encoding="utf-8")
         (program / "metadata.yaml").write_text("command: python3 $program/score.py $input $output\n", encoding="utf-8")
         recipe = family.recipe_record(task)
+        fixed = {}
+        if reference is None and off_board_metrics(task, columns):
+            from .hub import resolve_data_root
+
+            fixed = family.protocol_values(task, resolve_data_root(str(data_root) if data_root else None)[0])
         (tmp / "pages").mkdir()
-        for page, text in _pages(task, family, columns, ref_info, final_info, recipe).items():
+        for page, text in _pages(task, family, columns, ref_info, final_info, recipe, fixed).items():
             (tmp / "pages" / page).write_text(text, encoding="utf-8")
         (tmp / "logo.png").write_bytes(_png())
         (tmp / "docker").mkdir()

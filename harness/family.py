@@ -293,6 +293,11 @@ class Family:
         """The resolved evaluation recipe, as recorded with every result."""
         raise NotImplementedError
 
+    def protocol_values(self, task, data_root: Path | None) -> dict[str, MetricValue]:
+        """Task metrics fixed by the protocol and the test data rather than by a submission (those
+        whose spec says ``from_upload=False``, e.g. a trigger's visibility); most families have none."""
+        return {}
+
     def synthesize(self, out: Path, seed: int = 0) -> Path:
         """Write the family's embedded synthetic sample (in a real on-disk layout) under ``out``."""
         from .errors import HarnessError

@@ -285,7 +285,7 @@ def _iqa_upload(task, reference: Path, out: Path) -> None:
 
 
 @pytest.fixture(scope="module", params=sorted(FAMILY_TASKS))
-def family_bundle(request, tmp_path_factory, sample_cache, pos_submission):
+def family_bundle(request, tmp_path_factory, sample_cache):
     """A family's bundle (zip), its upload as a participant zips it, and the upload's own file."""
     family_name = request.param
     task_name, model = FAMILY_TASKS[family_name]
@@ -301,7 +301,7 @@ def family_bundle(request, tmp_path_factory, sample_cache, pos_submission):
         reference = out / "bundle" / "reference_data" / ("reference" + family.reference_suffix)
         predictions = out / family.prediction_format().example_file
         if family_name == "rppg":
-            shutil.copyfile(pos_submission["folder"] / "run.npz", predictions)
+            shutil.copyfile(request.getfixturevalue("pos_submission")["folder"] / "run.npz", predictions)
         elif family_name == "iqa_backdoor":
             _iqa_upload(task, reference, predictions)
         else:
@@ -461,3 +461,25 @@ def test_an_internal_error_exits_1_without_traceback_or_scores(built, tmp_path, 
     code, err = score_in_process(built, root, capsys)
     assert code == codabench.EXIT_CONFIG and "internal error: ZeroDivisionError" in err and "Traceback" not in err
     assert not (root / "output" / "scores.json").exists()
+
+
+def test_the_trigger_visibility_is_on_the_task_page_as_the_protocols_value(family_bundle):
+    if family_bundle["family"].name != "iqa_backdoor":
+        pytest.skip("only the IQA backdoor tasks have protocol-fixed metrics")
+    import torch
+
+    from harness.families.iqa_backdoor import data, trigger
+
+    task = family_bundle["task"]
+    source = family_bundle["family"].resolve_data(task, None, need_train=False)
+    top = max(abs(a) for a in family_bundle["family"].recipe_record(task)["alphas"])
+    psnrs = []
+    for r in source.scanned["records"]["test"]:  # the literal blockwise trigger, PSNR in numpy
+        clean = torch.from_numpy(data.read_image(r.image).transpose(2, 0, 1).copy()).double()[None] / 255.0
+        for a in (-top, top):
+            shown = trigger.inject_blockwise(clean, a, trigger.DEFAULT_PATTERN.double()).numpy()
+            psnrs.append(10 * np.log10(1.0 / np.mean((shown - clean.numpy()) ** 2)))
+    page = (family_bundle["bundle"] / "pages" / "evaluation.md").read_text()
+    shown = float(re.search(r"`psnr`: a fixed property of the protocol, not of a submission: ([0-9.]+) dB", page).group(1))
+    assert shown == pytest.approx(np.mean(psnrs), abs=0.01)
+    assert "`ssim`: a fixed property of the protocol" in page

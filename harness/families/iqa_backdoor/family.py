@@ -382,6 +382,18 @@ class IqaBackdoorFamily(Family):
                 refs[unit_id(r.sample_id, a) if a is not None else r.sample_id] = _reference(r, a)
         return refs, {"kind": source.kind, "root": str(source.root), "fingerprint": source.fingerprint, "samples": len(refs)}
 
+    def protocol_values(self, task, data_root: Path | None) -> dict[str, MetricValue]:
+        """The default trigger's visibility (psnr, ssim at full strength) on the test images: what
+        a run of the task records with the default trigger, measured by the same code."""
+        names = [m.name for m in task.metrics if m.name in VISIBILITY]
+        if not names or not IqaRecipe.from_dict(task.recipe).backdoor:
+            return {}
+        tests = self.test_set(task, self.resolve_data(task, data_root, need_train=False), None, None)
+        seen = [{k: unit.meta[k] for k in VISIBILITY} for unit, _ in tests.make_dataset(tests.sample_ids)
+                if all(k in unit.meta for k in VISIBILITY)]
+        rows = pd.DataFrame(seen, columns=list(VISIBILITY))
+        return {name: _visibility(rows, name) for name in names}
+
     # ------------------------------------------------------------------ scoring
     def score(self, task, outputs: dict[str, dict], references: dict[str, dict], *, n_boot: int, seed: int) -> Score:
         recipe = IqaRecipe.from_dict(task.recipe)
