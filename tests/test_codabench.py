@@ -483,3 +483,23 @@ def test_the_trigger_visibility_is_on_the_task_page_as_the_protocols_value(famil
     shown = float(re.search(r"`psnr`: a fixed property of the protocol, not of a submission: ([0-9.]+) dB", page).group(1))
     assert shown == pytest.approx(np.mean(psnrs), abs=0.01)
     assert "`ssim`: a fixed property of the protocol" in page
+
+
+def test_wrapped_uploads_score_the_same(family_bundle, tmp_path):
+    """A zip holding the participant's zip, and (many-file families) a zip holding one folder of the files."""
+    fb = family_bundle
+    variants = {"zip-in-zip": tmp_path / "nested.zip"}
+    with zipfile.ZipFile(variants["zip-in-zip"], "w") as z:
+        z.write(fb["upload"], "submission.zip")
+    if fb["family"].many_file_predictions:
+        variants["folder-in-zip"] = tmp_path / "folder.zip"
+        with zipfile.ZipFile(fb["upload"]) as src, zipfile.ZipFile(variants["folder-in-zip"], "w") as z:
+            for name in src.namelist():
+                z.writestr(f"my-masks/{name}", src.read(name))
+    direct = run_scoring(fb["bundle"], 0, fb["upload"], tmp_path / "direct")
+    assert direct.returncode == 0, direct.stderr
+    expected = json.loads((tmp_path / "direct" / "output" / "scores.json").read_text())
+    for what, upload in variants.items():
+        done = run_scoring(fb["bundle"], 0, upload, tmp_path / what)
+        assert done.returncode == 0, (what, done.stderr)
+        assert json.loads((tmp_path / what / "output" / "scores.json").read_text()) == expected, what
