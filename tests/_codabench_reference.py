@@ -176,15 +176,20 @@ def run_scoring(bundle: Path, task_index: int, upload_zip: Path, work: Path, in_
     for var, folder in (("$input", work / "input"), ("$output", work / "output"), ("$program", work / "program"),
                         ("$hidden", work / "input" / "ref"), ("$predictions", res), ("$shared", work / "shared")):
         command = command.replace(var, str(folder))
-    argv = shlex.split(command)
+    return run_program(work / "program", shlex.split(command), in_process)
+
+
+def run_program(program: Path, argv: list[str], in_process: bool = True) -> subprocess.CompletedProcess:
+    """``argv`` (``python3 script args...``) run from ``program``: in a new interpreter, or the
+    script run as __main__ in this one (stdout, stderr and the exit code captured alike)."""
     assert argv[0] in ("python", "python3"), argv
     if not in_process:
-        return subprocess.run([sys.executable, *argv[1:]], cwd=work / "program", capture_output=True, text=True, timeout=300)
+        return subprocess.run([sys.executable, *argv[1:]], cwd=program, capture_output=True, text=True, timeout=300)
     out, err, saved = io.StringIO(), io.StringIO(), (sys.argv, os.getcwd())
     code = 0
     try:
         sys.argv = argv[1:]
-        os.chdir(work / "program")
+        os.chdir(program)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             runpy.run_path(argv[1], run_name="__main__")
     except SystemExit as exc:

@@ -10,7 +10,6 @@ import math
 import re
 import shutil
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import numpy as np
 import pytest
 import yaml
 
-from _codabench_reference import run_scoring, unpack_errors
+from _codabench_reference import run_program, run_scoring, unpack_errors
 from harness import codabench
 from harness.cli import main
 from harness.family import FAMILIES, prediction_formats_text
@@ -60,9 +59,9 @@ def layout(root: Path, reference_dir: Path, files: dict[str, bytes], codabench_m
     return root
 
 
-def run_scorer(program: Path, root: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(program / "score.py"), str(root / "input"), str(root / "output")],
-                          cwd=program, capture_output=True, text=True, timeout=300)
+def run_scorer(program: Path, root: Path, in_process: bool = True) -> subprocess.CompletedProcess:
+    return run_program(program, ["python3", str(program / "score.py"), str(root / "input"), str(root / "output")],
+                       in_process)
 
 
 def csv_with_duplicate(built) -> bytes:
@@ -114,7 +113,7 @@ def test_zip_has_competition_yaml_at_its_root_and_every_file(built):
 def test_valid_submission_scores_the_runs_exact_values(built, tmp_path):
     bundle = built["bundle"]
     root = layout(tmp_path, bundle / "reference_data", {"run.npz": (built["folder"] / "run.npz").read_bytes()})
-    done = run_scorer(bundle / "scoring_program", root)
+    done = run_scorer(bundle / "scoring_program", root, in_process=False)  # a real interpreter, as the worker's
     assert done.returncode == 0, done.stderr
     scores = json.loads((root / "output" / "scores.json").read_text())
     columns = built["competition"]["leaderboards"][0]["columns"]
