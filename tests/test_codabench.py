@@ -502,3 +502,26 @@ def test_wrapped_uploads_score_the_same(family_bundle, tmp_path):
         done = run_scoring(fb["bundle"], 0, upload, tmp_path / what)
         assert done.returncode == 0, (what, done.stderr)
         assert json.loads((tmp_path / what / "output" / "scores.json").read_text()) == expected, what
+
+
+def test_column_keys_and_titles_keep_codabenchs_limits(monkeypatch):
+    from types import SimpleNamespace
+
+    from harness.errors import HarnessError
+    from harness.stats import MetricSpec
+
+    family = FAMILIES.get("rppg")
+    fits, long_unit, too_long = "m" * 30, "m" * 36, "m" * 37
+    specs = {n: MetricSpec(n, "min", "beats per minute", "test metric") for n in (fits, long_unit, too_long)}
+    monkeypatch.setattr(family, "metric_specs", {**family.metric_specs, **specs})
+
+    def task(*names):
+        return SimpleNamespace(name="fake", family="rppg", path=None, primary_metric=names[0],
+                               metrics=[SimpleNamespace(name=n) for n in names], directions={n: "min" for n in names})
+
+    columns = codabench.leaderboard_columns(task(fits, long_unit))
+    assert [c["title"] for c in columns] == [fits, long_unit]  # "name (beats per minute)" would pass 36
+    assert [c["key"] for c in columns] == [fits, long_unit]
+    assert codabench.leaderboard_columns(task("mae"))[0]["title"] == "mae (bpm)"
+    with pytest.raises(HarnessError, match="longer than Codabench's 36-character column key"):
+        codabench.leaderboard_columns(task(fits, too_long))
