@@ -76,6 +76,42 @@ class Score:
     breakdowns: dict[str, Any] = dataclasses.field(default_factory=dict)  # e.g. per attack type, per domain
 
 
+@dataclasses.dataclass(frozen=True)
+class PredictionFormat:
+    """What a family's participants upload (and ``harness run --submission`` writes): declared once
+    by each family (:meth:`Family.prediction_format`) and shown by the Codabench bundle's submission
+    page, the README and ``harness score --help``."""
+
+    suffixes: tuple[str, ...]   # what an upload may be; the first is what ``--submission`` usually writes
+    summary: str                # one line
+    details: str                # the full description (columns, ranges, ids), plain text
+
+    @property
+    def example_file(self) -> str:
+        return f"predictions{self.suffixes[0]}"
+
+    def example_command(self, task_name: str = "T") -> str:
+        return f"harness run --task {task_name} --model <name> --submission {self.example_file}"
+
+
+def prediction_formats_text(markdown: bool = False) -> str:
+    """Every family's prediction format, one entry per family: ``harness score --help`` (plain)
+    and the README's list (``markdown``; a test keeps the README equal to it)."""
+    import textwrap
+
+    lines = []
+    for name in FAMILIES.names():
+        fmt = FAMILIES.get(name).prediction_format()
+        kinds = " or ".join(f"`{s}`" if markdown else s for s in fmt.suffixes)
+        if markdown:
+            lines.append(f"- **{name}** ({kinds}): {fmt.summary} E.g. `{fmt.example_command()}`.")
+        else:
+            lines += textwrap.wrap(f"{name} ({kinds}): {fmt.summary}", 100, initial_indent="  ",
+                                   subsequent_indent="      ", break_on_hyphens=False)
+            lines.append(f"      e.g. {fmt.example_command()}")
+    return "\n".join(lines)
+
+
 def cache_root() -> Path:
     """Where generated samples and run caches live: ``$HARNESS_CACHE`` or ``~/.cache/harness``."""
     return Path(os.environ.get("HARNESS_CACHE") or Path.home() / ".cache" / "harness")
@@ -224,6 +260,10 @@ class Family:
     def score(self, task, outputs: dict[str, Any], references: dict[str, Any], *, n_boot: int, seed: int) -> Score:
         raise NotImplementedError
 
+    def prediction_format(self) -> PredictionFormat:
+        """What participants upload: suffixes, a one-line summary and the full description."""
+        raise NotImplementedError
+
     def prediction_suffix(self, outputs: dict[str, Any]) -> str:
         """File suffix of the prediction format these outputs are written in (e.g. ".npz")."""
         raise NotImplementedError
@@ -252,6 +292,11 @@ class Family:
     def recipe_record(self, task) -> dict[str, Any]:
         """The resolved evaluation recipe, as recorded with every result."""
         raise NotImplementedError
+
+    def protocol_values(self, task, data_root: Path | None) -> dict[str, MetricValue]:
+        """Task metrics fixed by the protocol and the test data rather than by a submission (those
+        whose spec says ``from_upload=False``, e.g. a trigger's visibility); most families have none."""
+        return {}
 
     def synthesize(self, out: Path, seed: int = 0) -> Path:
         """Write the family's embedded synthetic sample (in a real on-disk layout) under ``out``."""

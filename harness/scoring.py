@@ -781,7 +781,7 @@ def add_cli(sub) -> None:
                        epilog=SCORE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", required=True)
     what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--predictions", help="prediction file in the task family's format (.csv, .npz, .txt, or a .zip holding one; splicing: a folder or .zip of mask PNGs)")
+    what.add_argument("--predictions", help="prediction file in the task family's format (below; a .zip holding one file is accepted too)")
     what.add_argument("--submissions", default=None, help="organizer batch: a folder with one prediction file, folder or "
                       ".zip per team (the team is the name without its suffix); each is scored in its own worker "
                       "process and recorded in the submissions store")
@@ -808,3 +808,12 @@ def add_cli(sub) -> None:
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs (0: none)")
     p.add_argument("--json", action="store_true", help="print the score record (--submissions: a JSON list of outcomes)")
     p.set_defaults(func=cmd_score)
+    plain_help = p.format_help
+
+    def format_help() -> str:  # the families' formats, loaded only when help is shown
+        from .family import prediction_formats_text
+
+        p.epilog = f"{SCORE_EPILOG}\n\nPrediction formats (each family declares its own):\n{prediction_formats_text()}"
+        return plain_help()
+
+    p.format_help = format_help

@@ -163,6 +163,7 @@ class MetricSpec:
     description: str
     bounds: tuple[float | None, float | None] = (None, None)  # the metric's possible range
     ranked: bool = True  # False: shown, never used to order a leaderboard (e.g. an oracle-threshold score)
+    from_upload: bool = True  # False: measured by a run from the test data, not from a prediction file
 
     def clip(self, value: MetricValue) -> MetricValue:
         """Clip a normal-approximation CI to the metric's range (an MAE CI never goes below 0)."""

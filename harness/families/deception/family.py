@@ -31,7 +31,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ...errors import HarnessError
-from ...family import (DataSource, Family, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
+from ...family import (DataSource, Family, PredictionFormat, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
                       combined_fingerprint, roles_needed, scores_of, select_by_role)
 from ...registry import natural_key
 from ...results import atomic_dir, atomic_path
@@ -408,6 +408,18 @@ class DeceptionFamily(Family):
         return {"score": float(np.mean([p["score"] for p in parts])), "n_sub": len(parts)}
 
     # ------------------------------------------------------------------ prediction files
+    def prediction_format(self) -> PredictionFormat:
+        return PredictionFormat(
+            suffixes=(".txt", ".csv"),
+            summary="P(truth) in [0, 1] per test clip id: .txt lines '<id> <P(truth)>' (the SVC format, no header) "
+                    "or .csv with header id,score.",
+            details="""\
+.txt: the SVC challenges' format: one line '<id> <P(truth)>' per test clip (whitespace between,
+    no header line).
+.csv: header id,score, one row per test clip.
+The score is P(truth) (truth = 1, lie = 0), a finite number in [0, 1]; ids are the test clips'
+opaque ids (dd-...).""")
+
     def prediction_suffix(self, outputs) -> str:
         return ".txt"
 

@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ...errors import HarnessError
-from ...family import (DataSource, Family, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
+from ...family import (DataSource, Family, PredictionFormat, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
                       fingerprint_files, scores_of)
 from ...results import atomic_path
 from ...scoring import Problems, Upload, check_ids, number_in, read_csv
@@ -245,6 +245,15 @@ class FasFamily(Family):
         return [{"score": np.asarray(v)} for v in scores_of(outputs, units, "P(bona fide)")]
 
     # ------------------------------------------------------------------ prediction files
+    def prediction_format(self) -> PredictionFormat:
+        return PredictionFormat(
+            suffixes=(".csv",),
+            summary="header id,score, one row per test sample id, score = P(bona fide) in [0, 1] (higher = live).",
+            details="""\
+.csv: header id,score, one row per test sample id; score is the probability that the sample is
+    bona fide (a live face), a finite number in [0, 1]: higher means more likely live. The
+    decision threshold is the task's (see the evaluation page), never the participant's.""")
+
     def prediction_suffix(self, outputs) -> str:
         return ".csv"
 

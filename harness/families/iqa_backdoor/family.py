@@ -30,7 +30,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ...errors import HarnessError
-from ...family import (DataSource, Family, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
+from ...family import (DataSource, Family, PredictionFormat, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
                       combined_fingerprint, held_out, roles_needed, scores_of, select_by_role)
 from ...hfdata import Column, RowImage
 from ...results import atomic_path
@@ -325,6 +325,19 @@ class IqaBackdoorFamily(Family):
                 for unit, v in zip(units, scores_of(outputs, units, "quality on the 0-100 scale"))]
 
     # ------------------------------------------------------------------ prediction files
+    def prediction_format(self) -> PredictionFormat:
+        return PredictionFormat(
+            suffixes=(".csv",),
+            summary="header id,alpha,score, one row per test image id and trigger strength alpha of the task's "
+                    "grid (alpha 0 = clean; a plain quality task: alpha 0 or empty), score = predicted quality "
+                    "on the 0-100 MOS scale.",
+            details="""\
+.csv: header id,alpha,score. id is the test image's id; alpha the trigger strength the image was
+    scored at: a backdoor task needs one row per image and alpha of its grid (alpha 0 = the
+    clean image, the others as `harness run` injects the trigger), a plain quality task one row
+    per image with alpha 0 (or empty). score is the model's predicted quality on the 0-100 MOS
+    scale (a finite number).""")
+
     def prediction_suffix(self, outputs) -> str:
         return ".csv"
 
@@ -410,6 +423,18 @@ class IqaBackdoorFamily(Family):
             for a in (recipe.alphas or [None]):
                 refs[unit_id(r.sample_id, a) if a is not None else r.sample_id] = _reference(r, a)
         return refs, {"kind": source.kind, "root": str(source.root), "fingerprint": source.fingerprint, "samples": len(refs)}
+
+    def protocol_values(self, task, data_root: Path | None) -> dict[str, MetricValue]:
+        """The default trigger's visibility (psnr, ssim at full strength) on the test images: what
+        a run of the task records with the default trigger, measured by the same code."""
+        names = [m.name for m in task.metrics if m.name in VISIBILITY]
+        if not names or not IqaRecipe.from_dict(task.recipe).backdoor:
+            return {}
+        tests = self.test_set(task, self.resolve_data(task, data_root, need_train=False), None, None)
+        seen = [{k: unit.meta[k] for k in VISIBILITY} for unit, _ in tests.make_dataset(tests.sample_ids)
+                if all(k in unit.meta for k in VISIBILITY)]
+        rows = pd.DataFrame(seen, columns=list(VISIBILITY))
+        return {name: _visibility(rows, name) for name in names}
 
     # ------------------------------------------------------------------ scoring
     def score(self, task, outputs: dict[str, dict], references: dict[str, dict], *, n_boot: int, seed: int) -> Score:

@@ -298,6 +298,9 @@ class RppgFamily(Family):
         return {"hr": np.asarray(np.mean([float(p["hr"]) for p in parts]))}
 
     # ------------------------------------------------------------------ prediction files
+    def prediction_format(self):
+        return predictions.FORMAT
+
     def prediction_suffix(self, outputs: dict[str, dict]) -> str:
         return ".npz" if all("bvp" in o for o in outputs.values()) else ".csv"
 

@@ -1,16 +1,6 @@
-"""rPPG prediction files: what participants upload and what ``harness run --submission`` writes.
-
-Two formats (examples in ``tasks/rppg/examples/``):
-
-``.npz`` — BVP waveforms: one 1-D float array per sample id (at the video's frame rate, one value
-    per frame), plus ``__fs__``: the sampling rate, a scalar for all ids or an array aligned with
-    ``__ids__`` (a string array of the ids in that order). Loaded with ``allow_pickle=False``.
-    A waveform at another rate is linearly resampled to the video's frame count.
-``.csv`` — heart rates: header ``id,hr_bpm``, one row per test video; for a task whose recipe is
-    windowed, one row per window with id ``<sample id>#<k>`` (k = 0, 1, … in time order).
-    HR must be a finite number in [20, 300] bpm.
-
-The reference (organizer) file uses the ``.npz`` format with the ground-truth waveforms.
+"""rPPG prediction files: what participants upload and what ``harness run --submission`` writes,
+described by :data:`FORMAT` (examples in ``tasks/rppg/examples/``). The reference (organizer) file
+uses the ``.npz`` format with the ground-truth waveforms.
 """
 from __future__ import annotations
 
@@ -21,9 +11,24 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import HarnessError
+from ...family import PredictionFormat
 from ...results import atomic_path
 from ...scoring import MAX_BYTES, Problems, Upload, check_ids, number_in, read_csv
 from . import signal
+
+FORMAT = PredictionFormat(
+    suffixes=(".npz", ".csv"),
+    summary="BVP waveforms (.npz: one float array per test video id, one value per frame, plus __fs__, the "
+            "sampling rate) or heart rates (.csv: header id,hr_bpm, one row per test video, or per window "
+            "'<id>#<k>' on windowed tasks, HR in [20, 300] bpm).",
+    details="""\
+.npz: BVP waveforms: one 1-D float array per test video id (at the video's frame rate, one value
+    per frame), plus __fs__: the sampling rate, a scalar for all ids or an array aligned with
+    __ids__ (a string array of the ids in that order). Loaded with allow_pickle=False. A waveform
+    at another rate is linearly resampled to the video's frame count.
+.csv: heart rates: header id,hr_bpm, one row per test video; for a task whose recipe is windowed,
+    one row per window with id <video id>#<k> (k = 0, 1, ... in time order). HR must be a finite
+    number in [20, 300] bpm.""")
 
 HR_RANGE = (20.0, 300.0)
 CSV_HEADER = ("id", "hr_bpm")

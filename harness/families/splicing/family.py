@@ -30,7 +30,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ...errors import HarnessError
-from ...family import (DataSource, Family, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
+from ...family import (DataSource, Family, PredictionFormat, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
                       combined_fingerprint, held_out, roles_needed, select_by_role)
 from ...hfdata import Column, RowImage
 from ...results import atomic_dir, atomic_path
@@ -346,6 +346,21 @@ class SplicingFamily(Family):
         return out
 
     # ------------------------------------------------------------------ prediction files
+    def prediction_format(self) -> PredictionFormat:
+        return PredictionFormat(
+            suffixes=(".zip",),
+            summary="a .zip (or a folder) of '<id>.png' masks, one per test image id at the image's size, pixel "
+                    "v = P(tampered) v/255, plus an optional scores.csv (header id,score: image-level P(tampered) "
+                    "in [0, 1]; without it an image's score is its mask's maximum).",
+            details="""\
+.zip (or, with harness score, a folder) of files:
+<id>.png: one predicted mask per test image id (robustness tasks: one per id@<perturbation>),
+    the image's height x width, 8-bit grayscale (16-bit, palette or RGB are converted): pixel
+    value v means P(tampered) = v/255.
+scores.csv (optional): header id,score, the image-level P(tampered) in [0, 1] per id; without it
+    an image's score is its mask's maximum / 255.
+Any other file is refused. A zip holding one folder of these files is accepted too.""")
+
     def prediction_suffix(self, outputs) -> str:
         return ".zip"
 
