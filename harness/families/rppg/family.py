@@ -161,6 +161,7 @@ class TrainSet:
 
 class RppgFamily(Family):
     name = "rppg"
+    submission_suffixes = (".npz", ".csv")
     reference_suffix = ".npz"
     metric_specs = metrics.METRICS
 
