@@ -403,7 +403,7 @@ def team_board(task: Task, entries: list[dict], phase: str, policy: str, other_r
     :meth:`harness.store.SubmissionStore.ranked`), ordered and ranked by :data:`RANK_RULE` like the
     run board. ``data`` is the reference's (sample or real; "unknown" for entries that predate it)."""
     columns = task_columns(task)
-    rows = [Row(model=e["model"], kind="team", n=e["n"], source=e["source"], tiebreak=e["tiebreak"],
+    rows = [Row(model=e["model"], kind="team", n=e["n"], source=f"{e['time']} (entry {e['id']})", tiebreak=e["tiebreak"],
                 cells={c.name: aggregate([e["metrics"].get(c.name) or {}]) for c in columns}) for e in entries]
     kinds = sorted({e.get("data") or "unknown" for e in entries})
     data = kinds[0] if len(kinds) == 1 else "mixed" if kinds else "none"
@@ -445,11 +445,31 @@ def _ci_text(cell: Cell, col: Column) -> str:
 
 
 def _keys(table: Table) -> list[str]:
-    """Column keys of the displayed table (the CI column follows the primary metric)."""
-    keys = ["rank", "model", "kind"]
+    """Column keys of the displayed table (the CI column follows the primary metric). A team board
+    shows rank, team, metrics, N and the submission instead of kind, seeds and source."""
+    team = table.phase is not None
+    keys = ["rank", "model"] + ([] if team else ["kind"])
     for c in table.columns:
         keys += [c.name] + ([f"{c.name}_ci"] if c.name == table.primary else [])
-    return keys + ["N", "seeds", "source"]
+    return keys + (["N", "submitted"] if team else ["N", "seeds", "source"])
+
+
+def _text(table: Table, row: Row, key: str) -> tuple[str, bool]:
+    """One displayed cell: (text, bold)."""
+    if key == "rank":
+        return DASH if row.rank is None else str(row.rank), False
+    if key in ("model", "kind"):
+        return getattr(row, key), False
+    if key == "N":
+        return str(row.n) if row.n else DASH, False
+    if key == "seeds":
+        return str(len(row.seeds)) if row.seeds else DASH, False
+    if key in ("source", "submitted"):
+        return row.source + (f"; {row.note}" if row.note else ""), False
+    if key.endswith("_ci") and key[:-3] == table.primary:
+        return _ci_text(row.cells[table.primary], table.column(table.primary)), False
+    cell = row.cells[key]
+    return _value_text(cell, table.column(key)), cell.bold
 
 
 def _grid(table: Table) -> tuple[list[str], list[list[tuple[str, bool]]]]:
@@ -457,19 +477,8 @@ def _grid(table: Table) -> tuple[list[str], list[list[tuple[str, bool]]]]:
     names = {c.name: c.header for c in table.columns} | {f"{table.primary}_ci": "95% CI"}
     if table.phase is not None:
         names["model"] = "team"
-    header = [names.get(k, k) for k in _keys(table)]
-    body = []
-    for row in table.rows:
-        cells = [(DASH if row.rank is None else str(row.rank), False), (row.model, False), (row.kind, False)]
-        for c in table.columns:
-            cell = row.cells[c.name]
-            cells.append((_value_text(cell, c), cell.bold))
-            if c.name == table.primary:
-                cells.append((_ci_text(cell, c), False))
-        cells += [(str(row.n) if row.n else DASH, False), (str(len(row.seeds)) if row.seeds else DASH, False),
-                  (row.source + (f"; {row.note}" if row.note else ""), False)]
-        body.append(cells)
-    return header, body
+    keys = _keys(table)
+    return [names.get(k, k) for k in keys], [[_text(table, row, k) for k in keys] for row in table.rows]
 
 
 def render_md(table: Table) -> str:
@@ -489,7 +498,7 @@ def _num(v: float | None) -> str:
 
 def render_csv(table: Table) -> str:
     """Full-precision values, one row per entry; ``<m>_std`` over seeds; the primary's CI."""
-    head = ["rank", "model", "kind"]
+    head = ["rank", "team" if table.phase is not None else "model", "kind"]
     for c in table.columns:
         head += [c.name, f"{c.name}_std"]
         head += [f"{c.name}_ci_low", f"{c.name}_ci_high"] if c.name == table.primary else []
@@ -523,10 +532,10 @@ def latex_escape(text: str) -> str:
 def render_latex(table: Table) -> str:
     """A ``table`` float (booktabs) with the title as caption and the notes under the tabular."""
     header, body = _grid(table)
-    n_metric = len(header) - 6
+    align = "".join("l" if k in ("model", "kind", "source", "submitted") else "r" for k in _keys(table))
     cell = lambda t, b: f"\\textbf{{{latex_escape(t)}}}" if b else latex_escape(t)  # noqa: E731
     lines = ["\\begin{table}[t]", "\\centering", "\\small", f"\\caption{{{latex_escape(table.title)}}}",
-             "\\begin{tabular}{rll" + "r" * n_metric + "rrl}", "\\toprule",
+             "\\begin{tabular}{" + align + "}", "\\toprule",
              " & ".join(latex_escape(h) for h in header) + " \\\\", "\\midrule"]
     lines += [" & ".join(cell(t, b) for t, b in cells) + " \\\\" for cells in body]
     lines += ["\\bottomrule", "\\end{tabular}", "", "\\par\\smallskip\\footnotesize"]
