@@ -276,10 +276,11 @@ class Family:
 
         raise HarnessError(f"family {self.name!r} has no sample generator")
 
-    def write_participant_copy(self, task, root: Path, out: Path) -> list[str]:
+    def write_participant_copy(self, task, root: Path, out: Path) -> tuple[list[str], dict[str, str] | None]:
         """Write under ``out`` a data root holding ``task``'s training datasets and its test inputs
-        with opaque ids (the ids the family's reference uses) and no labels, so that
-        ``resolve_data(task, out, ...)`` returns ``labelled=False``; return notes for participants."""
+        with opaque ids and no labels, so that ``resolve_data(task, out, ...)`` (once the core's
+        ``participant.json`` is there) returns ``labelled=False``. Return (notes for participants,
+        original id → copy id, or None when the copy keeps the reference's ids)."""
         from .errors import HarnessError
 
         raise HarnessError(f"harness data participant-copy does not support the {self.name} family yet")

@@ -15,6 +15,7 @@ ids before anything is kept, so the two cannot drift. Nothing that already exist
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import shutil
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,8 @@ def participant_copy(task, data_root: str | None, out: Path, reference: Path | N
     """Write the participant copy of ``task`` to ``out`` and its reference; return the description."""
     from .family import FAMILIES
     from .hub import resolve_data_root
-    from .results import atomic_dir, write_json
-    from .scoring import write_reference_sidecar
+    from .results import atomic_dir, atomic_path, write_json
+    from .scoring import reference_sidecar, write_reference_sidecar
 
     family = FAMILIES.get(task.family)
     family.check_task(task)
@@ -52,11 +53,9 @@ def participant_copy(task, data_root: str | None, out: Path, reference: Path | N
     meta: dict[str, Any] = {}
     with atomic_dir(out) as tmp:
         tmp.mkdir()
-        notes = family.write_participant_copy(task, root, tmp)
-        copied = family.resolve_data(task, tmp, need_train=False)
-        if copied.labelled or set(family.test_ids(task, copied)) != set(references):
-            raise HarnessError("internal: the participant copy's test ids differ from the reference's, or it "
-                               "still holds labels; nothing was written", out)
+        notes, renamed = family.write_participant_copy(task, root, tmp)
+        if renamed is not None:  # the copy's ids are new: key the reference by them
+            references = {renamed[i]: r for i, r in references.items()}
         suffixes = family.submission_suffixes or ("",)
         example = "predictions" + suffixes[0]
         meta = {"task": task.name, "version": task.version, "config_hash": task.config_hash, "family": task.family,
@@ -64,13 +63,23 @@ def participant_copy(task, data_root: str | None, out: Path, reference: Path | N
                 "prediction_file": family.submission_format,
                 "run": f"harness run --task {task.name} --data-root {out.name} --model MODEL --submission {example}",
                 "notes": notes, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
-        write_json(tmp / MARKER, meta)
+        write_json(tmp / MARKER, meta)  # before the check: families recognise a copy by it
         (tmp / "README.md").write_text(_readme(meta), encoding="utf-8")
-        family.write_reference(reference, references)
+        copied = family.resolve_data(task, tmp, need_train=False)
+        if copied.labelled or set(family.test_ids(task, copied)) != set(references):
+            raise HarnessError("internal: the participant copy's test ids differ from the reference's, or it "
+                               "still holds labels; nothing was written", out)
+        written = [reference, reference_sidecar(reference), id_map_path(reference)]
         try:
+            family.write_reference(reference, references)
             write_reference_sidecar(reference, task, family.read_reference(task, reference)[0], info)
+            if renamed is not None:
+                with atomic_path(id_map_path(reference)) as table:
+                    table.write_text("original_id,participant_id\n" + "".join(f"{a},{b}\n" for a, b in renamed.items()),
+                                     encoding="utf-8")
         except BaseException:
-            reference.unlink(missing_ok=True)  # ours: written a moment ago
+            for path in written:  # ours: written a moment ago
+                path.unlink(missing_ok=True)
             raise
     return {**meta, "out": str(out), "reference": str(reference)}
 
@@ -92,6 +101,17 @@ The test inputs here carry opaque ids and no labels; the training datasets are a
 3. Upload that file. Its format: {meta['prediction_file']}.
    {meta['test_samples']} test ids; every one must appear exactly once.
 """
+
+
+def id_map_path(reference: Path) -> Path:
+    """The organizer's table of original ids → participant ids, beside the reference (families that rename)."""
+    return Path(reference).with_name(Path(reference).name + ".ids.csv")
+
+
+def opaque_key(sample_id: str, salt: str = "") -> str:
+    """A label-free name for a test sample in a participant copy: ``p-`` + 12 hex of a salted hash
+    (the copy draws a fresh salt, so the names cannot be recomputed from public sample names)."""
+    return "p-" + hashlib.sha256(f"{salt}/{sample_id}".encode()).hexdigest()[:12]
 
 
 def is_participant_copy(root: Path) -> bool:

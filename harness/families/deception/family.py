@@ -243,7 +243,7 @@ class DeceptionFamily(Family):
 
         return choose_root(data_root, self.sample_root, synth.MARKER)
 
-    def write_participant_copy(self, task, root: Path, out: Path) -> list[str]:
+    def write_participant_copy(self, task, root: Path, out: Path) -> tuple[list[str], None]:
         """The training datasets' folders as they are; each test split as one label-free store
         (``<dataset>/features/<split>``, or ``test`` for split ``all``) with :func:`features.opaque_id`
         ids, the ids the reference uses."""
@@ -266,7 +266,7 @@ class DeceptionFamily(Family):
             origin = first.store.folder if first.store is not None else root / ref.name
             features.write_store([_as_clip(c) for c in clips], out / ref.name / "features" / (
                 ref.split if ref.split != "all" else "test"), dataset=ref.name, source=origin, strip_labels=True)
-        return ["test clips: one label-free feature store per test split, ids dd-<hash>, clips in id order"]
+        return ["test clips: one label-free feature store per test split, ids dd-<hash>, clips in id order"], None
 
     def can_convert(self, src: Path) -> bool:
         src = Path(src)
