@@ -314,7 +314,7 @@ def run_task(task: Task, model_name: str, opts: RunOptions, log: Callable[[str],
                       "n_boot": opts.n_boot, "precision": precision,
                       "results folder": str(results_dir(opts.output))}, "run setup")
     if not source.labelled and not opts.submission:
-        raise HarnessError("this data root holds no test labels (a participant copy): add --submission FILE; the run "
+        raise HarnessError("the test samples carry no labels (a participant copy): add --submission FILE; the run "
                            "writes your prediction file and scores nothing", source.root)
     for note in source.notes:
         log(note)
