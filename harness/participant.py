@@ -32,16 +32,19 @@ def default_reference(out: Path, suffix: str) -> Path:
 
 def participant_copy(task, data_root: str | None, out: Path, reference: Path | None = None) -> dict[str, Any]:
     """Write the participant copy of ``task`` to ``out`` and its reference; return the description."""
-    from .family import FAMILIES
+    from .family import FAMILIES, Family
     from .hub import resolve_data_root
     from .results import atomic_dir, atomic_path, write_json
     from .scoring import reference_sidecar, write_reference_sidecar
 
     family = FAMILIES.get(task.family)
     family.check_task(task)
+    if type(family).write_participant_copy is Family.write_participant_copy:
+        family.write_participant_copy(task, Path(), Path())  # says it is not supported, before any data is read
     out = Path(out)
     reference = Path(reference) if reference else default_reference(out, family.reference_suffix)
-    for path, what in ((out, "the participant copy"), (reference, "the reference")):
+    written = [reference, reference_sidecar(reference), id_map_path(reference)]
+    for path, what in ((out, "the participant copy"), *((p, "the reference") for p in written)):
         if path.exists() or path.is_symlink():
             raise HarnessError(f"{what} would replace something that exists; choose a new path", path)
     if reference.resolve().is_relative_to(out.resolve()):
@@ -69,7 +72,6 @@ def participant_copy(task, data_root: str | None, out: Path, reference: Path | N
         if copied.labelled or set(family.test_ids(task, copied)) != set(references):
             raise HarnessError("internal: the participant copy's test ids differ from the reference's, or it "
                                "still holds labels; nothing was written", out)
-        written = [reference, reference_sidecar(reference), id_map_path(reference)]
         try:
             family.write_reference(reference, references)
             write_reference_sidecar(reference, task, family.read_reference(task, reference)[0], info)

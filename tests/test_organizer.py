@@ -133,6 +133,8 @@ def test_participant_copy_never_replaces_and_keeps_the_reference_out_of_the_copy
     assert code == 2 and "must not be inside the participant copy" in err and not (tmp_path / "copy").exists()
     code, _, err = _cli(capsys, "data", "participant-copy", "--task", "dolos-fold1", "--out", str(tmp_path / "c2"))
     assert code == 2 and "not supported for this task" in err and not (tmp_path / "c2").exists()
+    code, _, err = _cli(capsys, "data", "participant-copy", "--task", "mmdg-p1-cps-w", "--out", str(tmp_path / "c3"))
+    assert code == 2 and "does not support the fas family yet" in err and not (tmp_path / "c3").exists()
 
 
 def test_a_run_on_a_copy_needs_submission_and_a_wrong_suffix_fails_before_any_data_is_read(tmp_path, capsys, monkeypatch):
