@@ -77,9 +77,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                                ("--num-workers", args.num_workers, 0), ("--n-boot", args.n_boot, 0)):
         if value is not None and value < least:
             raise HarnessError(f"{flag} must be ≥ {least}, got {value}")
+    from .family import FAMILIES
     from .models import resolve_model
     from .runner import pick_device
 
+    if args.submission:  # a wrong name fails now, not after hours of training
+        FAMILIES.get(tasks[0].family).check_submission_path(Path(args.submission))
     resolve_model(args.model)  # fail on a bad name or device before any work starts
     world = distributed.current()
     pick_device(distributed.rank_device(args.device, world))
@@ -106,6 +109,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2, default=str))
         return 0
     rec = records[0]
+    if rec.get("scored") is False:  # a participant copy: no labels, nothing scored
+        print(f"\nmodel {args.model}  |  data: {rec['data']['source']} ({rec['data']['fingerprint']}), no test labels: "
+              f"nothing scored\n{rec['n_samples']} test samples -> prediction file (upload it): {rec['files']['submission']}")
+        return 0
     shards = f"  |  {world.size} processes" if world.size > 1 else ""
     print(f"\nmodel {args.model}  |  data: {rec['data']['source']} ({rec['data']['fingerprint']})"
           f"  |  {'' if rec['reportable'] else 'NOT REPORTABLE (--limit)  |  '}device {rec['environment']['device']}{shards}")
@@ -241,6 +248,20 @@ def cmd_reference(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_participant_copy(args: argparse.Namespace) -> int:
+    from .participant import participant_copy
+
+    tasks = _index().resolve(args.task)
+    if len(tasks) != 1:
+        raise HarnessError(f"{args.task!r} is a group; make a participant copy of each of its tasks")
+    made = participant_copy(tasks[0], args.data_root, Path(args.out), Path(args.reference) if args.reference else None)
+    print(f"wrote the participant copy of {made['task']} ({made['test_samples']} test samples, opaque ids, no labels; "
+          f"{made['data']} data) to {made['out']}: hand this folder to participants\n"
+          f"wrote the matching reference (keep it private) to {made['reference']}\n"
+          f"participants run: {made['run']}")
+    return 0
+
+
 def cmd_data(args: argparse.Namespace) -> int:
     from .family import FAMILIES
 
@@ -362,6 +383,20 @@ def build_parser() -> argparse.ArgumentParser:
                     "e.g. the split a task reads: train")
     cv.add_argument("--strip-labels", action="store_true", help="write a participant copy: no labels, opaque ids")
     cv.set_defaults(func=cmd_convert)
+    pc = dsub.add_parser("participant-copy", help="write what participants get (training data, test inputs with opaque "
+                         "ids and no labels, instructions) and the matching reference, in one step",
+                         description="Write a data root for participants (the task's training datasets, its test "
+                         "inputs with opaque ids and no labels, participant.json and README.md) and, outside it, the "
+                         "matching reference with its .harness.json, from one read of the data. Participants run "
+                         "harness run --task T --data-root OUT --model M --submission FILE on it (nothing is scored). "
+                         "Existing paths are never replaced.")
+    pc.add_argument("--task", required=True)
+    pc.add_argument("--out", required=True, help="the participant copy (a new folder)")
+    pc.add_argument("--data-root", default=None, help="the organizer's labelled data (default $HARNESS_DATA; 'sample' "
+                    "= embedded sample)")
+    pc.add_argument("--reference", default=None, help="where the reference goes (default: <out>-reference<suffix> "
+                    "beside the copy; never inside it)")
+    pc.set_defaults(func=cmd_participant_copy)
     rf = dsub.add_parser("reference", help="export a task's ground truth as the organizer's reference file for harness score")
     rf.add_argument("--task", required=True)
     rf.add_argument("--out", required=True)

@@ -37,6 +37,7 @@ class DataSource:
     role_fingerprints: dict[str, str] = dataclasses.field(default_factory=dict)  # role -> fingerprint
     scanned: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)  # family's own index, reused within a run
     origin: dict[str, Any] | None = None  # a Hub repository's URL, revision and commit (see harness.hub)
+    labelled: bool = True  # False: a participant copy (test labels withheld): a run predicts, nothing is scored
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.kind, "root": str(self.root), "fingerprint": self.fingerprint,
@@ -217,6 +218,8 @@ class Family:
     metric_specs: dict[str, Any] = {}
     many_file_predictions: bool = False  # True: a prediction is a folder or zip of files (e.g. mask PNGs)
     reference_suffix: str = ".csv"       # what write_reference writes ("" for a folder)
+    submission_suffixes: tuple[str, ...] = ()  # what --submission may be named (empty: any name, e.g. a folder)
+    submission_format: str = ""          # the prediction file in one line, for participants (participant copy)
 
     def check_task(self, task) -> None:
         """Validate the family-specific parts of a task (recipe, dataset names, splits)."""
@@ -235,6 +238,20 @@ class Family:
         if not getattr(self.metric_specs.get(task.primary_metric), "ranked", True):
             raise HarnessError(f"primary_metric {task.primary_metric!r} is never ranked (e.g. an oracle score); "
                                f"choose a fair metric", task.path)
+
+    def check_submission_path(self, path: Path) -> None:
+        """Refuse a ``--submission`` name this family cannot write, before any data is read or any
+        model trained."""
+        from .errors import HarnessError
+
+        path = Path(path)
+        if self.submission_suffixes and path.suffix.lower() not in self.submission_suffixes:
+            raise HarnessError(f"a {self.name} prediction file is {' or '.join(self.submission_suffixes)}; "
+                               f"name --submission accordingly (e.g. predictions{self.submission_suffixes[0]})", path)
+        if path.is_dir() and not self.many_file_predictions:
+            raise HarnessError("--submission names a folder; give a file name", path)
+        if not path.resolve().parent.is_dir():
+            raise HarnessError("the folder of --submission does not exist", path)
 
     def check_model(self, task, model) -> None:
         """Refuse a model this task must not score (checked before any data is read or any
@@ -322,6 +339,19 @@ class Family:
         from .errors import HarnessError
 
         raise HarnessError(f"family {self.name!r} has no datasets format")
+
+    def write_participant_copy(self, task, root: Path, out: Path) -> tuple[list[str], dict[str, str] | None]:
+        """Write under ``out`` a data root holding ``task``'s training datasets and its test inputs
+        with opaque ids and no labels, so that ``resolve_data(task, out, ...)`` (once the core's
+        ``participant.json`` is there) returns ``labelled=False``. Return (notes for participants,
+        original id → copy id, or None when the copy keeps the reference's ids)."""
+        from .errors import HarnessError
+
+        raise HarnessError(f"harness data participant-copy does not support the {self.name} family yet")
+
+    def test_ids(self, task, source: DataSource) -> list[str]:
+        """The test sample ids of a resolved data source (those a prediction file must hold)."""
+        return self.test_set(task, source, None, None).sample_ids
 
     def can_convert(self, src: Path) -> bool:
         """Whether ``harness data convert`` should hand ``src`` to this family."""

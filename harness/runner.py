@@ -204,7 +204,7 @@ def predict_all(model: Any, family: Family, test, todo: list[str], cache: Sample
                 frames += int(unit.meta.get("n_frames", 0)) if unit.last else 0
                 if unit.last:
                     ordered = [o for _, o in sorted(parts.pop(unit.sample_id), key=lambda p: p[0])]
-                    cache.put(unit.sample_id, family.merge_parts(ordered), unit.reference, unit.meta)
+                    cache.put(unit.sample_id, family.merge_parts(ordered), unit.reference or {}, unit.meta)
                     bar.update(1)
             tick = time.perf_counter()
     bar.close()
@@ -320,6 +320,9 @@ def run_task(task: Task, model_name: str, opts: RunOptions, log: Callable[[str],
                       "model": model_info, "data": source.fingerprint, "seed": opts.seed, "limit": opts.limit,
                       "n_boot": opts.n_boot, "precision": precision,
                       "results folder": str(results_dir(opts.output))}, "run setup")
+    if not source.labelled and not opts.submission:
+        raise HarnessError("the test samples carry no labels (a participant copy): add --submission FILE; the run "
+                           "writes your prediction file and scores nothing", source.root)
     for note in source.notes:
         log(note)
     notes = list(source.notes)
@@ -393,6 +396,12 @@ def run_task(task: Task, model_name: str, opts: RunOptions, log: Callable[[str],
         out, ref, meta = done[sid]
         outputs[sid] = out
         references[sid] = {**ref, "meta": meta}
+    if not source.labelled:  # a participant copy: the prediction file is the result
+        family.write_predictions(Path(opts.submission), outputs, references)
+        return {"scored": False, "task": {"name": task.name, "version": task.version, "config_hash": task.config_hash},
+                "model": {**model_info, "tag": model_tag(model_name, opts.model_args)}, "data": source.to_dict(),
+                "n_samples": len(test.sample_ids), "notes": notes,
+                "files": {"submission": str(Path(opts.submission).resolve())}}
     score = family.score(task, outputs, references, n_boot=opts.n_boot, seed=opts.seed)
     timings["score_s"] = time.perf_counter() - t0
     timings["total_s"] = time.perf_counter() - t_start

@@ -173,6 +173,9 @@ def read_csv(upload: Upload, header: Sequence[str], parse: dict[str, Callable[[s
             raise HarnessError(f"the file uses {name} between columns; use commas (header {','.join(header)})", upload.name)
     reader = csv.reader(io.StringIO(text, newline=""))
     got = next(reader)
+    if [c.strip() for c in got] != list(header) and sorted(c.strip() for c in got) == sorted(header):
+        raise HarnessError(f"the columns are in another order: the header must be exactly {','.join(header)!r} "
+                           f"(values in that order), got {','.join(got)!r}", upload.name)
     if [c.strip() for c in got] != list(header):
         raise HarnessError(f"the header must be exactly {','.join(header)!r}, got {','.join(got)!r}", upload.name)
     return parse_rows(enumerate(reader, start=2), header, parse, problems)
@@ -184,8 +187,13 @@ def read_whitespace(upload: Upload, columns: Sequence[str], parse: dict[str, Cal
     challenges' ``<id> <score>`` text files; parsed and checked like :func:`read_csv`."""
     text = decode_text(upload)
     first = text.strip().splitlines()[0].split()
-    if len(first) == len(columns) and number_in(-float("inf"), float("inf"))(first[1])[1] == "not a number":
-        raise HarnessError(f"the file must have no header line; each line is {' '.join(f'<{c}>' for c in columns)}, "
+    layout = " ".join(f"<{c}>" for c in columns)
+    is_number = lambda raw: number_in(-float("inf"), float("inf"))(raw)[1] != "not a number"  # noqa: E731
+    if len(first) == 2 == len(columns) and is_number(first[0]) and not is_number(first[1]):
+        raise HarnessError(f"the columns are swapped: each line is {layout}, the file has "
+                           f"{' '.join(f'<{c}>' for c in reversed(columns))} (first line {' '.join(first)!r})", upload.name)
+    if len(first) == len(columns) and not is_number(first[1]):
+        raise HarnessError(f"the file must have no header line; each line is {layout}, "
                            f"got {' '.join(first)!r} first", upload.name)
     return parse_rows(((n, line.split()) for n, line in enumerate(text.splitlines(), start=1)), columns, parse, problems)
 
@@ -285,7 +293,7 @@ def load_references(task, data_root: str | Path | None = None, reference: Path |
     family.check_task(task)
     if reference is not None:
         references, info = family.read_reference(task, Path(reference))
-        info = {**info, "digest": content_digest(references)}
+        info = {**info, "digest": content_digest(references), "data": None}
         sidecar = reference_sidecar(Path(reference))
         if not sidecar.is_file():
             return references, {**info, "warning": f"no {sidecar.name} beside the reference (written by harness data "
@@ -302,12 +310,12 @@ def load_references(task, data_root: str | Path | None = None, reference: Path |
         if meta.get("digest") != info["digest"]:
             raise HarnessError(f"the reference changed after it was exported (content digest {info['digest']}, "
                                f"{sidecar.name} says {meta.get('digest')}): export it again", reference)
-        return references, {**info, "checked": sidecar.name}
+        return references, {**info, "checked": sidecar.name, "data": meta.get("data")}
     from .hfdata import references as data_references  # any data root, a datasets repository included
     from .hub import resolve_data_root
 
     references, info = data_references(family, task, resolve_data_root(str(data_root) if data_root else None)[0])
-    return references, {**info, "digest": content_digest(references)}
+    return references, {**info, "digest": content_digest(references), "data": info.get("kind")}
 
 
 def record_head(task, ref_info: dict, name: str, file_hash: str) -> dict[str, Any]:
@@ -380,6 +388,10 @@ def cmd_score(args) -> int:
     if stores and not (args.reference or args.data_root):  # never rank against the synthetic sample by accident
         raise HarnessError("scoring into the submissions store needs the ground truth named: --reference FILE "
                            "(from harness data reference) or --data-root DIR (--data-root sample for the embedded sample)")
+    if stores:  # a mistyped phase never opens a new one; checked before anything is read
+        from .store import SubmissionStore
+
+        SubmissionStore(results_dir(args.results) / "submissions").check_phase(task, args.phase)
     if getattr(args, "submissions", None) is not None:
         if args.team:
             raise HarnessError("--team is for a single --predictions file; with --submissions each entry's name is its team")
@@ -410,12 +422,14 @@ def cmd_score(args) -> int:
     if args.team:
         from .store import SubmissionStore
 
-        SubmissionStore(results_dir(args.results) / "submissions").record(
+        store = SubmissionStore(results_dir(args.results) / "submissions")
+        entry = store.record(
             task=task.name, task_version=task.version, config_hash=task.config_hash, phase=args.phase,
             team=args.team, file_hash=record["file"]["sha256"], status=record["status"],
             metrics=record.get("metrics"), reasons=record.get("reasons"), directions=task.directions,
             primary_metric=task.primary_metric, reference=record["reference"].get("digest"),
-            submitted=submitted_time(Path(args.predictions)))
+            submitted=submitted_time(Path(args.predictions)), data=record["reference"].get("data"))
+        record["submission"] = recorded(entry, store)
     if args.json:
         print(json.dumps(record, indent=2, default=str))
     elif record["status"] == "failed":
@@ -426,7 +440,24 @@ def cmd_score(args) -> int:
         from .cli import metrics_table
 
         print(metrics_table([record]))
+    if args.team and not args.json:
+        print(confirmation(record["submission"]), file=sys.stderr if record["status"] == "failed" else sys.stdout)
     return 2 if record["status"] == "failed" else 0
+
+
+def recorded(entry: dict, store) -> dict[str, Any]:
+    """What the store kept for a scoring: the entry's id, sequence number, team, phase, status and
+    data kind, and whether it is new (``False``: the same file, config and reference were scored before)."""
+    return {"id": entry["id"], "seq": entry["seq"], "team": entry["team"], "phase": entry["phase"],
+            "status": entry["status"], "data": entry.get("data") or "unknown",
+            "store": str(store.path(entry["task"])), "new": store.appended}
+
+
+def confirmation(rec: dict[str, Any]) -> str:
+    """One line confirming what the store recorded."""
+    how = "recorded" if rec["new"] else "already recorded (same file, task config and reference): kept"
+    return (f"harness: {how} submission #{rec['seq']} ({rec['id']}) of team {rec['team']!r} in phase "
+            f"{rec['phase']!r}: {rec['status']}, {rec['data']} labels — {rec['store']}")
 
 
 def _say_reference(info: dict) -> None:
@@ -583,14 +614,14 @@ def _record(batch: _Batch, entry: Entry, record: dict, organizer_log: list[str],
         team=entry.team, file_hash=record["file"]["sha256"], status=record["status"],
         metrics=record.get("metrics"), reasons=record.get("reasons"), directions=task.directions,
         primary_metric=task.primary_metric, reference=batch.ref_info.get("digest"), submitted=submitted_time(entry.path),
-        extra={"seconds": round(seconds, 3), "peak_mb": peak_mb, "file": entry.name})
+        extra={"seconds": round(seconds, 3), "peak_mb": peak_mb, "file": entry.name}, data=batch.ref_info.get("data"))
     if batch.output is not None:
         _write_outputs(batch.output / entry.team, record, organizer_log, rows)
     return {"team": entry.team, "file": entry.name, "status": record["status"],
             "primary_metric": task.primary_metric, "value": metric_value(record, task.primary_metric),
             "metrics": record.get("metrics"), "reasons": record.get("reasons"),
             "seconds": round(seconds, 3), "peak_mb": peak_mb, "file_hash": record["file"]["sha256"],
-            "entry": stored["id"], "entry_status": stored["status"]}
+            "entry": stored["id"], "entry_status": stored["status"], "seq": stored["seq"], "phase": batch.phase}
 
 
 def _child(batch: _Batch, entry: Entry) -> None:
@@ -734,6 +765,9 @@ def score_batch(task, args) -> int:
     if args.memory_limit is not None and not args.memory_limit > 0:
         raise HarnessError(f"--memory-limit must be > 0 MB, got {args.memory_limit:g}")
     family = FAMILIES.get(task.family)
+    from .store import SubmissionStore
+
+    SubmissionStore(results_dir(args.results) / "submissions").check_phase(task, args.phase)
     entries = submission_entries(Path(args.submissions))
     references, ref_info = load_references(task, args.data_root, Path(args.reference) if args.reference else None)
     _say_reference(ref_info)
@@ -757,9 +791,12 @@ def score_batch(task, args) -> int:
         rows = [[o["team"], o["status"],
                  f"{o['value']:.4f}" if o["status"] == "scored" and o["value"] is not None else
                  (o["reasons"] or [""])[0] + (f" (+{len(o['reasons']) - 1} more)" if len(o["reasons"] or []) > 1 else ""),
-                 f"{o['seconds']:.1f}", "–" if o["peak_mb"] is None else f"{o['peak_mb']:.0f}"] for o in outcomes]
-        print(tabulate(rows, headers=["team", "status", task.primary_metric, "seconds", "peak MB"],
+                 f"{o['seconds']:.1f}", "–" if o["peak_mb"] is None else f"{o['peak_mb']:.0f}",
+                 f"#{o['seq']}"] for o in outcomes]
+        print(tabulate(rows, headers=["team", "status", task.primary_metric, "seconds", "peak MB", "entry"],
                        tablefmt="github", disable_numparse=True))
+        print(f"harness: recorded in phase {args.phase!r} ({ref_info.get('data') or 'unknown'} labels) of "
+              f"{batch.store_dir / (task.name + '.jsonl')}")
     return 0 if all(o["status"] == "scored" for o in outcomes) else 1
 
 

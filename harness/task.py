@@ -23,11 +23,12 @@ from .registry import select
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 TASK_KEYS = {"task", "include", "description", "family", "version", "datasets", "metrics",
-             "primary_metric", "recipe", "sources", "notes", "tags", "columns"}
+             "primary_metric", "recipe", "sources", "notes", "tags", "columns", "phases"}
 GROUP_KEYS = {"group", "include", "description", "version", "tasks", "aggregate", "sources", "notes"}
 #: keys that describe a task but cannot move a score: left out of the config hash (``columns``, a
-#: datasets repository's column mapping, enters the data fingerprint instead)
-DESCRIPTIVE_KEYS = {"description", "sources", "notes", "tags", "columns"}
+#: datasets repository's column mapping, enters the data fingerprint instead; ``phases`` names a
+#: challenge's phases)
+DESCRIPTIVE_KEYS = {"description", "sources", "notes", "tags", "columns", "phases"}
 AGGREGATES = ("none", "mean")
 DIRECTIONS = ("min", "max")
 ROLES = ("train", "val", "test")  # val: source validation sets (thresholds, model selection)
@@ -66,6 +67,7 @@ class Task:
     description: str
     path: Path
     config: dict[str, Any]
+    phases: tuple[str, ...] = ()  # challenge phases declared by the task (none: the store's, see harness.store)
 
     @property
     def config_hash(self) -> str:
@@ -183,10 +185,14 @@ def parse_task(data: dict, path: Path) -> Task:
     recipe = data.get("recipe") or {}
     if not isinstance(recipe, dict):
         raise HarnessError("'recipe' must be a mapping", path)
+    phases = data.get("phases") or []
+    if not isinstance(phases, list) or not all(isinstance(p, str) and p.strip() for p in phases) \
+            or len(set(phases)) != len(phases):
+        raise HarnessError(f"'phases' must be a list of distinct phase names, got {phases!r}", path)
     return Task(name=str(data["task"]), version=_version(data, path), family=str(data["family"]),
                 datasets=datasets, metrics=metrics, primary_metric=str(data["primary_metric"]),
                 recipe=recipe, description=str(data.get("description", "")).strip(), path=path,
-                config=data)
+                config=data, phases=tuple(phases))
 
 
 def parse_group(data: dict, path: Path) -> Group:

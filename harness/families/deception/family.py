@@ -183,6 +183,9 @@ def collate(items: list[tuple[Unit, dict]]) -> tuple[list[Unit], dict]:
 
 class DeceptionFamily(Family):
     name = "deception"
+    submission_suffixes = (".txt", ".csv")
+    submission_format = ("a .txt of '<id> <P(truth)>' lines (SVC format; no header) or a .csv with header id,score; "
+                         "P(truth) in [0, 1], truth when >= 0.5")
     metric_specs = metrics.METRICS
 
     # ------------------------------------------------------------------ task checks
@@ -239,6 +242,31 @@ class DeceptionFamily(Family):
         from . import synth
 
         return choose_root(data_root, self.sample_root, synth.MARKER)
+
+    def write_participant_copy(self, task, root: Path, out: Path) -> tuple[list[str], None]:
+        """The training datasets' folders as they are; each test split as one label-free store
+        (``<dataset>/features/<split>``, or ``test`` for split ``all``) with :func:`features.opaque_id`
+        ids, the ids the reference uses."""
+        from ...participant import copy_dataset_folders
+
+        train = [d.name for d in task.datasets.get("train", [])]
+        for ref in task.datasets["test"]:
+            if ref.name in train or ref.split in layout.PROTOCOL_SPLITS:
+                raise HarnessError(f"participant-copy: test dataset {ref.name!r} (split {ref.split!r}) shares its folder "
+                                   "or protocol files with training data; not supported for this task", task.path)
+        source = self.resolve_data(task, root, need_train=bool(train))
+        if not source.labelled:
+            raise HarnessError("this data root is already a participant copy (no test labels)", root)
+        root = source.root  # the sample's folder for --data-root sample
+        copy_dataset_folders(root, out, train)
+        cache: dict = {}
+        for ref in task.datasets["test"]:
+            clips = self._split(root, ref, cache)
+            first = clips[0]
+            origin = first.store.folder if first.store is not None else root / ref.name
+            features.write_store([_as_clip(c) for c in clips], out / ref.name / "features" / (
+                ref.split if ref.split != "all" else "test"), dataset=ref.name, source=origin, strip_labels=True)
+        return ["test clips: one label-free feature store per test split, ids dd-<hash>, clips in id order"], None
 
     def can_convert(self, src: Path) -> bool:
         src = Path(src)
@@ -337,9 +365,13 @@ class DeceptionFamily(Family):
             kind = "sample"
             notes.append(f"the stores under {root} were converted from the harness's synthetic sample: results are "
                          f"labelled 'sample'")
-        if any(c.label is None for c in clips["test"]):
-            raise HarnessError("the test clips carry no labels (a participant copy made with --strip-labels?); "
-                               "score them with the organizer's labelled store", root)
+        unlabelled = sum(c.label is None for c in clips["test"])
+        if 0 < unlabelled < len(clips["test"]):
+            raise HarnessError(f"{unlabelled} of {len(clips['test'])} test clips carry no labels: keep a participant "
+                               "copy (--strip-labels) and labelled stores in separate data roots", root)
+        if unlabelled:
+            notes.append("participant copy: the test labels are withheld; a run writes its --submission file and "
+                         "scores nothing")
         for role, cs in clips.items():
             self._check_modalities(role, cs, recipe, notes)
         if "train" in clips:
@@ -347,7 +379,8 @@ class DeceptionFamily(Family):
                          f"as its only validation data; the test clips never reach fit()")
         role_fps = {role: self._fingerprint(cs, root) for role, cs in clips.items()}
         datasets = {r: [d.name for d in task.datasets.get(r, [])] for r in roles}
-        return DataSource(kind, root, combined_fingerprint(role_fps), datasets, notes, role_fps, {"clips": clips})
+        return DataSource(kind, root, combined_fingerprint(role_fps), datasets, notes, role_fps, {"clips": clips},
+                          labelled=not unlabelled)
 
     def _check_modalities(self, role: str, clips: list[ClipRef], recipe: DeceptionRecipe, notes: list[str]) -> None:
         lacking: dict[str, list[ClipRef]] = {}
@@ -389,7 +422,7 @@ class DeceptionFamily(Family):
             subs = clip.sub_clips(recipe.modalities)
             for k, inputs in enumerate(subs):
                 last = k == len(subs) - 1
-                yield Unit(sample_id, part=k, last=last, reference=_reference(clip) if last else None,
+                yield Unit(sample_id, part=k, last=last, reference=_reference(clip) if last and clip.label is not None else None,
                            meta={"dataset": clip.dataset}), inputs
 
         return TestSet(list(by_id), self, make_dataset=lambda ids: StreamDataset(ids, produce), collate=collate)
@@ -472,6 +505,9 @@ opaque ids (dd-...).""")
 
     def references(self, task, data_root: Path | None) -> tuple[dict[str, dict], dict]:
         source = self.resolve_data(task, data_root, need_train=False)
+        if not source.labelled:
+            raise HarnessError("the test clips carry no labels (a participant copy); read the reference from the "
+                               "organizer's labelled data root", source.root)
         refs = {c.sample_id: _reference(c) for c in source.scanned["clips"]["test"]}
         return refs, {"kind": source.kind, "root": str(source.root), "fingerprint": source.fingerprint, "samples": len(refs)}
 
@@ -487,6 +523,17 @@ opaque ids (dd-...).""")
         counts = {"test": len(rows), "truth": int((rows.label == 1).sum()), "lie": int((rows.label == 0).sum()),
                   "sub_clips": int(rows.n_sub.sum())}
         return Score(values, rows, notes, counts, _breakdowns(rows, recipe.threshold))
+
+
+def _as_clip(ref: ClipRef) -> features.Clip:
+    """A clip's every sub-clip, stacked per modality (those all its sub-clips hold), for a new store."""
+    subs = ref.sub_clips(features.MODALITIES)
+    shared = [m for m in features.MODALITIES if all(m in s for s in subs)]
+    try:
+        arrays = {m: np.stack([np.asarray(s[m]) for s in subs]) for m in shared}
+    except ValueError as exc:
+        raise HarnessError(f"clip {ref.dataset}/{ref.videoname}: sub-clips of unequal shape ({exc})") from exc
+    return features.Clip(ref.videoname, ref.label, arrays)
 
 
 def _reference(clip: ClipRef) -> dict:

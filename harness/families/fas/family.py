@@ -140,6 +140,7 @@ class FasTrainSet:
 
 class FasFamily(Family):
     name = "fas"
+    submission_suffixes = (".csv",)
     metric_specs = metrics.METRICS
 
     # ------------------------------------------------------------------ task checks

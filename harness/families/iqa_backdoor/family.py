@@ -164,6 +164,7 @@ def _lines(numbers: list[int], shown: int = 5) -> str:
 
 class IqaBackdoorFamily(Family):
     name = "iqa_backdoor"
+    submission_suffixes = (".csv",)
     metric_specs = metrics.METRICS
 
     # ------------------------------------------------------------------ task checks

@@ -288,10 +288,10 @@ def _record(dataset: str, subject: str, key: str, fs: float, path: Path, frames:
 
 
 # ----------------------------------------------------------------------------- UBFC-rPPG
-def scan_ubfc_rppg(folder: Path) -> list[VideoRecord]:
+def scan_ubfc_rppg(folder: Path, unlabelled: bool = False) -> list[VideoRecord]:
     """UBFC-rPPG DATASET_2: ``subjectN/vid.avi`` + ``ground_truth.txt`` (line 1 PPG, line 2 HR,
-    line 3 timestamps in s). fs from the video header (default 30). GT rate from the timestamps
-    when present, else one sample per frame. Folders without ``vid.avi`` are ignored unless named
+    line 3 timestamps in s; a participant copy, ``unlabelled``: ``vid.avi`` only). fs from the
+    video header (default 30). GT rate from the timestamps when present, else one sample per frame. Folders without ``vid.avi`` are ignored unless named
     ``subject*``. DATASET_1 (``gtdump.xmp``) is not supported.
     """
     root = _locate(folder, lambda p: any((d / "vid.avi").is_file() for d in _subdirs(p)), ("RawData", "DATASET_2"))
@@ -302,8 +302,11 @@ def scan_ubfc_rppg(folder: Path) -> list[VideoRecord]:
             if d.name.lower().startswith("subject"):
                 _need(video, "ubfc-rppg", "video vid.avi")
             continue
-        gt = _need(d / "ground_truth.txt", "ubfc-rppg", "ground_truth.txt")
         fs, frames, _ = _source(video, DEFAULT_FS, "ubfc-rppg")
+        if unlabelled:  # a participant copy: the ground truth is withheld
+            records.append(_record("ubfc-rppg", d.name, d.name, fs, video, frames, None, None))
+            continue
+        gt = _need(d / "ground_truth.txt", "ubfc-rppg", "ground_truth.txt")
         records.append(_record("ubfc-rppg", d.name, d.name, fs, video, frames,
                                functools.partial(_ubfc_ground_truth, gt), gt))
     return records

@@ -95,7 +95,8 @@ def stream_video(record: VideoRecord, spec: InputSpec) -> Iterator[tuple[Unit, d
     if len(means) < signal.MIN_WINDOW_FRAMES:
         raise HarnessError(f"video has {len(means)} frame(s); at least {signal.MIN_WINDOW_FRAMES} are needed", record.path)
     meta = {"n_frames": len(means), "face_found": found, "dataset": record.dataset, "subject": record.subject}
-    unit = Unit(sid, part, last=True, reference=reference(record, len(means)), meta=meta)
+    truth = reference(record, len(means)) if record.ground_truth is not None else {"fs": float(record.fs)}
+    unit = Unit(sid, part, last=True, reference=truth, meta=meta)
     if spec.kind == "rgb":
         yield unit, {"rgb": np.asarray(means, dtype=np.float32), "fs": record.fs}
     else:
@@ -161,6 +162,9 @@ class TrainSet:
 
 class RppgFamily(Family):
     name = "rppg"
+    submission_suffixes = (".npz", ".csv")
+    submission_format = ("a .npz of BVP waveforms (one float array per id, one value per video frame, plus __fs__) "
+                         "or a .csv with header id,hr_bpm (windowed tasks: id <id>#<k>); a .zip holding one is accepted")
     reference_suffix = ".npz"
     metric_specs = metrics.METRICS
 
@@ -193,9 +197,9 @@ class RppgFamily(Family):
             synth.synthesize(root, missing, seed=SAMPLE_SEED)
         return root
 
-    def _records(self, source_kind: str, root: Path, name: str) -> list[VideoRecord]:
-        if source_kind == "sample":  # every sample domain is written in the UBFC-rPPG layout
-            return [dataclasses.replace(r, dataset=name) for r in rdata.scan("ubfc-rppg", root / name)]
+    def _records(self, source_kind: str, root: Path, name: str, unlabelled: bool = False) -> list[VideoRecord]:
+        if source_kind == "sample" or unlabelled:  # the sample and participant copies use the UBFC-rPPG layout
+            return [dataclasses.replace(r, dataset=name) for r in rdata.scan("ubfc-rppg", root / name, unlabelled=unlabelled)]
         return rdata.scan(name, root / name)
 
     def resolve_data(self, task, data_root: Path | None, need_train: bool) -> DataSource:
@@ -224,13 +228,19 @@ class RppgFamily(Family):
             kind = _synthetic_or_real(root, roles["test"] + (roles.get("train", []) if need_train else []))
             if kind == "sample":
                 notes.append(f"{root} holds the harness's synthetic sample (synth.json): results are labelled 'sample'")
+        from ...participant import is_participant_copy
+
+        unlabelled = set(roles["test"]) if is_participant_copy(root) else set()
+        if unlabelled:
+            notes.append("participant copy: the test ground truth is withheld; a run writes its --submission file and "
+                         "scores nothing")
         used = {"test": roles["test"], "train": roles.get("train", []) if need_train else []}
         per_role, all_frames, all_heads, scanned = {}, [], [], {}
         for role, names in used.items():
             frames, heads = [], []
             for name in dict.fromkeys(names):
                 if name not in scanned:
-                    scanned[name] = self._records(kind, root, name)
+                    scanned[name] = self._records(kind, root, name, name in unlabelled)
                 for rec in scanned[name]:
                     for p in (rec.path, rec.gt_path):
                         if p is not None and p.is_dir():
@@ -241,7 +251,8 @@ class RppgFamily(Family):
                 per_role[role] = fingerprint_files(root, frames, heads)
             all_frames += frames
             all_heads += heads
-        return DataSource(kind, root, fingerprint_files(root, all_frames, all_heads), roles, notes, per_role, scanned)
+        return DataSource(kind, root, fingerprint_files(root, all_frames, all_heads), roles, notes, per_role, scanned,
+                          labelled=not unlabelled)
 
     def _role_records(self, task, source: DataSource, role: str) -> list[VideoRecord]:
         out = []
@@ -297,6 +308,42 @@ class RppgFamily(Family):
             return {"bvp": np.concatenate([p["bvp"] for p in parts])}
         return {"hr": np.asarray(np.mean([float(p["hr"]) for p in parts]))}
 
+    def write_participant_copy(self, task, root: Path, out: Path) -> tuple[list[str], dict[str, str]]:
+        """Training datasets' folders as they are; each test video's file, byte for byte, as
+        ``<dataset>/<opaque key>/vid.avi`` (the UBFC-rPPG layout) without its ground truth. Test
+        datasets must be whole (split ``all``), not also training data, and (real data) in the
+        UBFC-rPPG layout, so no video is re-encoded."""
+        import secrets
+        import shutil
+
+        from ...participant import copy_dataset_folders, opaque_key
+
+        train = [d.name for d in task.datasets.get("train", [])]
+        for ref in task.datasets["test"]:
+            if ref.name in train or ref.split != "all":
+                raise HarnessError(f"participant-copy: test dataset {ref.name!r} (split {ref.split!r}) is split or shared "
+                                   "with training data; only whole test datasets are supported", task.path)
+        source = self.resolve_data(task, root, need_train=bool(train))
+        if source.kind == "real" and any(ref.name != "ubfc-rppg" for ref in task.datasets["test"]):
+            raise HarnessError("participant-copy copies test videos without re-encoding them: supported for real test "
+                               "datasets in the UBFC-rPPG layout only", task.path)
+        copy_dataset_folders(source.root, out, train)
+        ids: dict[str, str] = {}
+        salt = secrets.token_hex(8)
+        for record in self._role_records(task, source, "test"):
+            key = opaque_key(record.sample_id, salt)
+            target = out / record.dataset / key
+            if record.path.is_dir() or target.exists():
+                raise HarnessError("participant-copy needs one video file per test video and distinct keys", record.path)
+            target.mkdir(parents=True)
+            shutil.copyfile(record.path, target / "vid.avi")
+            ids[record.sample_id] = f"{record.dataset}/{key}"
+            marker = source.root / record.dataset / synth.MARKER
+            if marker.is_file() and not (out / record.dataset / synth.MARKER).exists():
+                shutil.copyfile(marker, out / record.dataset / synth.MARKER)  # still the synthetic sample
+        return ["test videos: <dataset>/<opaque key>/vid.avi (UBFC-rPPG layout, the files as released), no ground "
+                "truth"], ids
+
     # ------------------------------------------------------------------ prediction files
     def prediction_format(self):
         return predictions.FORMAT
@@ -320,6 +367,9 @@ class RppgFamily(Family):
     def references(self, task, data_root: Path | None) -> tuple[dict[str, dict], dict]:
         """Ground truth of the test set, read from the datasets (frames are counted, not kept)."""
         source = self.resolve_data(task, data_root, need_train=False)
+        if not source.labelled:
+            raise HarnessError("a participant copy holds no ground truth; read the reference from the organizer's "
+                               "data root", source.root)
         refs = {r.sample_id: reference(r, count_frames(r)) for r in self._role_records(task, source, "test")}
         return refs, {"kind": source.kind, "root": str(source.root), "fingerprint": source.fingerprint,
                       "samples": len(refs)}
