@@ -23,7 +23,7 @@ from .registry import select
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 TASK_KEYS = {"task", "include", "description", "family", "version", "datasets", "metrics",
-             "primary_metric", "recipe", "sources", "notes", "tags"}
+             "primary_metric", "recipe", "inputs", "sources", "notes", "tags"}
 GROUP_KEYS = {"group", "include", "description", "version", "tasks", "aggregate", "sources", "notes"}
 #: keys that describe a task but cannot move a score: left out of the config hash
 DESCRIPTIVE_KEYS = {"description", "sources", "notes", "tags"}
