@@ -107,7 +107,9 @@ class TorchAdapter(Adapter):
 
     def load_weights(self, path: str | Path) -> None:
         """Load a ``self.net`` state dict (or ``{"state_dict": ...}``) in torch's safe mode
-        (``weights_only=True``: a file that would run code is refused, not executed)."""
+        (``weights_only=True``: a file that would run code is refused, not executed). A leading
+        ``module.`` on every key (saved from DataParallel) is stripped; missing or unexpected
+        keys, and tensors of the wrong shape, are refused by name."""
         import torch
 
         label, p = self.name or type(self).__name__, Path(path)
@@ -120,6 +122,21 @@ class TorchAdapter(Adapter):
                                f"{type(exc).__name__}: {exc}", p) from exc
         if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
             state = state["state_dict"]
+        if not isinstance(state, dict):
+            raise HarnessError(f"{label}: the file holds a {type(state).__name__}, not a state dict", p)
+        if state and all(str(k).startswith("module.") for k in state):
+            state = {k[len("module."):]: v for k, v in state.items()}
+        own = self.net.state_dict()
+        problems = []
+        for what, keys in (("missing", [k for k in own if k not in state]), ("unexpected", [k for k in state if k not in own])):
+            if keys:
+                problems.append(f"{len(keys)} {what} key(s): {', '.join(map(str, keys[:4]))}{', …' if len(keys) > 4 else ''}")
+        wrong = [f"{k} {tuple(state[k].shape)} (expected {tuple(v.shape)})" for k, v in own.items()
+                 if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(v.shape)]
+        if wrong:
+            problems.append(f"{len(wrong)} tensor(s) of another shape: {', '.join(wrong[:3])}")
+        if problems:
+            raise HarnessError(f"{label}: weights do not fit this model ({self.architecture()}): {'; '.join(problems)}", p)
         try:
             self.net.load_state_dict(state)
         except (RuntimeError, TypeError, AttributeError) as exc:
