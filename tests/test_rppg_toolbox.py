@@ -67,3 +67,106 @@ def test_crop_recipe_is_validated_and_recorded():
         face.CropRecipe.of("dlib")
     with pytest.raises(ValueError, match="unknown crop key"):
         face.CropRecipe.of({"name": "toolbox", "scale": 2})
+
+
+# ----------------------------------------------------------------------------- networks and adapters
+def test_physnet_state_dict_has_the_toolbox_checkpoint_layout():
+    """Key names and shapes as listed for PURE_PhysNet_DiffNormalized.pth (79 tensors)."""
+    from harness.families.rppg.networks import PhysNet
+
+    sd = PhysNet().state_dict()
+    assert len(sd) == 79
+    assert sd["ConvBlock1.0.weight"].shape == (16, 3, 1, 5, 5) and sd["ConvBlock2.0.weight"].shape == (32, 16, 3, 3, 3)
+    assert sd["ConvBlock9.0.weight"].shape == (64, 64, 3, 3, 3) and "ConvBlock9.1.num_batches_tracked" in sd
+    assert sd["upsample.0.weight"].shape == (64, 64, 4, 1, 1) and sd["upsample2.1.running_var"].shape == (64,)
+    assert sd["ConvBlock10.weight"].shape == (1, 64, 1, 1, 1) and "ConvBlock10.bias" in sd
+
+
+def test_two_stream_networks_have_the_toolbox_names_and_shapes():
+    from harness.families.rppg import networks
+
+    ts, dp, ep = networks.tscan(72, 10).state_dict(), networks.deepphys(72).state_dict(), networks.efficientphys(72, 10).state_dict()
+    assert set(ts) == set(dp) and ts["final_dense_1.weight"].shape == (128, 16384)
+    assert ts["apperance_conv1.weight"].shape == (32, 3, 3, 3) and ts["apperance_att_conv2.weight"].shape == (1, 64, 1, 1)
+    assert not any(k.startswith("apperance_conv") for k in ep) and ep["batch_norm.running_mean"].shape == (3,)
+
+
+def test_temporal_shift_moves_a_third_of_channels_each_way_within_groups():
+    from harness.families.rppg.networks import temporal_shift
+
+    x = torch.arange(20 * 6, dtype=torch.float32).reshape(20, 6, 1, 1)
+    y = temporal_shift(x, 10)
+    assert torch.equal(y[0:9, :2], x[1:10, :2]) and (y[9, :2] == 0).all()      # left shift, zero at group end
+    assert torch.equal(y[11:20, 2:4], x[10:19, 2:4]) and (y[10, 2:4] == 0).all()  # right shift, zero at start
+    assert torch.equal(y[:, 4:], x[:, 4:])
+
+
+@pytest.fixture
+def random_weights(monkeypatch):
+    monkeypatch.setenv("HARNESS_ALLOW_RANDOM_WEIGHTS", "1")
+
+
+def test_adapters_refuse_to_run_without_weights_and_random_needs_the_test_switch(monkeypatch):
+    from harness.models import build_model
+
+    with pytest.raises(HarnessError, match="needs pretrained weights: --model-args weights=PATH"):
+        build_model("physnet", {})
+    monkeypatch.delenv("HARNESS_ALLOW_RANDOM_WEIGHTS", raising=False)
+    with pytest.raises(HarnessError, match="tests only"):
+        build_model("physnet", {"weights": "random"})
+
+
+def test_weights_load_safely_strip_module_and_name_wrong_keys(tmp_path, random_weights):
+    from harness.models import build_model
+
+    model, _ = build_model("deepphys", {"weights": "random"})
+    state = {f"module.{k}": torch.randn_like(v.float()) for k, v in model.net.state_dict().items()}
+    torch.save(state, tmp_path / "dp.pth")
+    loaded, _ = build_model("deepphys", {"weights": str(tmp_path / "dp.pth")})
+    assert torch.equal(loaded.net.final_dense_2.weight, state["module.final_dense_2.weight"])
+    del state["module.final_dense_2.bias"]
+    state["module.extra.weight"] = torch.zeros(1)
+    torch.save(state, tmp_path / "bad.pth")
+    with pytest.raises(HarnessError, match=r"1 missing key\(s\): final_dense_2.bias; 1 unexpected key\(s\): extra.weight"):
+        build_model("deepphys", {"weights": str(tmp_path / "bad.pth")})
+
+
+def test_toolbox_config_sets_every_input_knob(tmp_path, random_weights):
+    from harness.models import build_model
+
+    cfg = tmp_path / "infer.yaml"
+    cfg.write_text("""
+TEST:
+  DATA:
+    FS: 25
+    PREPROCESS:
+      DATA_TYPE: ['DiffNormalized', 'Standardized']
+      LABEL_TYPE: Standardized
+      DO_CHUNK: True
+      CHUNK_LENGTH: 160
+      CROP_FACE: {DO_CROP_FACE: True, BACKEND: HC, USE_LARGE_FACE_BOX: True, LARGE_BOX_COEF: 1.3,
+                  DETECTION: {DO_DYNAMIC_DETECTION: True, DYNAMIC_DETECTION_FREQUENCY: 16, USE_MEDIAN_FACE_BOX: True}}
+      RESIZE: {H: 36, W: 36}
+MODEL: {NAME: Tscan, TSCAN: {FRAME_DEPTH: 20}}
+""")
+    model, _ = build_model("tscan", {"weights": "random", "config": str(cfg)})
+    spec = InputSpec.of(model)
+    assert spec.frame_types == ("diff_normalized", "standardized") and spec.output == "bvp" and spec.frame_size == 36
+    assert spec.chunking.length == 160 and spec.chunking.tail == "drop" and model.fs == 25.0
+    assert spec.crop == face.CropRecipe("toolbox", coef=1.3, dynamic=True, frequency=16, median=True)
+    assert model.net.frame_depth == 20 and model.net.final_dense_1.in_features == 3136
+    with pytest.raises(HarnessError, match="config is for model 'Tscan', not 'Physnet'"):
+        build_model("physnet", {"weights": "random", "config": str(cfg)})
+
+
+@pytest.mark.parametrize("arch", ["physnet", "tscan", "deepphys", "efficientphys"])
+def test_adapters_predict_one_value_per_frame_of_each_window(arch, random_weights):
+    from harness.models import build_model
+
+    model, info = build_model(arch, {"weights": "random", "chunk_frames": 20})
+    spec = InputSpec.of(model)
+    channels = 3 * len(spec.frame_types)
+    frames = torch.randn(2, 20, 72, 72, channels)
+    out = model.eval().predict({"frames": frames, "lengths": torch.tensor([20, 20])})
+    assert info["output"] == "bvp_diff" and out["bvp_diff"].shape == (2, 20)
+    assert torch.isfinite(out["bvp_diff"]).all()
