@@ -186,17 +186,39 @@ def _parse_scalar(raw: str) -> Any:
 
 
 def _load_submission(name: str, folder: Path) -> type:
+    """``Model`` from ``folder/model.py``, imported as module ``model`` of a package made of the
+    folder (its ``__init__.py`` runs if there is one): relative imports (``from .net import X``)
+    work, and so do plain imports of sibling modules (``import net``), the folder being first on
+    ``sys.path`` while ``model.py`` is imported."""
     path = folder / "model.py"
     if not path.is_file():
         raise HarnessError("a submission folder needs a model.py defining class Model", folder)
-    module_name = f"harness_submission_{name.replace('-', '_')}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
+    package = f"harness_submission_{name.replace('-', '_').replace('.', '_')}"
+    for key in [k for k in sys.modules if k == package or k.startswith(package + ".")]:
+        del sys.modules[key]  # a fresh import each time (the folder may have changed)
+    init = folder / "__init__.py"
+    spec = (importlib.util.spec_from_file_location(package, init, submodule_search_locations=[str(folder)])
+            if init.is_file() else None)
+    sys.path.insert(0, str(folder))
     try:
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
+        if spec is None or spec.loader is None:  # no __init__.py: an empty package over the folder
+            import types
+
+            pkg = types.ModuleType(package)
+            pkg.__path__ = [str(folder)]  # type: ignore[attr-defined]
+            sys.modules[package] = pkg
+        else:
+            pkg = importlib.util.module_from_spec(spec)
+            sys.modules[package] = pkg
+            spec.loader.exec_module(pkg)
+        module = importlib.import_module(f"{package}.model")
     except Exception as exc:  # the user's code: report where it failed, in one line
         raise HarnessError(f"importing the submission failed: {type(exc).__name__}: {exc}", path) from exc
+    finally:
+        try:
+            sys.path.remove(str(folder))
+        except ValueError:
+            pass
     if not hasattr(module, "Model"):
         raise HarnessError("model.py must define a class named Model", path)
     return module.Model
