@@ -170,3 +170,50 @@ def test_adapters_predict_one_value_per_frame_of_each_window(arch, random_weight
     out = model.eval().predict({"frames": frames, "lengths": torch.tensor([20, 20])})
     assert info["output"] == "bvp_diff" and out["bvp_diff"].shape == (2, 20)
     assert torch.isfinite(out["bvp_diff"]).all()
+
+
+def test_chunked_diff_model_runs_end_to_end_and_its_submission_rescores_to_the_same_numbers(tmp_path, monkeypatch):
+    """A model declaring the toolbox's PhysNet knobs (128-frame windows, tail dropped,
+    DiffNormalized frames, bvp_diff output) on the toolbox task: the crop and chunking are
+    recorded, the dropped tail is counted, and the prediction file (the integrated waveform of
+    the covered frames) scores to the run's own numbers. (The network itself is tested above;
+    a cheap model keeps this test fast.)"""
+    import json
+    import textwrap
+
+    from harness.cli import main
+    from harness.families.rppg import predictions
+
+    folder = tmp_path / "subs" / "greendiff"
+    folder.mkdir(parents=True)
+    (folder / "model.py").write_text(textwrap.dedent("""
+        class Model:
+            family = "rppg"
+            inputs = ("frames",)
+            frame_types = ("DiffNormalized",)
+            chunk_frames, chunk_tail = 128, "drop"
+            output = "bvp_diff"
+
+            def predict(self, batch):
+                assert batch["frames"].shape[1:] == (128, 72, 72, 3)
+                return batch["frames"][..., 1].mean(dim=(2, 3))   # green's normalised difference
+    """))
+    monkeypatch.setenv("HARNESS_SUBMISSIONS", str(tmp_path / "subs"))
+    monkeypatch.setenv("HARNESS_RESULTS", str(tmp_path / "results"))
+    task = "rppg-toolbox-pure-to-ubfc"
+    assert main(["run", "--task", task, "--model", "greendiff", "--limit", "1",
+                 "--submission", str(tmp_path / "p.npz"), "--json"]) == 0
+    record = json.loads(next((tmp_path / "results").glob("runs/sample/*/*/record.json")).read_text())
+    assert record["inputs"]["crop"]["name"] == "toolbox" and record["inputs"]["chunking"] == {"length": 128, "stride": None, "tail": "drop"}
+    assert record["inputs"]["output"] == "bvp_diff" and record["inputs"]["frame_types"] == ["diff_normalized"]
+    assert record["counts"]["uncovered_frames"] == 600 - 4 * 128
+    wave = np.load(tmp_path / "p.npz")
+    (sid,) = [k for k in wave.files if not k.startswith("__")]
+    assert wave[sid].shape == (512,)
+    assert main(["data", "reference", "--task", task, "--out", str(tmp_path / "ref.npz")]) == 0
+    ref = predictions.read_reference(tmp_path / "ref.npz")[sid]
+    predictions.write_npz(tmp_path / "ref1.npz", {sid: ref["bvp"]}, {sid: ref["fs"]})
+    assert main(["score", "--task", task, "--predictions", str(tmp_path / "p.npz"), "--reference",
+                 str(tmp_path / "ref1.npz"), "--output", str(tmp_path / "scored"), "--json"]) == 0
+    scored = json.loads(next(p for p in (tmp_path / "scored").rglob("*.json")).read_text())
+    assert scored["metrics"]["mae"]["value"] == record["metrics"]["mae"]["value"]
