@@ -67,6 +67,20 @@ def test_frames_mode_cuts_chunks_and_reference_rides_on_the_last_part():
     assert [u.last for u, _ in exact] == [False, True] and exact[-1][0].reference["bvp"].shape == (360,)
 
 
+def test_frames_with_whole_video_preprocessing_keep_memory_bounded():
+    """6,000 frames of 96×128 (221 MB decoded) as DiffNormalized + Standardized windows: crops
+    wait in a temporary file, statistics are gathered in blocks, windows are made one at a time."""
+    spec = InputSpec("frames", frame_size=16, chunking=Chunking(180), frame_types=("diff_normalized", "standardized"))
+    tracemalloc.start()
+    count = 0
+    for _, inp in stream_video(record(6_000), spec):
+        assert inp["frames"].shape == (180, 16, 16, 6) and inp["frames"].dtype == np.float32
+        count += 1
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert count == 34 and peak < 20e6, f"peak {peak / 1e6:.1f} MB"
+
+
 def test_chunk_windows_follow_the_tail_policy_and_stride():
     assert Chunking(128, tail="drop").windows(300) == [(0, 128), (128, 128)]
     assert Chunking(128, tail="pad").windows(300) == [(0, 128), (128, 128), (256, 44)]
