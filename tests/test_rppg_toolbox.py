@@ -217,3 +217,22 @@ def test_chunked_diff_model_runs_end_to_end_and_its_submission_rescores_to_the_s
                  str(tmp_path / "ref1.npz"), "--output", str(tmp_path / "scored"), "--json"]) == 0
     scored = json.loads(next(p for p in (tmp_path / "scored").rglob("*.json")).read_text())
     assert scored["metrics"]["mae"]["value"] == record["metrics"]["mae"]["value"]
+
+
+def test_a_failing_chunked_model_names_its_video_once(tmp_path, monkeypatch, capsys):
+    import textwrap
+
+    from harness.cli import main
+
+    folder = tmp_path / "subs" / "broken"
+    folder.mkdir(parents=True)
+    (folder / "model.py").write_text(textwrap.dedent("""
+        class Model:
+            family, inputs, frame_size, chunk_frames = "rppg", ("frames",), 8, 100
+            def predict(self, batch):
+                raise RuntimeError("shape mismatch")
+    """))
+    monkeypatch.setenv("HARNESS_SUBMISSIONS", str(tmp_path / "subs"))
+    assert main(["run", "--task", "rppg-pure-to-ubfc", "--model", "broken", "--limit", "1", "--batch-size", "4"]) != 0
+    err = capsys.readouterr().err
+    assert "model.predict failed on sample(s) ubfc-rppg/subject1: RuntimeError: shape mismatch" in err
