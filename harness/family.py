@@ -66,6 +66,7 @@ class TestSet:
     collate: Any           # callable(list of (Unit, inputs)) -> (list[Unit], inputs dict)
     key: str = ""          # what besides data and model decides the outputs (e.g. a trigger's hash)
     notes: list[str] = dataclasses.field(default_factory=list)   # recorded with the run
+    record: dict[str, Any] | None = None  # how inputs were made for this model (crop, chunking…), recorded as "inputs"
 
 
 @dataclasses.dataclass

@@ -192,7 +192,8 @@ def predict_all(model: Any, family: Family, test, todo: list[str], cache: Sample
             except Exception as exc:  # the adapter's own code failed: name the samples, one line
                 if os.environ.get("HARNESS_DEBUG"):
                     raise
-                ids = ", ".join(u.sample_id for u in units[:3]) + (", …" if len(units) > 3 else "")
+                named = list(dict.fromkeys(u.sample_id for u in units))  # a video's windows name it once
+                ids = ", ".join(named[:3]) + (", …" if len(named) > 3 else "")
                 raise HarnessError(f"model.predict failed on sample(s) {ids}: {type(exc).__name__}: {exc} "
                                    f"(set HARNESS_DEBUG=1 for the traceback)") from exc
             if device.type == "cuda":
@@ -426,6 +427,7 @@ def run_task(task: Task, model_name: str, opts: RunOptions, log: Callable[[str],
                  "family": task.family, "group": group, "recipe": family.recipe_record(task),
                  "datasets": {r: [d.to_dict() for d in refs] for r, refs in task.datasets.items()}},
         "model": {**model_info, "tag": tag},
+        "inputs": test.record,
         "data": source.to_dict(),
         "metrics": {k: v.to_dict() for k, v in score.metrics.items()},
         "primary_metric": task.primary_metric,

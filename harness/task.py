@@ -23,7 +23,7 @@ from .registry import select
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 TASK_KEYS = {"task", "include", "description", "family", "version", "datasets", "metrics",
-             "primary_metric", "recipe", "sources", "notes", "tags", "columns", "phases"}
+             "primary_metric", "recipe", "inputs", "sources", "notes", "tags", "columns", "phases"}
 GROUP_KEYS = {"group", "include", "description", "version", "tasks", "aggregate", "sources", "notes"}
 #: keys that describe a task but cannot move a score: left out of the config hash (``columns``, a
 #: datasets repository's column mapping, enters the data fingerprint instead; ``phases`` names a

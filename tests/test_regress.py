@@ -97,16 +97,16 @@ def test_checked_in_golden_reproduces_on_a_fresh_run(capsys, tmp_path):
     deception = sorted(t for t in index.tasks if index.tasks[t].family == "deception")
     splicing = sorted(t for t in index.tasks if index.tasks[t].family == "splicing")
     iqa = sorted(t for t in index.tasks if index.tasks[t].family == "iqa_backdoor")
-    assert len(rppg) == 5 and len(fas) == 18 and len(deception) == 16 and len(splicing) == 33 and len(iqa) == 9
+    assert len(rppg) == 8 and len(fas) == 18 and len(deception) == 16 and len(splicing) == 33 and len(iqa) == 9
     expected = ({(t, m) for t in rppg for m in BASELINES} | {(t, m) for t in fas for m in FAS_BASELINES}
                 | {(t, m) for t in deception for m in DD_BASELINES} | {(t, m) for t in splicing for m in SPLICE_BASELINES}
                 | {(t, m) for t in iqa for m in IQA_BASELINES})
     assert {(r["task"], r["model"]) for r in rows} == expected
-    assert len(rows) == (5 * 7 * 6 + 18 * len(FAS_BASELINES) * 11 + 16 * len(DD_BASELINES) * 7
+    assert len(rows) == (8 * 7 * 6 + 18 * len(FAS_BASELINES) * 11 + 16 * len(DD_BASELINES) * 7
                          + 33 * len(SPLICE_BASELINES) * 13 + (3 * 5 + 6 * 13) * len(IQA_BASELINES))
     assert {r["status"] for r in rows} == {"ok"}
     assert {r["check"] for r in rows} == {"golden"} and {r["tolerance"] for r in rows} == {"1e-06"}
-    assert "published: 0 ok or missing, 0 failing, 243 cited row(s) not checked" in out
+    assert "published: 0 ok or missing, 0 failing, 244 cited row(s) not checked" in out
     assert not (tmp_path / "results").exists()  # re-run in a temporary folder, never the user's results
 
 
@@ -335,7 +335,7 @@ def test_a_missing_run_is_reported_and_fails_only_when_strict(capsys, tmp_path):
 def test_project_rows_are_cited_never_checked(capsys, tmp_path):
     fake_run(tmp_path / "results", UBFC, "pos", {"mae": 99.0})
     code, out, _ = run_cli(capsys, "regress", "--published")
-    assert code == 0 and "nothing to check" in out and "243 cited row(s) not checked" in out
+    assert code == 0 and "nothing to check" in out and "244 cited row(s) not checked" in out
 
 
 def test_a_real_run_is_found_by_its_model_tag(capsys, tmp_path, tmp_task):

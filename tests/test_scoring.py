@@ -139,7 +139,7 @@ CASES = {
     "npz-bad-fs": ("p.npz", lambda c: _npz(**_waves(c, __fs__=np.array(-30.0))), "8 id(s) whose rate is not a positive number"),
     "npz-2d": ("p.npz", lambda c: _npz(**_waves(c, **{ID1: np.zeros((2, 600))})), f"1 id(s) whose waveform is not a 1-D numeric array: '{ID1}'"),
     "npz-nan": ("p.npz", lambda c: _npz(**_waves(c, **{ID1: np.full(600, np.nan)})), f"1 id(s) whose waveform has NaN or infinite values: '{ID1}'"),
-    "npz-short": ("p.npz", lambda c: _npz(**_waves(c, **{ID1: np.ones(300)})), "1 id(s) whose waveform does not cover the video"),
+    "npz-short": ("p.npz", lambda c: _npz(**_waves(c, **{ID1: np.ones(299)})), "1 id(s) whose waveform does not cover the video"),
     "npz-strings": ("p.npz", lambda c: _npz(**_waves(c, **{ID1: np.array(["a"] * 600)})), "not a 1-D numeric array"),
     "zip-two-files": ("p.zip", lambda c: _zip({"a.csv": b"x", "b.csv": b"y"}), "the zip must hold exactly one prediction file, it holds 2"),
     "zip-dotdot": ("p.zip", lambda c: _zip({"../evil.csv": good_csv(c).encode()}), "the zip holds an unsafe path '../evil.csv'"),
