@@ -144,7 +144,7 @@ CASES = {
     "zip-two-files": ("p.zip", lambda c: _zip({"a.csv": b"x", "b.csv": b"y"}), "the zip must hold exactly one prediction file, it holds 2"),
     "zip-dotdot": ("p.zip", lambda c: _zip({"../evil.csv": good_csv(c).encode()}), "the zip holds an unsafe path '../evil.csv'"),
     "zip-absolute": ("p.zip", lambda c: _zip({"/etc/evil.csv": good_csv(c).encode()}), "the zip holds an unsafe path '/etc/evil.csv'"),
-    "zip-link": ("p.zip", lambda c: _zip({}, links=("p.csv",)), "the zip holds a link 'p.csv'; links are refused"),
+    "zip-link": ("p.zip", lambda c: _zip({}, links=("p.csv",)), "the zip holds 'p.csv' which is a link"),
     "zip-corrupt": ("p.zip", lambda c: b"PK\x03\x04garbage", "not a valid zip archive"),
     "zip-empty-member": ("p.zip", lambda c: _zip({"p.csv": b""}), "'p.csv' inside the zip is empty"),
 }
