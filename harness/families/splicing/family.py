@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, Dataset
 from ...errors import HarnessError
 from ...family import (DataSource, Family, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
                       combined_fingerprint, held_out, roles_needed, select_by_role)
-from ...results import atomic_dir, atomic_path
+from ...results import atomic_dir, atomic_path, write_manifest
 from ...scoring import Problems, Upload, check_ids, number_in, read_csv
 from ...stats import MetricValue, bootstrap, mean_with_se
 from . import data, metrics, perturb
@@ -364,6 +364,7 @@ class SplicingFamily(Family):
                 w = csv.writer(fh)
                 w.writerow(REFERENCE_HEADER)
                 w.writerows(lines)
+            write_manifest(tmp)
 
     def read_reference(self, task, path: Path) -> tuple[dict[str, dict], dict]:
         path = Path(path)
