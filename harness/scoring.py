@@ -23,10 +23,13 @@ import sys
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from .errors import HarnessError
 from .results import content_digest, file_sha256
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MAX_BYTES = 200 * 1024 * 1024   # a prediction file (or a zip's expanded content) may not exceed this
 MAX_LISTED = 5                  # ids named per problem kind; the rest are counted
@@ -213,44 +216,106 @@ def _read_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, budget: int,
     raise HarnessError(f"{member.filename!r} inside the zip {problem}", path)
 
 
-def _unzip(path: Path, raw: bytes, max_bytes: int, many: bool) -> Upload:
+def zip_members(raw: bytes, path: str | Path, max_bytes: int = MAX_BYTES, what: str = "the zip",
+                fold_case: bool = True, count: int | None = None) -> dict[str, bytes]:
+    """Every file of a zip archive (name -> bytes), read safely: unsafe paths, links and special
+    files, duplicate names (also when equal but for case, with ``fold_case``), encrypted or
+    damaged members and more than ``max_bytes`` expanded are refused with one :class:`HarnessError`;
+    ``count`` requires exactly that many files."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(raw))
         infos = archive.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, NotImplementedError) as exc:
-        raise HarnessError("not a valid zip archive", path) from exc
+        raise HarnessError(f"{what} is not a valid zip archive", path) from exc
     members = [m for m in infos if not m.is_dir()]
     for m in infos:
         name = PurePosixPath(m.filename)
         if name.is_absolute() or m.filename.startswith(("/", "\\")) or ".." in name.parts or ":" in m.filename:
-            raise HarnessError(f"the zip holds an unsafe path {m.filename!r}", path)
+            raise HarnessError(f"{what} holds an unsafe path {clip_reason(m.filename, 200)!r}", path)
         unix_mode = m.external_attr >> 16 if m.create_system == 3 else 0
         kind = _kind(unix_mode) if stat.S_IFMT(unix_mode) else None  # no type bits: a plain file
         if kind not in (None, "a folder"):
-            raise HarnessError(f"the zip holds {m.filename!r} which is {kind}; links and special files are refused", path)
-    if not many and len(members) != 1:
-        raise HarnessError(f"the zip must hold exactly one prediction file, it holds {len(members)}", path)
+            raise HarnessError(f"{what} holds {m.filename!r} which is {kind}; links and special files are refused", path)
+    if count is not None and len(members) != count:
+        raise HarnessError(f"{what} must hold exactly {'one' if count == 1 else count} prediction file, "
+                           f"it holds {len(members)}", path)
     if not members:
-        raise HarnessError("the zip holds no files", path)
-    _refuse_case_duplicates([m.filename for m in members], path, "the zip")
+        raise HarnessError(f"{what} holds no files", path)
+    names = [m.filename for m in members]
+    if fold_case:
+        _refuse_case_duplicates(names, path, what)
+    elif len(set(names)) != len(names):
+        twice = next(n for n in names if names.count(n) > 1)
+        raise HarnessError(f"{what} holds {clip_reason(twice, 200)!r} twice", path)
     declared = sum(m.file_size for m in members)
     if declared > max_bytes:
-        raise HarnessError(f"the zip expands to {_mb(declared)}; the limit is {_mb(max_bytes)}", path)
+        raise HarnessError(f"{what} expands to {_mb(declared)}; the limit is {_mb(max_bytes)}", path)
     files: dict[str, bytes] = {}
     total = 0
     for member in members:
         data = _read_member(archive, member, max_bytes - total, path)
         total += len(data)
         if total > max_bytes:
-            raise HarnessError(f"the zip expands beyond {_mb(max_bytes)}", path)
+            raise HarnessError(f"{what} expands beyond {_mb(max_bytes)}", path)
         files[member.filename] = data
+    return files
+
+
+def _unzip(path: Path, raw: bytes, max_bytes: int, many: bool) -> Upload:
+    files = zip_members(raw, path, max_bytes, count=None if many else 1)
     if not many:
-        member = members[0]
-        data = files[member.filename]
+        name, data = next(iter(files.items()))
         if not data:
-            raise HarnessError(f"{member.filename!r} inside the zip is empty", path)
-        return Upload(PurePosixPath(member.filename).name, data, sha256(raw))
+            raise HarnessError(f"{name!r} inside the zip is empty", path)
+        return Upload(PurePosixPath(name).name, data, sha256(raw))
     return Upload(path.name, b"", sha256(raw), files)
+
+
+def parse_npy(blob: bytes, name: str) -> np.ndarray:
+    """One ``.npy`` array from its bytes, without pickle and without trusting its header: the
+    header must parse, the dtype hold no Python objects, and the bytes after the header be
+    exactly what the declared shape and dtype need (a truncated or padded array is named as such)."""
+    import numpy as np
+
+    fmt = np.lib.format
+    stream = io.BytesIO(blob)
+    try:
+        version = fmt.read_magic(stream)
+        if version == (1, 0):
+            shape, fortran, dtype = fmt.read_array_header_1_0(stream)
+        elif version == (2, 0):
+            shape, fortran, dtype = fmt.read_array_header_2_0(stream)
+        else:
+            raise ValueError(f"NPY version {version}")
+    except (ValueError, EOFError, SyntaxError, TypeError, OverflowError) as exc:
+        raise HarnessError(f"{name!r} is not a .npy array (no valid NPY header: {clip_reason(str(exc), 200)})") from None
+    if dtype.hasobject:
+        raise HarnessError(f"{name!r} holds Python objects (pickles are refused)")
+    count = 1
+    for n in shape:
+        count *= int(n)
+    need, have = count * dtype.itemsize, len(blob) - stream.tell()
+    if need != have:
+        raise HarnessError(f"{name!r} declares shape {tuple(shape)} ({need} bytes of {dtype}) but holds {have} bytes "
+                           f"({'truncated' if have < need else 'extra bytes'})")
+    array = np.frombuffer(blob, dtype=dtype, count=count, offset=stream.tell())
+    return array.reshape(shape, order="F" if fortran else "C")
+
+
+def read_npz(data: bytes, name: str | Path, max_bytes: int = MAX_BYTES) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` (a zip of ``.npy`` members), read with :func:`zip_members` and
+    :func:`parse_npy`: a member that is not a ``.npy`` array, holds objects, is truncated or declares
+    more than it holds is refused with one :class:`HarnessError` naming the file and the member."""
+    members = zip_members(data, name, max_bytes, what="the .npz", fold_case=False)
+    arrays = {}
+    for member, blob in members.items():
+        if not member.endswith(".npy"):
+            raise HarnessError(f"the .npz holds {clip_reason(member, 200)!r}, which is not a .npy array", name)
+        try:
+            arrays[member[:-4]] = parse_npy(blob, member)
+        except HarnessError as exc:
+            raise HarnessError(f"the .npz member {exc.message}", name) from None
+    return arrays
 
 
 def text_lines(upload: Upload, max_line: int = MAX_LINE) -> Iterator[tuple[int, str]]:

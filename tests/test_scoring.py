@@ -133,7 +133,7 @@ CASES = {
     "other-task": ("p.csv", lambda c: b"id,hr_bpm\nmmpd/subject2,70\nmmpd/subject4,80\n", "none of the 2 ids belongs to task 'svc2026-rppg-phase2'"),
     "header-only": ("p.csv", lambda c: b"id,hr_bpm\n", "8 missing id(s)"),
     "unknown-format": ("p.txt", lambda c: good_csv(c).encode(), "unknown prediction format"),
-    "npz-not-zip": ("p.npz", lambda c: b"this is not an npz", "not a readable .npz file"),
+    "npz-not-zip": ("p.npz", lambda c: b"this is not an npz", "the .npz is not a valid zip archive"),
     "npz-pickle": ("p.npz", lambda c: _npz(**{ID1: np.array([{"x": 1}], dtype=object), "__fs__": np.array(30.0)}), "pickles are refused"),
     "npz-no-fs": ("p.npz", lambda c: _npz(**_waves(c, __fs__=None)), "the .npz has no '__fs__' array"),
     "npz-bad-fs": ("p.npz", lambda c: _npz(**_waves(c, __fs__=np.array(-30.0))), "8 id(s) whose rate is not a positive number"),

@@ -328,15 +328,15 @@ class SplicingFamily(Family):
         for sid, blob in pngs.items():
             if sid not in references:
                 continue
-            try:
-                mask = data.read_prediction_png(blob, f"{sid}.png")
-            except HarnessError as exc:
-                undecodable.append(f"{sid} ({exc.message if hasattr(exc, 'message') else exc})")
-                continue
             ref = references[sid]
             expected = (int(ref["height"]), int(ref["width"]))
-            if mask.shape != expected:
-                wrong_size.append(f"{sid} ({mask.shape[0]}x{mask.shape[1]}, expected {expected[0]}x{expected[1]})")
+            try:  # the header's size is checked against the reference before any pixel is decoded
+                mask = data.read_prediction_png(blob, f"{sid}.png", size=expected)
+            except data.WrongSize as exc:
+                wrong_size.append(f"{sid} ({exc.size[0]}x{exc.size[1]}, expected {expected[0]}x{expected[1]})")
+                continue
+            except HarnessError as exc:
+                undecodable.append(f"{sid} ({exc.message})")
                 continue
             if scores is None:
                 out[sid] = {"mask": mask, "score": float(mask.max()) / 255.0, "score_from_mask": True}
