@@ -25,7 +25,13 @@ SCHEMA_VERSION = 1
 
 
 def results_dir(override: str | Path | None = None) -> Path:
-    return Path(override or os.environ.get("HARNESS_RESULTS") or PROJECT_ROOT / "results")
+    """The results folder (``--results``, else ``$HARNESS_RESULTS``, else ``./results``); a link is
+    refused rather than followed silently: name the folder it points to."""
+    path = Path(override or os.environ.get("HARNESS_RESULTS") or PROJECT_ROOT / "results")
+    if path.is_symlink():
+        raise HarnessError(f"the results folder is a link (to {os.readlink(path)}); links are not followed: "
+                           f"pass the real folder (--results {path.resolve()})", path)
+    return path
 
 
 @contextlib.contextmanager

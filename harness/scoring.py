@@ -837,8 +837,14 @@ def submission_entries(folder: Path) -> list[Entry]:
     items = sorted((p for p in folder.iterdir() if not p.name.startswith(".")), key=lambda p: p.name)
     if not items:
         raise HarnessError("the submissions folder holds no submissions", folder)
+    from .store import _text
+
     teams: dict[str, list[str]] = {}
     for p in items:
+        try:
+            _text("a team name", p.name)
+        except HarnessError as exc:
+            raise HarnessError(f"an entry's name cannot be a team name: {exc.message}; rename it", folder) from None
         team = p.name if p.is_dir() else (p.stem or p.name)
         teams.setdefault(team, []).append(p.name)
     clashes = {t: names for t, names in teams.items() if len(names) > 1}
@@ -1054,7 +1060,15 @@ def _run_batch(batch: _Batch, entries: list[Entry], jobs: int) -> list[dict[str,
                 if result.exists():  # it finished (perhaps just as the limit struck)
                     outcomes[index] = json.loads(result.read_text(encoding="utf-8"))
                 else:
-                    outcomes[index] = _death(batch, entry, proc.exitcode, timed_out, now - started)
+                    try:
+                        outcomes[index] = _death(batch, entry, proc.exitcode, timed_out, now - started)
+                    except HarnessError as exc:  # not even recordable: report it, go on with the others
+                        print(f"harness: {entry.name}: could not be recorded: {exc}", file=sys.stderr, flush=True)
+                        outcomes[index] = {"team": entry.team, "file": entry.name, "status": "failed",
+                                           "primary_metric": batch.task.primary_metric, "value": None, "metrics": None,
+                                           "reasons": [f"not recorded: {clip_reason(exc.message)}"],
+                                           "seconds": round(now - started, 3), "peak_mb": None, "file_hash": None,
+                                           "entry": None, "entry_status": None}
     finally:
         for proc, _, _ in running.values():
             proc.kill()

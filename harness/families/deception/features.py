@@ -46,7 +46,10 @@ WAVE_RATE = 16_000
 
 _CONVERT_HINT = "see 'harness data convert'"
 _BUILTINS = {"bool", "int", "float", "complex", "str", "bytes", "bytearray", "list", "tuple", "dict",
-             "set", "frozenset", "slice", "range"}
+             "set", "frozenset", "slice"}  # no range: with list() it makes a huge list from ~100 bytes
+# callables that could allocate from a small argument (bytes(8 << 30), list(iterator), an array of a
+# declared shape): each is wrapped to accept only already-built content, or counted in the budget
+_BUILT_ONLY = {"bytes", "bytearray", "list", "tuple", "dict", "set", "frozenset", "str"}
 _NUMPY_NAMES = {"multiarray": {"_reconstruct", "scalar"}, "numeric": {"_frombuffer"}}
 _ALLOWED: set[tuple[str, str]] = (
     {(m, n) for m in ("builtins", "__builtin__") for n in _BUILTINS}
@@ -58,11 +61,38 @@ _ALLOWED: set[tuple[str, str]] = (
 # ----------------------------------------------------------------------------- safe unpickling
 
 class _SafeUnpickler(pickle.Unpickler):
-    """An unpickler that imports nothing outside ``_ALLOWED`` and refuses persistent ids."""
+    """An unpickler that imports nothing outside ``_ALLOWED``, refuses persistent ids, and lets no
+    allowed callable allocate more than the file could hold: containers and bytes are built only
+    from content already in the file, and arrays count against a byte budget (the file's size)."""
 
-    def __init__(self, file, path: Path):
+    def __init__(self, file, path: Path, budget: int):
         super().__init__(file)
         self._path = path
+        self._budget = budget
+
+    def _refuse_allocation(self, what: str) -> None:
+        raise HarnessError(f"refused to unpickle: {what} would allocate more than the file holds "
+                           f"(an allocation bomb?); {_CONVERT_HINT}", self._path)
+
+    def _guard(self, module: str, name: str, fn: Any) -> Any:
+        """``fn`` wrapped so that it cannot allocate beyond what the file holds."""
+        if module == "builtins" and name in _BUILT_ONLY:
+            def built_only(*args, **kwargs):
+                if kwargs or any(not isinstance(a, (str, bytes, bytearray, list, tuple, dict, set, frozenset))
+                                 for a in args):
+                    self._refuse_allocation(f"{name}() of a {type(args[0]).__name__ if args else 'keyword'}")
+                return fn(*args)
+            return built_only
+        if name == "_reconstruct":
+            def reconstruct(subtype, shape, dtype):
+                size = int(np.prod(np.asarray(shape, dtype=np.float64))) * np.dtype("b" if isinstance(dtype, bytes)
+                                                                                    else dtype).itemsize
+                self._budget -= size
+                if self._budget < 0:
+                    self._refuse_allocation(f"an array of shape {shape}")
+                return fn(subtype, shape, dtype)
+            return reconstruct
+        return fn
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in _ALLOWED:
@@ -80,7 +110,7 @@ class _SafeUnpickler(pickle.Unpickler):
             module = "numpy._core." + module[len("numpy.core."):]  # numpy >= 2 moved it
         elif module.startswith("numpy._core.") and not hasattr(np, "_core"):
             module = "numpy.core." + module[len("numpy._core."):]  # a numpy-2 pickle on numpy 1
-        return getattr(importlib.import_module(module), name)
+        return self._guard(module, name, getattr(importlib.import_module(module), name))
 
     def persistent_load(self, pid: Any) -> Any:
         raise HarnessError("refused to unpickle: the file uses persistent ids (external objects); only "
@@ -95,16 +125,17 @@ def safe_load_pickle(path: Path) -> Any:
     :class:`HarnessError` before it is imported, let alone called."""
     path = Path(path)
     try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            raise HarnessError("is not a regular file (a link, folder, FIFO or device); expected a .pkl file", path)
         with open(path, "rb") as f:
-            return _SafeUnpickler(f, path).load()
+            return _SafeUnpickler(f, path, budget=os.fstat(f.fileno()).st_size).load()
     except HarnessError:
         raise
     except FileNotFoundError:
         raise HarnessError("no such file", path) from None
-    except IsADirectoryError:
-        raise HarnessError("is a folder, expected a .pkl file", path) from None
     except MemoryError:
-        raise
+        raise HarnessError("refused to unpickle: it needs more memory than is available (an allocation bomb?)",
+                           path) from None
     except Exception as exc:  # noqa: BLE001 - every other failure means a damaged file
         raise HarnessError(f"corrupt or truncated pickle: {type(exc).__name__}: {exc}", path) from None
 
