@@ -162,6 +162,9 @@ def _decode(source: Path | bytes, name: str | Path, max_pixels: int | None, form
         except _DECODE_ERRORS as e:
             raise HarnessError(f"cannot read {what} (not a {'/'.join(formats)} file, or corrupt): {e}", name) from None
         w, h = im.size
+        if size is not None and (h, w) != tuple(size):
+            im.close()
+            raise WrongSize(f"{what} is {h}x{w} (height x width), expected {size[0]}x{size[1]}", name, (h, w))
         if w * h > limit or w <= 0 or h <= 0:
             im.close()
         if w * h > limit:
@@ -169,9 +172,6 @@ def _decode(source: Path | bytes, name: str | Path, max_pixels: int | None, form
                                name)
         if w <= 0 or h <= 0:
             raise HarnessError(f"{what} has an empty size {w}x{h}", name)
-        if size is not None and (h, w) != tuple(size):
-            im.close()
-            raise WrongSize(f"{what} is {h}x{w} (height x width), expected {size[0]}x{size[1]}", name, (h, w))
         try:
             im.load()
         except _DECODE_ERRORS as e:
