@@ -99,7 +99,8 @@ def _kind(mode: int) -> str | None:
     return None if stat.S_ISREG(mode) else "not a regular file"
 
 
-def read_regular(path: Path, max_bytes: int = MAX_BYTES, what: str = "the prediction file") -> bytes:
+def read_regular(path: Path, max_bytes: int = MAX_BYTES, what: str = "the prediction file",
+                 allow_empty: bool = False) -> bytes:
     """The bytes of a regular file, judged by what it is (never by its content): a link, FIFO,
     device or socket is refused without being opened or followed; more than ``max_bytes`` is refused."""
     path = Path(path)
@@ -120,7 +121,7 @@ def read_regular(path: Path, max_bytes: int = MAX_BYTES, what: str = "the predic
         info = os.fstat(fh.fileno())
         if not stat.S_ISREG(info.st_mode):  # swapped for something else since lstat
             raise HarnessError(f"{what} is not a regular file", path)
-        if info.st_size == 0:
+        if info.st_size == 0 and not allow_empty:
             raise HarnessError(f"{what} is empty", path)
         if info.st_size > max_bytes:
             raise HarnessError(f"{what} is {_mb(info.st_size)}; the limit is {_mb(max_bytes)}", path)
@@ -175,7 +176,9 @@ def _read_folder(path: Path, max_bytes: int) -> Upload:
             kind = _kind(os.lstat(f).st_mode)
             if kind is not None:
                 raise HarnessError(f"the folder holds {rel} which is {kind}; only regular files are read", path)
-            data = read_regular(f, max_bytes - total, what=f"{rel} in the folder")
+            if total + os.lstat(f).st_size > max_bytes:
+                raise HarnessError(f"the folder holds more than {_mb(max_bytes)}", path)
+            data = read_regular(f, max_bytes - total, what=f"{rel} in the folder", allow_empty=True)
             total += len(data)
             files[rel] = data
         dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(root, d))]

@@ -18,7 +18,7 @@ from harness.cli import main
 from harness.errors import HarnessError
 from harness.family import FAMILIES
 from harness.families.deception import features
-from harness.results import MANIFEST, check_replaceable, results_dir, write_manifest
+from harness.results import check_replaceable, results_dir, write_manifest
 from harness.scoring import Problems, read_upload
 from harness.store import SubmissionStore, markdown_cell
 from harness.task import TaskIndex, load_yaml

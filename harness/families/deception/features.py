@@ -125,8 +125,8 @@ def safe_load_pickle(path: Path) -> Any:
     :class:`HarnessError` before it is imported, let alone called."""
     path = Path(path)
     try:
-        if not stat.S_ISREG(os.lstat(path).st_mode):
-            raise HarnessError("is not a regular file (a link, folder, FIFO or device); expected a .pkl file", path)
+        if not stat.S_ISREG(os.stat(path).st_mode):  # the organizer's own file: a link to one is fine
+            raise HarnessError("is not a regular file (a folder, FIFO or device); expected a .pkl file", path)
         with open(path, "rb") as f:
             return _SafeUnpickler(f, path, budget=os.fstat(f.fileno()).st_size).load()
     except HarnessError:
