@@ -380,3 +380,13 @@ def test_team_names_cannot_break_markdown(tmp_path):
     assert markdown_cell("a\nb|c") == "a b\\|c"
     with pytest.raises(HarnessError, match="control characters"):
         _record(SubmissionStore(tmp_path), "evil\n| 1 | fake |", "h", 1.0)
+
+
+def test_batch_upload_times_come_from_a_csv_naming_every_team(tmp_path):
+    times = tmp_path / "times.csv"
+    times.write_text("team,uploaded_at\na,2026-01-01T00:00:00Z\nb,2026-01-02 12:00:00+02:00\n")
+    assert scoring.uploaded_times(str(times), ["a", "b"]) == {"a": "2026-01-01T00:00:00.000000Z",
+                                                               "b": "2026-01-02T10:00:00.000000Z"}
+    with pytest.raises(HarnessError, match="no upload time for team\\(s\\) c"):
+        scoring.uploaded_times(str(times), ["a", "b", "c"])
+    assert scoring.uploaded_times(None, ["a"]) == {}

@@ -239,9 +239,9 @@ def test_organizer_errors_are_refused_before_any_work(capsys, tmp_path, base):
     good = make_folder(tmp_path / "good", base, {"a.npz": run})
     assert "--team is for a single --predictions file" in error(capsys, "--submissions", str(good), "--team", "x", *res)
     assert "--jobs must be ≥ 1" in error(capsys, "--submissions", str(good), "--jobs", "0", *res)
-    assert "--memory-limit must be > 0" in error(capsys, "--submissions", str(good), "--memory-limit", "0", *res)
+    assert "--memory-limit must be ≥ 0 MB (0: no limit)" in error(capsys, "--submissions", str(good), "--memory-limit", "-1", *res)
     assert "--time-limit must be > 0" in error(capsys, "--submissions", str(good), "--time-limit", "-1", *res)
-    assert "apply to --submissions" in error(capsys, "--predictions", str(good / "a.npz"), "--jobs", "2")
+    assert "--jobs applies to --submissions" in error(capsys, "--predictions", str(good / "a.npz"), "--jobs", "2")
     bad_ref = tmp_path / "ref.npz"
     bad_ref.write_bytes(b"not an npz")
     assert "malformed reference file" in error(capsys, "--submissions", str(good), "--reference", str(bad_ref), *res[:2])
