@@ -231,6 +231,7 @@ def cmd_reference(args: argparse.Namespace) -> int:
     family = FAMILIES.get(task.family)
     from .hub import resolve_data_root
 
+    from .results import check_replaceable
     from .scoring import reference_sidecar, write_reference_sidecar
 
     out, suffix = Path(args.out), family.reference_suffix
@@ -240,6 +241,7 @@ def cmd_reference(args: argparse.Namespace) -> int:
                            f"(e.g. reference{suffix})", out)
     from .hfdata import parse_columns, references
 
+    check_replaceable(out, args.overwrite)
     refs, info = references(family, task, resolve_data_root(args.data_root)[0], parse_columns(args.columns))
     family.write_reference(out, refs)
     write_reference_sidecar(out, task, family.read_reference(task, out)[0], info)  # as harness score will read it
@@ -300,7 +302,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
         raise HarnessError("no family converts this (pass --family)" if not names
                            else f"several families could convert this ({', '.join(names)}); pass --family", src)
     written = FAMILIES.get(names[0]).convert(src, Path(args.out), dataset=args.dataset, strip_labels=args.strip_labels,
-                                             name=args.name)
+                                             name=args.name, overwrite=args.overwrite,
+                                             id_key=Path(args.id_key) if args.id_key else None)
     for folder in written:
         print(f"wrote {folder}")
     return 0
@@ -381,7 +384,12 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--dataset", default=None, help="dataset name (needed with --strip-labels: it enters the opaque ids)")
     cv.add_argument("--name", default=None, help="folder name of a single file's output (default: the file's stem), "
                     "e.g. the split a task reads: train")
-    cv.add_argument("--strip-labels", action="store_true", help="write a participant copy: no labels, opaque ids")
+    cv.add_argument("--strip-labels", action="store_true", help="write a participant copy: no labels, opaque ids "
+                    "keyed with the organizer's id key (never copied into the output)")
+    cv.add_argument("--id-key", default=None, help="the organizer's id key file (deception-ids.key); default: the one "
+                    "in the data root holding the source file (<root>/<dataset>/features/), made there if absent")
+    cv.add_argument("--overwrite", action="store_true", help="replace an existing output folder, and only if every "
+                    "file in it was written by the harness (listed in its manifest)")
     cv.set_defaults(func=cmd_convert)
     pc = dsub.add_parser("participant-copy", help="write what participants get (training data, test inputs with opaque "
                          "ids and no labels, instructions) and the matching reference, in one step",
@@ -402,6 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
     rf.add_argument("--out", required=True)
     rf.add_argument("--data-root", default=None)
     rf.add_argument("--columns", default=None, help="a datasets repository's column mapping (as for run)")
+    rf.add_argument("--overwrite", action="store_true", help="replace an existing reference; a folder only if every "
+                    "file in it was written by the harness (listed in its manifest)")
     ex = dsub.add_parser("export", help="write a task's test set (and training set, if any) from its data "
                          "(the embedded sample when no --data-root) as a Hugging Face datasets repository: Parquet with embedded images, a dataset card, harness.json")
     ex.add_argument("--task", required=True)

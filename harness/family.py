@@ -359,10 +359,11 @@ class Family:
         return False
 
     def convert(self, src: Path, out: Path, *, dataset: str | None = None, strip_labels: bool = False,
-                name: str | None = None) -> list[Path]:
+                name: str | None = None, overwrite: bool = False, id_key: Path | None = None) -> list[Path]:
         """Convert distributed files (e.g. pickles) to the family's safe internal format; return
         the folders written (``name``: the folder of a single file's output). ``strip_labels``
-        writes a label-free participant copy."""
+        writes a label-free participant copy (ids keyed with the organizer's ``id_key`` file).
+        An existing output is replaced only with ``overwrite``, and only what the harness wrote."""
         from .errors import HarnessError
 
         raise HarnessError(f"family {self.name!r} has nothing to convert")

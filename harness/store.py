@@ -22,8 +22,9 @@ phase's latest reference (that of its newest scored entry; rescoring a phase aga
 reference replaces the board); one row per team (its best by the ranking rule, or its latest scored
 with ``policy="latest"``), ordered and ranked by the run board's rule
 (:data:`harness.leaderboard.RANK_RULE`): the ranked metrics in task order, primary first, each in
-its direction, then the earlier submission (``submitted``: the uploaded file's modification time
-where recorded, else the scoring time; then ``seq``); ranks are shared while 95% CIs overlap.
+its direction, then the earlier submission (``submitted``: the upload time the organizer gave with
+``--uploaded-at``, recorded as given, else ``time``: when the store received it; never a file's
+modification time, which anyone can forge; then ``seq``); ranks are shared while 95% CIs overlap.
 
 Phases: a submission's phase must be declared — by the task (``phases:``), else once per store
 (``<store>/phases.json``, ``harness submissions phases --set``), else ``dev`` and ``final``. Each
@@ -61,10 +62,50 @@ REQUIRED = {"id", "seq", "time", "status", "metrics", *KEY_FIELDS} - {"reference
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
+MAX_REASONS = 20       # failure reasons kept per entry
+MAX_REASON = 2000      # characters per reason (as scoring.MAX_REASON)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def _text(name: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise HarnessError(f"{name} must be a non-empty string, got {value!r}")
+        raise HarnessError(f"{name} must be a non-empty string, got {str(value)[:100]!r}")
+    if _CONTROL.search(value):
+        raise HarnessError(f"{name} must not hold control characters (newlines, tabs...), got {value[:100]!r}")
     return value
+
+
+def entry_problem(entry: Any) -> str | None:
+    """Why a parsed store line is not a usable entry (missing keys, wrong types), or None."""
+    if not isinstance(entry, dict):
+        return "not a JSON object"
+    missing = REQUIRED - entry.keys()
+    if missing:
+        return f"missing {', '.join(sorted(missing))}"
+    bad = [k for k in ("seq", "task_version") if not isinstance(entry[k], int) or isinstance(entry[k], bool)]
+    bad += [k for k in ("id", "time", "task", "config_hash", "phase", "team", "file_hash") if not isinstance(entry[k], str)]
+    bad += [k for k in ("reference", "submitted") if entry.get(k) is not None and not isinstance(entry[k], str)]
+    if entry["status"] not in STATUSES:
+        bad.append("status")
+    metrics = entry["metrics"]
+    if (metrics is None and entry["status"] == "scored") or \
+            (metrics is not None and not (isinstance(metrics, dict) and all(isinstance(v, dict) for v in metrics.values()))):
+        bad.append("metrics")
+    reasons = entry.get("reasons")
+    if reasons is not None and not (isinstance(reasons, list) and all(isinstance(r, str) for r in reasons)):
+        bad.append("reasons")
+    bad += [k for k in ("extra", "directions") if not isinstance(entry.get(k, {}), dict)]
+    return f"wrong type of {', '.join(bad)}" if bad else None
+
+
+def clip_reasons(reasons: list[str] | None) -> list[str] | None:
+    """At most :data:`MAX_REASONS` reasons of at most :data:`MAX_REASON` characters each."""
+    if reasons is None:
+        return None
+    kept = [r if len(r) <= MAX_REASON else r[:MAX_REASON - 1] + "…" for r in reasons[:MAX_REASONS]]
+    if len(reasons) > MAX_REASONS:
+        kept[-1] = f"… and {len(reasons) - MAX_REASONS + 1} more problem(s)"
+    return kept
 
 
 def _number(value: Any) -> float | None:
@@ -151,11 +192,13 @@ class SubmissionStore:
                 continue
             try:
                 entry = json.loads(raw)
-                if not isinstance(entry, dict) or not REQUIRED <= entry.keys():
-                    raise ValueError
-            except ValueError:
+            except (ValueError, RecursionError):
                 what = "torn last line (a write was interrupted)" if i == len(lines) else "unreadable line"
                 self.skipped.append(f"{path}: line {i}: {what}, skipped")
+                continue
+            problem = entry_problem(entry)
+            if problem:
+                self.skipped.append(f"{path}: line {i}: not a valid entry ({problem}), skipped")
                 continue
             entries.append(entry)
         return entries, data
@@ -184,6 +227,9 @@ class SubmissionStore:
             raise HarnessError(f"extra must be a mapping, got {type(extra).__name__}")
         if reference is not None:
             _text("reference", reference)
+        if submitted is not None:
+            _text("submitted", submitted)
+        reasons = clip_reasons(reasons)
         key = (task, task_version, config_hash, phase, team, file_hash, reference)
         with self.lock(task):
             existing, raw = self._read(task)
@@ -313,6 +359,11 @@ def load_task(name: str) -> Task:
     if name not in index.tasks:
         raise did_you_mean(name, index.tasks, "task")
     return index.tasks[name]
+
+
+def markdown_cell(text: str) -> str:
+    """Text safe inside one Markdown table cell: pipes escaped, newlines and control characters as spaces."""
+    return _CONTROL.sub(" ", str(text)).replace("|", "\\|")
 
 
 def _fmt(v: float | None) -> str:

@@ -106,13 +106,61 @@ def _deep_merge(base: dict, override: dict) -> dict:
     return out
 
 
-def _read_yaml(path: Path) -> dict:
+MAX_YAML_BYTES = 1024 * 1024   # a task file
+MAX_YAML_NODES = 100_000       # values of a task file once its aliases are expanded
+
+
+def _expanded_nodes(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many nodes ``node`` stands for with every alias expanded (shared nodes counted once each
+    time they are referenced), computed without expanding anything."""
+    if id(node) in sizes:
+        return sizes[id(node)]
+    sizes[id(node)] = MAX_YAML_NODES + 1  # a cycle counts as too many
+    total = 1
+    if isinstance(node, yaml.SequenceNode):
+        children = node.value
+    elif isinstance(node, yaml.MappingNode):
+        children = [n for pair in node.value for n in pair]
+    else:
+        children = []
+    for child in children:
+        total += _expanded_nodes(child, sizes)
+        if total > MAX_YAML_NODES:
+            break
+    sizes[id(node)] = total
+    return total
+
+
+def load_yaml(path: Path) -> Any:
+    """A YAML file read safely: at most :data:`MAX_YAML_BYTES`, no Python tags, and refused when
+    its aliases would expand to more than :data:`MAX_YAML_NODES` values (an alias bomb)."""
+    path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if path.stat().st_size > MAX_YAML_BYTES:
+            raise HarnessError(f"the file is larger than {MAX_YAML_BYTES // 1024} KiB; task files are small", path)
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise HarnessError(f"cannot read: {exc}", path) from exc
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        try:
+            too_big = _expanded_nodes(node, {}) > MAX_YAML_NODES
+        except RecursionError:
+            too_big = True
+        if too_big:
+            raise HarnessError(f"its aliases expand to more than {MAX_YAML_NODES} values (an alias bomb?); refused", path)
+        return loader.construct_document(node)
     except yaml.YAMLError as exc:
         raise HarnessError(f"invalid YAML: {str(exc).splitlines()[0]}", path) from exc
+    finally:
+        loader.dispose()
+
+
+def _read_yaml(path: Path) -> dict:
+    data = load_yaml(path)
     if not isinstance(data, dict):
         raise HarnessError("expected a mapping at the top level", path)
     return data

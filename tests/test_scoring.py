@@ -133,7 +133,7 @@ CASES = {
     "other-task": ("p.csv", lambda c: b"id,hr_bpm\nmmpd/subject2,70\nmmpd/subject4,80\n", "none of the 2 ids belongs to task 'svc2026-rppg-phase2'"),
     "header-only": ("p.csv", lambda c: b"id,hr_bpm\n", "8 missing id(s)"),
     "unknown-format": ("p.txt", lambda c: good_csv(c).encode(), "unknown prediction format"),
-    "npz-not-zip": ("p.npz", lambda c: b"this is not an npz", "not a readable .npz file"),
+    "npz-not-zip": ("p.npz", lambda c: b"this is not an npz", "the .npz is not a valid zip archive"),
     "npz-pickle": ("p.npz", lambda c: _npz(**{ID1: np.array([{"x": 1}], dtype=object), "__fs__": np.array(30.0)}), "pickles are refused"),
     "npz-no-fs": ("p.npz", lambda c: _npz(**_waves(c, __fs__=None)), "the .npz has no '__fs__' array"),
     "npz-bad-fs": ("p.npz", lambda c: _npz(**_waves(c, __fs__=np.array(-30.0))), "8 id(s) whose rate is not a positive number"),
@@ -144,7 +144,7 @@ CASES = {
     "zip-two-files": ("p.zip", lambda c: _zip({"a.csv": b"x", "b.csv": b"y"}), "the zip must hold exactly one prediction file, it holds 2"),
     "zip-dotdot": ("p.zip", lambda c: _zip({"../evil.csv": good_csv(c).encode()}), "the zip holds an unsafe path '../evil.csv'"),
     "zip-absolute": ("p.zip", lambda c: _zip({"/etc/evil.csv": good_csv(c).encode()}), "the zip holds an unsafe path '/etc/evil.csv'"),
-    "zip-link": ("p.zip", lambda c: _zip({}, links=("p.csv",)), "the zip holds a link 'p.csv'; links are refused"),
+    "zip-link": ("p.zip", lambda c: _zip({}, links=("p.csv",)), "the zip holds 'p.csv' which is a link"),
     "zip-corrupt": ("p.zip", lambda c: b"PK\x03\x04garbage", "not a valid zip archive"),
     "zip-empty-member": ("p.zip", lambda c: _zip({"p.csv": b""}), "'p.csv' inside the zip is empty"),
 }

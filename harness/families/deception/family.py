@@ -93,6 +93,7 @@ class ClipRef:
     raw_path: Path | None = None
     gender: str = ""
     present: tuple[str, ...] = ()
+    stable_id: str = ""        # an unkeyed digest of the name (features.name_digest): same on every machine
 
     def duration_s(self) -> float | None:
         return self.store.duration_s(self.index) if self.store is not None else None
@@ -117,7 +118,7 @@ def _val_mask(clips: list[ClipRef]) -> list[bool]:
     for members in groups.values():
         if len(members) < 2:
             continue
-        ranked = sorted(members, key=lambda i: hashlib.sha256(clips[i].sample_id.encode()).hexdigest())
+        ranked = sorted(members, key=lambda i: hashlib.sha256(clips[i].stable_id.encode()).hexdigest())
         k = min(max(1, math.ceil(VAL_SHARE * len(members))), len(members) - 1)
         for i in ranked[:k]:
             held[i] = True
@@ -246,7 +247,7 @@ class DeceptionFamily(Family):
     def write_participant_copy(self, task, root: Path, out: Path) -> tuple[list[str], None]:
         """The training datasets' folders as they are; each test split as one label-free store
         (``<dataset>/features/<split>``, or ``test`` for split ``all``) with :func:`features.opaque_id`
-        ids, the ids the reference uses."""
+        ids keyed with the data root's organizer key (the ids the reference uses; the key stays behind)."""
         from ...participant import copy_dataset_folders
 
         train = [d.name for d in task.datasets.get("train", [])]
@@ -265,7 +266,8 @@ class DeceptionFamily(Family):
             first = clips[0]
             origin = first.store.folder if first.store is not None else root / ref.name
             features.write_store([_as_clip(c) for c in clips], out / ref.name / "features" / (
-                ref.split if ref.split != "all" else "test"), dataset=ref.name, source=origin, strip_labels=True)
+                ref.split if ref.split != "all" else "test"), dataset=ref.name, source=origin, strip_labels=True,
+                key=features.id_key(root))  # the organizer's key: the ids the reference uses, never copied
         return ["test clips: one label-free feature store per test split, ids dd-<hash>, clips in id order"], None
 
     def can_convert(self, src: Path) -> bool:
@@ -273,8 +275,10 @@ class DeceptionFamily(Family):
         return src.suffix == ".pkl" or (src.is_dir() and any(src.glob("*.pkl")))
 
     def convert(self, src: Path, out: Path, *, dataset: str | None = None, strip_labels: bool = False,
-                name: str | None = None) -> list[Path]:
-        return features.convert(Path(src), Path(out), dataset=dataset, strip_labels=strip_labels, name=name)
+                name: str | None = None, overwrite: bool = False, id_key: Path | None = None) -> list[Path]:
+        key = features.read_id_key(id_key) if id_key is not None else None
+        return features.convert(Path(src), Path(out), dataset=dataset, strip_labels=strip_labels, name=name, key=key,
+                                overwrite=overwrite)
 
     def _stores(self, root: Path, dataset: str) -> list[tuple[str, Any]]:
         """(store name, FeatureStore) of a dataset; an unconverted pickle is refused."""
@@ -294,20 +298,38 @@ class DeceptionFamily(Family):
         if dataset in cache:
             return cache[dataset]
         pool: list[tuple[str, ClipRef]] = []
+        key: list[bytes] = []
+
+        def sample_id(videoname: str) -> str:  # the key is read (or made) once, and only when needed
+            key[:] = key or [features.id_key(root)]
+            return features.opaque_id(key[0], dataset, videoname)
+
         for name, store in self._stores(root, dataset):
             for i, videoname in enumerate(store.videonames):
-                sid = videoname if store.ids_opaque else features.opaque_id(dataset, videoname)
+                if store.ids_opaque:  # a participant copy: its names are the ids already
+                    sid = stable = videoname
+                else:
+                    sid, stable = sample_id(videoname), features.name_digest(dataset, videoname)
                 label = None if store.labels is None else int(store.labels[i])
-                pool.append((name, ClipRef(dataset, videoname, sid, label, store, i, present=store.present(i))))
+                pool.append((name, ClipRef(dataset, videoname, sid, label, store, i, present=store.present(i),
+                                           stable_id=stable)))
         for raw in layout.scan_raw(root, dataset):
-            pool.append(("raw", ClipRef(dataset, raw.videoname, features.opaque_id(dataset, raw.videoname), raw.label,
-                                        raw_path=raw.path, gender=raw.gender, present=("faces", "wave"))))
+            pool.append(("raw", ClipRef(dataset, raw.videoname, sample_id(raw.videoname), raw.label,
+                                        raw_path=raw.path, gender=raw.gender, present=("faces", "wave"),
+                                        stable_id=features.name_digest(dataset, raw.videoname))))
         if not pool:
             raise HarnessError(f"no clips for dataset {dataset!r}; expected layout: {layout.LAYOUT}", root / dataset)
         if dataset == "dolos":
             self._attach_protocol_metadata(root, pool)
         cache[dataset] = pool
         return pool
+
+    @staticmethod
+    def opaque_id(root: Path, dataset: str, videoname: str) -> str:
+        """The participant-facing id of clip ``videoname`` of ``dataset`` under data root ``root``:
+        keyed with the organizer's id key kept in that root (made on first use; see
+        :func:`features.id_key`), so participant copies and references made from it agree."""
+        return features.opaque_id(features.id_key(root), dataset, videoname)
 
     def _attach_protocol_metadata(self, root: Path, pool: list[tuple[str, ClipRef]]) -> None:
         """Gender from DOLOS's male/female lists; labels cross-checked against every protocol file."""
@@ -400,8 +422,8 @@ class DeceptionFamily(Family):
         stores = {id(c.store): c.store for c in clips if c.store is not None}
         for fp in sorted(s.fingerprint() for s in stores.values()):
             h.update(fp.encode())
-        for c in sorted(clips, key=lambda c: c.sample_id):
-            h.update(f"{c.sample_id}:{c.label}".encode())
+        for c in sorted(clips, key=lambda c: c.stable_id):
+            h.update(f"{c.stable_id}:{c.label}".encode())
             if c.raw_path is not None:
                 h.update(f"{c.raw_path.relative_to(root)}:{c.raw_path.stat().st_size}".encode())
         return h.hexdigest()[:16]

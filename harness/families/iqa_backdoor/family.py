@@ -17,10 +17,8 @@ prediction file is CSV ``id,alpha,score`` with one row per image and α.
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
 import hashlib
-import io
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -34,7 +32,7 @@ from ...family import (DataSource, Family, PredictionFormat, Score, StreamDatase
                       combined_fingerprint, held_out, roles_needed, scores_of, select_by_role)
 from ...hfdata import Column, RowImage
 from ...results import atomic_path
-from ...scoring import Problems, Upload, check_ids, decode_text, number_in, parse_rows
+from ...scoring import Problems, Upload, check_ids, csv_rows, number_in, parse_number, parse_rows
 from ...stats import MetricValue, bootstrap, mean_with_se
 from ..splicing.data import save_row_image
 from . import data, metrics, trigger
@@ -57,7 +55,7 @@ def alpha_grid(step: float = 0.4, top: float = 4.0) -> list[float]:
 
 
 def unit_id(image_id: str, alpha: float) -> str:
-    return f"{image_id}@a={alpha:g}"
+    return f"{image_id}@a={alpha + 0.0:g}"  # -0 is 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -359,11 +357,6 @@ class IqaBackdoorFamily(Family):
         0 if present, on a plain quality task)."""
         if Path(upload.name).suffix.lower() != ".csv":
             raise HarnessError("unknown prediction format: IQA predictions are a .csv with header id,alpha,score", upload.name)
-        text = decode_text(upload)
-        reader = csv.reader(io.StringIO(text, newline=""))
-        got = next(reader)
-        if [c.strip() for c in got] != list(HEADER):
-            raise HarnessError(f"the header must be exactly {','.join(HEADER)!r}, got {','.join(got)!r}", upload.name)
         backdoor = IqaRecipe.from_dict(task.recipe).backdoor
         off_grid: list[int] = []     # plain task: rows with a trigger strength
         not_number: list[int] = []   # rows whose alpha is not a number
@@ -374,9 +367,8 @@ class IqaBackdoorFamily(Family):
                     yield n, fields
                     continue
                 image_id, alpha, score = (f.strip() for f in fields)
-                try:
-                    a = float(alpha) if alpha or backdoor else 0.0  # a plain task may leave alpha empty
-                except ValueError:
+                a = parse_number(alpha) if alpha or backdoor else 0.0  # a plain task may leave alpha empty
+                if a is None:
                     not_number.append(n)
                     continue
                 if not backdoor and a != 0:
@@ -384,7 +376,7 @@ class IqaBackdoorFamily(Family):
                     continue
                 yield n, [unit_id(image_id, a) if backdoor else image_id, score]
 
-        rows, seen = parse_rows(keyed(enumerate(reader, start=2)), ("id", "score"), {"score": number_in(-1e6, 1e6)}, problems)
+        rows, seen = parse_rows(keyed(csv_rows(upload, HEADER)), ("id", "score"), {"score": number_in(-1e6, 1e6)}, problems)
         if not_number:
             problems.add(f"{len(not_number)} row(s) with an alpha that is not a number (line(s) {_lines(not_number)})")
         if off_grid:

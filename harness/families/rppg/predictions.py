@@ -4,8 +4,6 @@ uses the ``.npz`` format with the ground-truth waveforms.
 """
 from __future__ import annotations
 
-import io
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +11,7 @@ import numpy as np
 from ...errors import HarnessError
 from ...family import PredictionFormat
 from ...results import atomic_path
-from ...scoring import MAX_BYTES, Problems, Upload, check_ids, number_in, read_csv
+from ...scoring import MAX_BYTES, Problems, Upload, check_ids, number_in, read_csv, read_npz
 from . import signal
 
 FORMAT = PredictionFormat(
@@ -85,20 +83,9 @@ def write_predictions(path: Path, outputs: dict[str, dict], references: dict[str
 
 # ----------------------------------------------------------------------------- reading
 def _load_npz(data: bytes, name: str) -> dict[str, np.ndarray]:
-    """All arrays of an NPZ, refusing pickles and archives that expand beyond the size limit."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            expanded = sum(m.file_size for m in archive.infolist())
-        if expanded > MAX_BYTES:
-            raise HarnessError(f"the .npz expands to {expanded} bytes; the limit is {MAX_BYTES}", name)
-        with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except HarnessError:
-        raise
-    except ValueError as exc:
-        raise HarnessError(f"the .npz holds Python objects (pickles are refused): {exc}", name) from exc
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise HarnessError("not a readable .npz file", name) from exc
+    """All arrays of an NPZ (:func:`harness.scoring.read_npz`: no pickles, no decompression beyond
+    the size limit, no header trusted)."""
+    return read_npz(data, name, MAX_BYTES)
 
 
 def _rates(arrays: dict[str, np.ndarray], ids: list[str], problems: Problems) -> dict[str, float] | None:

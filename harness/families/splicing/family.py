@@ -33,7 +33,7 @@ from ...errors import HarnessError
 from ...family import (DataSource, Family, PredictionFormat, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
                       combined_fingerprint, held_out, roles_needed, select_by_role)
 from ...hfdata import Column, RowImage
-from ...results import atomic_dir, atomic_path
+from ...results import atomic_dir, atomic_path, write_manifest
 from ...scoring import Problems, Upload, check_ids, number_in, read_csv
 from ...stats import MetricValue, bootstrap, mean_with_se
 from . import data, metrics, perturb
@@ -399,15 +399,15 @@ Any other file is refused. A zip holding one folder of these files is accepted t
         for sid, blob in pngs.items():
             if sid not in references:
                 continue
-            try:
-                mask = data.read_prediction_png(blob, f"{sid}.png")
-            except HarnessError as exc:
-                undecodable.append(f"{sid} ({exc.message if hasattr(exc, 'message') else exc})")
-                continue
             ref = references[sid]
             expected = (int(ref["height"]), int(ref["width"]))
-            if mask.shape != expected:
-                wrong_size.append(f"{sid} ({mask.shape[0]}x{mask.shape[1]}, expected {expected[0]}x{expected[1]})")
+            try:  # the header's size is checked against the reference before any pixel is decoded
+                mask = data.read_prediction_png(blob, f"{sid}.png", size=expected)
+            except data.WrongSize as exc:
+                wrong_size.append(f"{sid} ({exc.size[0]}x{exc.size[1]}, expected {expected[0]}x{expected[1]})")
+                continue
+            except HarnessError as exc:
+                undecodable.append(f"{sid} ({exc.message})")
                 continue
             if scores is None:
                 out[sid] = {"mask": mask, "score": float(mask.max()) / 255.0, "score_from_mask": True}
@@ -435,6 +435,7 @@ Any other file is refused. A zip holding one folder of these files is accepted t
                 w = csv.writer(fh)
                 w.writerow(REFERENCE_HEADER)
                 w.writerows(lines)
+            write_manifest(tmp)
 
     def read_reference(self, task, path: Path) -> tuple[dict[str, dict], dict]:
         path = Path(path)
