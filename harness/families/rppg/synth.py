@@ -31,8 +31,8 @@ which ``harness regress`` names as such rather than as a numeric drift.
 
 Domains (160×120 px, 20 s; see ``DOMAINS`` for every number):
 
-- ``ubfc-rppg``: indoor, light skin, mild drift and sway, HR 60–120 (subjects play a game).
-- ``pure``: steady: lab light, tiny motion, low noise, HR 55–95, near-lossless frames.
+- ``ubfc-rppg``: indoor, light skin, drift, flicker, sway and turns, HR 60–120 (subjects play a game).
+- ``pure``: lab light, low noise, near-lossless frames; the head talks, translates and rotates; HR 55–95.
 - ``mmpd``: phone camera: skin tones 3–6 (darker, weaker pulse), low light, LED/incandescent tint
   and flicker, talking/walking motion with turns, heavier compression; 12 subjects.
 - ``ibvp``: indoor, head-movement task (larger sway, turns), HR 55–105.
@@ -41,7 +41,7 @@ Domains (160×120 px, 20 s; see ``DOMAINS`` for every number):
 - ``physdrive``: driving: strong illumination changes, passing shadows, vibration, sway and turns.
 - ``buaa-mihr``: steady, but illumination levels from dim to bright (lux), noise rising in the dark.
 
-All 38 videos take about 15 s of CPU (domains run in parallel threads, one per core).
+All 38 videos (~105 MB) take about 25 s of CPU (domains run in parallel threads, one per core).
 """
 from __future__ import annotations
 
@@ -104,12 +104,13 @@ def _domain(description: str, **conditions) -> dict:
 
 DOMAINS: dict[str, dict] = {
     "ubfc-rppg": _domain("indoor webcam, light skin, mild drift and sway; HR raised by a game",
-                         hr_bpm=(60, 120), pulse_grey=(1.0, 1.6), drift=0.03, flicker=0.002, motion_px=1.5,
-                         turns=1, turn_deg=12.0, background=(150, 140, 125)),
-    "pure": _domain("steady lab recording: constant light, tiny motion, low noise",
-                    skin_tones=(1, 2), hr_bpm=(55, 95), hrv=0.03, pulse_grey=(1.2, 1.8), brightness=(0.95, 1.0),
-                    drift=0.01, motion_px=0.3, motion_hz=0.3, roll_deg=0.5, noise_grey=1.0, jpeg_quality=97,
-                    background=(120, 130, 140)),
+                         hr_bpm=(60, 120), pulse_grey=(0.8, 1.4), brightness=(0.75, 1.0), drift=0.04, flicker=0.006,
+                         motion_px=2.0, motion_hz=1.0, roll_deg=2.5, turns=2, turn_deg=20.0, jpeg_quality=90,
+                         background=(150, 140, 125)),
+    "pure": _domain("lab recording, constant light, low noise; the head talks, translates and rotates",
+                    skin_tones=(1, 2), hr_bpm=(55, 95), hrv=0.03, pulse_grey=(1.0, 1.6), brightness=(0.95, 1.0),
+                    drift=0.01, flicker=0.0015, motion_px=2.0, motion_hz=1.0, roll_deg=3.0, turns=2, turn_deg=20.0,
+                    noise_grey=1.0, jpeg_quality=97, background=(120, 130, 140)),
     "mmpd": _domain("phone camera: skin tones 3-6 (weaker pulse), low light, LED/incandescent tint and "
                     "flicker, talking/walking motion", n_subjects=12, skin_tones=(3, 4, 5, 6), hr_bpm=(60, 130),
                     hrv=0.06, pulse_grey=(0.6, 1.1), brightness=(0.55, 0.8), face_px=(48, 60), cast=0.08,
