@@ -47,7 +47,7 @@ def test_domains_cover_every_dataset_with_enough_subjects_for_splits():
     assert synth.DOMAINS["mmpd"]["skin_tones"] == (3, 4, 5, 6)
     pure, mmpd, drive = (synth.DOMAINS[d] for d in ("pure", "mmpd", "physdrive"))
     assert drive["drift"] > 5 * pure["drift"] and drive["flicker"] > pure["flicker"] and drive["shadows"] > 0
-    assert drive["motion_px"] > 5 * pure["motion_px"] and drive["turns"] > pure["turns"]
+    assert drive["motion_px"] > pure["motion_px"] and drive["vibration_px"] > 0 and drive["turns"] > pure["turns"]
     assert mmpd["brightness"][1] < pure["brightness"][0]          # low light
     assert mmpd["jpeg_quality"] < pure["jpeg_quality"]           # a phone's compression
 
@@ -128,8 +128,8 @@ def test_a_missing_face_asset_is_named_and_nothing_is_written(tmp_path, monkeypa
 
 
 def test_avi_writer_round_trips_through_opencv(tmp_path):
-    rng = np.random.default_rng(0)
-    frames = [rng.integers(0, 256, (24, 32, 3), dtype=np.uint8) for _ in range(7)]
+    yy, xx = np.mgrid[0:24, 0:32]
+    frames = [np.dstack([xx * 4 + 10 * k, yy * 6 + 5 * k, 128 + 0 * xx]).astype(np.uint8) for k in range(7)]  # smooth, distinct
     jpegs = [cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes() for f in frames]
     for fs in (30.0, 35.0, 30000 / 1001):
         path = tmp_path / f"v{fs:.2f}.avi"
@@ -139,9 +139,9 @@ def test_avi_writer_round_trips_through_opencv(tmp_path):
         decoded = [cv2.cvtColor(f, cv2.COLOR_RGB2BGR) for f in data.read_video(path)]
         cap.release()
         assert len(decoded) == len(jpegs)
-        for got, jpeg in zip(decoded, jpegs):  # the container adds nothing: frames decode as the JPEGs do
-            expected = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
-            assert np.abs(got.astype(int) - expected).max() <= 2
+        for k, got in enumerate(decoded):  # every frame, in order (decoders may upsample chroma differently)
+            errors = [np.abs(got.astype(int) - f).mean() for f in frames]
+            assert int(np.argmin(errors)) == k and errors[k] < 2.0
     with pytest.raises(ValueError):
         avi.write_mjpeg_avi(tmp_path / "empty.avi", [], 30.0, 32, 24)
 
