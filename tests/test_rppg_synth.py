@@ -155,8 +155,20 @@ def test_ground_truth_hr_is_in_range_and_matches_the_hr_line(sample):
         assert 45 <= hr_fft <= 150
         assert abs(hr_fft - hr.mean()) < 3.0, subject
         assert hr.std() > 0.5  # the heart rate wanders
-        wander = ppg - ndimage.gaussian_filter1d(ppg, 3)
-        assert 0.01 < wander.std() < 0.1  # a contact sensor's own noise, well below the beat
+
+
+def test_recorded_ppg_adds_sensor_noise_and_a_slow_baseline_wander():
+    fs, n = 30.0, 6000
+    clean, _ = synth.ppg_waveform(np.random.default_rng(1), n, fs, 70.0, 0.05)
+    added = synth._sensor_ppg(np.random.default_rng(2), clean, fs) - clean
+    slow = ndimage.uniform_filter1d(added, int(fs))             # 1 s mean: the wander
+    white = added - slow
+    assert white.std() == pytest.approx(synth.GT_NOISE, rel=0.1)
+    assert abs(np.corrcoef(white[1:], white[:-1])[0, 1]) < 0.1  # uncorrelated sample to sample
+    assert 0.2 * synth.GT_WANDER < slow.std() and np.abs(slow).max() <= 1.1 * synth.GT_WANDER
+    spectrum = np.abs(np.fft.rfft(slow)) ** 2
+    freqs = np.fft.rfftfreq(n, 1 / fs)
+    assert spectrum[freqs <= 0.2].sum() > 0.95 * spectrum[freqs > 0].sum()  # below the heart-rate band
 
 
 def test_ppg_beat_has_systolic_peak_and_dicrotic_wave():
