@@ -23,6 +23,7 @@ DD_BASELINES = ["dd-linear"]    # dd-fusion trains a network: golden = False
 SPLICE_BASELINES = ["splice-noise"]  # splice-unet trains; splice-ela: golden = False keeps CI short
 IQA_BASELINES = ["iqa-ridge"]          # the CNNs train: golden = False
 UBFC, PURE = "rppg-pure-to-ubfc", "rppg-ubfc-to-pure"
+RPPG_VERSION = TaskIndex().tasks[UBFC].version  # every rPPG task inherits _rppg.yaml's version
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -156,7 +157,7 @@ REGENERATE = "regenerate: harness regress --update-golden --task rppg-pure-to-ub
 
 
 @pytest.mark.parametrize("key, value, message", [
-    ("version", 0, f"stale: task is v1, golden v0: {REGENERATE}"),
+    ("version", 0, f"stale: task is v{RPPG_VERSION}, golden v0: {REGENERATE}"),
     ("config_hash", "0123456789ab", f"stale: config changed (hash {{hash}}) without a version bump: bump and {REGENERATE}"),
 ])
 def test_a_stale_entry_fails_without_running(capsys, tmp_path, no_runs, key, value, message):
@@ -187,7 +188,8 @@ def test_regenerate_then_bump_workflow(capsys, tmp_path, tmp_task, shift_mae):
     assert code == 0 and f"wrote {golden}" in out
     entry = yaml.safe_load(golden.read_text())["tasks"]["ubfc-only"]
     task = TaskIndex().tasks["ubfc-only"]
-    assert (entry["version"], entry["config_hash"], list(entry["models"])) == (1, task.config_hash, ["pos"])
+    v = RPPG_VERSION
+    assert (entry["version"], entry["config_hash"], list(entry["models"])) == (v, task.config_hash, ["pos"])
     checked_in = yaml.safe_load(GOLDEN.read_text())["tasks"][UBFC]["models"]["pos"]
     assert entry["models"]["pos"] == checked_in  # same test data as rppg-pure-to-ubfc: bit-identical numbers
     assert run_cli(capsys, "regress", "--golden", *args)[0] == 0
@@ -196,17 +198,18 @@ def test_regenerate_then_bump_workflow(capsys, tmp_path, tmp_task, shift_mae):
     code, out, _ = run_cli(capsys, "regress", "--golden", *args)
     assert code == 1 and {r["metric"] for r in table(out) if r["status"] == "DRIFT"} == {"mae"}
     code, _, err = run_cli(capsys, "regress", "--update-golden", *args)  # ... and may not be blessed in place
-    assert code == 2 and "ubfc-only v1: numbers moved without a task version bump (pos mae 0.5859375 -> 0.5959375)" in err
+    moved = checked_in["mae"]["value"]
+    assert code == 2 and f"ubfc-only v{v}: numbers moved without a task version bump (pos mae {moved:.8g} -> {moved + 0.01:.8g})" in err
     assert yaml.safe_load(golden.read_text())["tasks"]["ubfc-only"] == entry  # untouched
 
     tmp_task("recipe: {hr_method: fft-fine}\n")  # a protocol change without a bump is stale
     code, out, _ = run_cli(capsys, "regress", "--golden", *args)
     assert code == 1 and table(out)[0]["status"].startswith("stale: config changed")
-    tmp_task("recipe: {hr_method: fft-fine}\nversion: 2\n")  # bumped, golden not yet regenerated
+    tmp_task(f"recipe: {{hr_method: fft-fine}}\nversion: {v + 1}\n")  # bumped, golden not yet regenerated
     code, out, _ = run_cli(capsys, "regress", "--golden", *args)
-    assert code == 1 and table(out)[0]["status"].startswith("stale: task is v2, golden v1")
+    assert code == 1 and table(out)[0]["status"].startswith(f"stale: task is v{v + 1}, golden v{v}")
     assert run_cli(capsys, "regress", "--update-golden", *args)[0] == 0  # bumped: regenerating is allowed
-    assert yaml.safe_load(golden.read_text())["tasks"]["ubfc-only"]["version"] == 2
+    assert yaml.safe_load(golden.read_text())["tasks"]["ubfc-only"]["version"] == v + 1
     assert run_cli(capsys, "regress", "--golden", *args)[0] == 0
 
 
@@ -327,7 +330,7 @@ def test_a_missing_run_is_reported_and_fails_only_when_strict(capsys, tmp_path):
     fake_run(tmp_path / "results", UBFC, "pos", {"mae": 4.0, "rmse": 5.0})
     code, rows, _ = published_table(capsys, path)
     assert code == 0
-    assert rows[PURE, "mae"]["status"] == f"missing: no reportable real-data run ({PURE} v1)"
+    assert rows[PURE, "mae"]["status"] == f"missing: no reportable real-data run ({PURE} v{RPPG_VERSION})"
     assert rows["both", "mae"]["status"].startswith("missing")
     assert published_table(capsys, path, "--strict")[0] == 1
 
