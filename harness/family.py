@@ -274,17 +274,39 @@ class Family:
 
 
 
+@dataclasses.dataclass
+class WorkerFailure:
+    """A HarnessError raised in a DataLoader worker, carried to the main process as an item (the
+    loader would re-raise it wrapped in the worker's traceback); the runner raises it there."""
+
+    message: str
+    path: str | None = None
+
+    def error(self):
+        from .errors import HarnessError
+
+        return HarnessError(self.message, self.path)
+
+
 class StreamDataset(IterableDataset):
     """Streams ``produce(item)`` (``(Unit, inputs)`` pairs) for each item; each DataLoader worker
     takes every k-th item, so nothing is loaded twice and long samples can be cut into parts
-    without ever being held whole."""
+    without ever being held whole. In a worker, a HarnessError ends its stream as a
+    :class:`WorkerFailure` item."""
 
     def __init__(self, items: Sequence[Any], produce: Any):
         self.items = list(items)
         self.produce = produce
 
     def __iter__(self):
+        from .errors import HarnessError
+
         info = get_worker_info()
         start, step = (0, 1) if info is None else (info.id, info.num_workers)
-        for item in self.items[start::step]:
-            yield from self.produce(item)
+        try:
+            for item in self.items[start::step]:
+                yield from self.produce(item)
+        except HarnessError as exc:
+            if info is None:
+                raise
+            yield WorkerFailure(exc.message, exc.path)

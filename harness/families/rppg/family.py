@@ -68,36 +68,52 @@ class InputSpec:
 
 def stream_video(record: VideoRecord, spec: InputSpec) -> Iterator[tuple[Unit, dict]]:
     """Decode one video once, frame by frame: yield its units (one for ``rgb``, chunks for
-    ``frames``), the last carrying the ground truth resampled to the decoded frame count."""
+    ``frames``), the last carrying the ground truth resampled to the decoded frame count.
+
+    Per frame only the face crop is touched: its channel sums (``cv2.sumElems``, exact on uint8,
+    so the means equal numpy's), and for ``frames`` its resize. Frames come in the decoder's own
+    BGR order where the reader offers it; only the first frame (face detection) and the small
+    resized crops are converted to RGB."""
     sid = record.sample_id
+    bgr = record.bgr_frames is not None
     box, found = None, True
-    means: list[np.ndarray] = []
+    n = 0
+    sums: list[tuple[float, ...]] = []  # per frame, rgb input only
     chunk: list[np.ndarray] = []
     part = 0
     pending = None  # a full chunk is sent once the next frame shows it is not the last one
     try:
-        for frame in record.frames():
+        for frame in (record.bgr_frames() if bgr else record.frames()):
             if box is None:
-                box, found = face.face_box(frame)
+                box, found = face.face_box(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if bgr else frame)
+                shape = frame.shape
+                area = int(np.prod(face.crop(frame, box).shape[:2]))
+            elif frame.shape != shape:
+                raise HarnessError(f"frame {n + 1} is {frame.shape}, the first frame {shape}: "
+                                   f"a video's frames must share one size", record.path)
+            n += 1
             roi = face.crop(frame, box)
-            means.append(roi.reshape(-1, 3).mean(axis=0))
-            if spec.kind == "frames":
+            if spec.kind == "rgb":
+                sums.append(cv2.sumElems(roi))
+            else:
                 if pending is not None:
                     yield Unit(sid, part, last=False), {"frames": pending, "fs": record.fs}
                     part, pending = part + 1, None
-                chunk.append(cv2.resize(roi, (spec.frame_size, spec.frame_size), interpolation=cv2.INTER_AREA))
+                small = cv2.resize(roi, (spec.frame_size, spec.frame_size), interpolation=cv2.INTER_AREA)
+                chunk.append(cv2.cvtColor(small, cv2.COLOR_BGR2RGB) if bgr else small)
                 if len(chunk) == spec.chunk_frames:
                     pending, chunk = np.stack(chunk), []
     except HarnessError:
         raise
     except (cv2.error, OSError, ValueError) as exc:
         raise HarnessError(f"cannot decode video: {exc}", record.path) from exc
-    if len(means) < signal.MIN_WINDOW_FRAMES:
-        raise HarnessError(f"video has {len(means)} frame(s); at least {signal.MIN_WINDOW_FRAMES} are needed", record.path)
-    meta = {"n_frames": len(means), "face_found": found, "dataset": record.dataset, "subject": record.subject}
-    unit = Unit(sid, part, last=True, reference=reference(record, len(means)), meta=meta)
+    if n < signal.MIN_WINDOW_FRAMES:
+        raise HarnessError(f"video has {n} frame(s); at least {signal.MIN_WINDOW_FRAMES} are needed", record.path)
+    meta = {"n_frames": n, "face_found": found, "dataset": record.dataset, "subject": record.subject}
+    unit = Unit(sid, part, last=True, reference=reference(record, n), meta=meta)
     if spec.kind == "rgb":
-        yield unit, {"rgb": np.asarray(means, dtype=np.float32), "fs": record.fs}
+        means = np.asarray(sums, dtype=np.float64)[:, [2, 1, 0] if bgr else [0, 1, 2]] / area
+        yield unit, {"rgb": means.astype(np.float32), "fs": record.fs}
     else:
         yield unit, {"frames": pending if pending is not None else np.stack(chunk), "fs": record.fs}
 

@@ -1,0 +1,103 @@
+"""Decoding workers on the CPU: how many by default, the same outputs as one process, and a
+worker's error reaching the user as the one line it is."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+import tests._rppg_fixtures as fx
+from harness import runner
+from harness.cli import main
+from harness.errors import HarnessError
+from harness.family import StreamDataset, Unit, WorkerFailure
+from harness.runner import RunOptions, SampleCache, loader_workers, run_task
+from harness.task import TaskIndex
+
+CPU, CUDA = torch.device("cpu"), torch.device("cuda")
+
+
+@pytest.fixture
+def cores(monkeypatch):
+    def set_cores(n: int, local_ranks: str | None = None):
+        monkeypatch.setattr(runner, "available_cores", lambda: n)
+        monkeypatch.setattr(runner.sys, "platform", "linux")
+        if local_ranks is None:
+            monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+        else:
+            monkeypatch.setenv("LOCAL_WORLD_SIZE", local_ranks)
+    return set_cores
+
+
+def test_default_workers_use_every_core_on_the_cpu(cores, monkeypatch):
+    cores(16)
+    assert loader_workers(RunOptions(), CPU) == 16
+    assert loader_workers(RunOptions(), CPU, n_items=5) == 5   # never more workers than videos/images
+    assert loader_workers(RunOptions(), CPU, n_items=1) == 0   # one item: decoded in the main process
+    assert loader_workers(RunOptions(num_workers=3), CPU, n_items=1) == 3  # asked for: as asked
+    assert loader_workers(RunOptions(), CUDA) == 4             # CUDA: up to 4, one core left to feed the GPU
+    cores(16, local_ranks="4")                                 # torchrun ranks share the machine's cores
+    assert loader_workers(RunOptions(), CPU) == 4
+    cores(1)
+    assert loader_workers(RunOptions(), CPU) == 0 and loader_workers(RunOptions(), CUDA) == 0
+    cores(2)
+    assert loader_workers(RunOptions(), CUDA) == 1
+    cores(64)
+    assert loader_workers(RunOptions(), CPU) == runner.MAX_DEFAULT_WORKERS
+    monkeypatch.setattr(runner.sys, "platform", "darwin")     # no fork by default there: one process
+    assert loader_workers(RunOptions(), CPU) == 0
+
+
+def test_available_cores_follows_the_affinity_mask():
+    import os
+
+    assert runner.available_cores() == len(os.sched_getaffinity(0))
+
+
+def _failing(item):
+    if item == "bad":
+        raise HarnessError("cannot decode video: broken", f"/data/{item}.avi")
+    yield Unit(item), {"x": torch.zeros(1)}
+
+
+def test_a_workers_error_arrives_as_an_item_not_a_traceback():
+    loader = DataLoader(StreamDataset(["a", "bad", "c", "d"], _failing), batch_size=2, num_workers=2,
+                        collate_fn=lambda items: items)
+    seen = [item for batch in loader for item in batch]
+    failures = [i for i in seen if isinstance(i, WorkerFailure)]
+    assert failures == [WorkerFailure("cannot decode video: broken", "/data/bad.avi")]
+    assert str(failures[0].error()) == "/data/bad.avi: cannot decode video: broken"
+    # worker 0 streams a, c; worker 1 stops at its failure (d is never decoded)
+    assert sorted(u.sample_id for u, _ in (i for i in seen if not isinstance(i, WorkerFailure))) == ["a", "c"]
+    with pytest.raises(HarnessError, match="broken"):  # in the main process the error is raised as it is
+        list(StreamDataset(["bad"], _failing))
+
+
+def test_run_with_workers_names_the_bad_video_in_one_line(tmp_path, capsys):
+    root = tmp_path / "data"
+    fx.ubfc_rppg(root / "ubfc-rppg", n_subjects=2)
+    short = root / "ubfc-rppg" / "subject1" / "vid.avi"
+    fx.write_video(short, fx.colours(5), 30.0)
+    code = main(["run", "--task", "rppg-pure-to-ubfc", "--model", "green", "--data-root", str(root),
+                 "--num-workers", "2", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and "DataLoader worker" not in err
+    assert f"{short}: video has 5 frame(s); at least 9 are needed" in err
+
+
+def test_workers_give_the_same_outputs_and_metrics_as_one_process(tmp_path):
+    task = TaskIndex().tasks["svc2026-rppg-phase1"]
+    records = {}
+    for workers in (0, 2):
+        opts = RunOptions(device="cpu", num_workers=workers, n_boot=50, progress=False, output=str(tmp_path / str(workers)))
+        records[workers] = run_task(task, "pos", opts, log=lambda m: None)
+    assert json.dumps(records[0]["metrics"]) == json.dumps(records[2]["metrics"])
+    caches = {w: SampleCache(next((tmp_path / str(w) / "cache" / "runs").iterdir())) for w in records}
+    ids = sorted(p.name for p in caches[0].folder.iterdir())
+    assert ids == sorted(p.name for p in caches[2].folder.iterdir()) and len(ids) == records[0]["n_samples"]
+    for path in caches[0].folder.iterdir():
+        with np.load(path) as a, np.load(caches[2].folder / path.name) as b:
+            assert a.files == b.files and all(np.array_equal(a[k], b[k]) for k in a.files)
