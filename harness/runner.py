@@ -204,7 +204,7 @@ def predict_all(model: Any, family: Family, test, todo: list[str], cache: Sample
     parts: dict[str, list] = {}
     t_load = t_predict = 0.0
     frames = 0
-    bar = _progress(len(todo), opts.progress)
+    bar = Progress(len(todo), opts.progress, log)
     tick = time.perf_counter()
     with torch.inference_mode():
         for batch in loader:
@@ -236,7 +236,7 @@ def predict_all(model: Any, family: Family, test, todo: list[str], cache: Sample
                 if unit.last:
                     ordered = [o for _, o in sorted(parts.pop(unit.sample_id), key=lambda p: p[0])]
                     cache.put(unit.sample_id, family.merge_parts(ordered), unit.reference, unit.meta)
-                    bar.update(1)
+                    bar.update(1, int(unit.meta.get("n_frames", 0)))
             tick = time.perf_counter()
     bar.close()
     if parts:
@@ -261,11 +261,42 @@ def _as_fp32(outputs: Any) -> Any:
     return outputs
 
 
-def _progress(total: int, enabled: bool):
-    from tqdm.auto import tqdm
+class Progress:
+    """A run's progress: samples done, frames/s (families that count frames) and the ETA. On a
+    terminal a tqdm bar; otherwise (a log file, a batch job) one line every ``every`` seconds
+    through ``log``, so long runs show they are alive. ``enabled=False``: silent."""
 
-    return tqdm(total=total, unit="sample", disable=None if enabled else True, file=sys.stderr,
-                dynamic_ncols=True, leave=False)
+    def __init__(self, total: int, enabled: bool, log: Callable[[str], None], every: float = 60.0):
+        from tqdm.auto import tqdm
+
+        self.total, self.log, self.every = total, log, every
+        self.done = self.frames = 0
+        self.start = self.last_line = time.perf_counter()
+        self.bar = tqdm(total=total, unit="sample", disable=None if enabled else True, file=sys.stderr,
+                        dynamic_ncols=True, leave=False)
+        self.lines = enabled and self.bar.disable  # enabled, but no terminal to draw a bar on
+
+    def rate(self) -> str:
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        return f"{self.frames / elapsed:,.0f} frames/s" if self.frames else f"{self.done / elapsed:.2f} samples/s"
+
+    def eta(self) -> str:
+        elapsed = time.perf_counter() - self.start
+        left = elapsed / self.done * (self.total - self.done) if self.done else float("nan")
+        return str(dt.timedelta(seconds=round(left))) if left == left else "?"
+
+    def update(self, samples: int, frames: int = 0) -> None:
+        self.done += samples
+        self.frames += frames
+        if not self.bar.disable:
+            self.bar.set_postfix_str(self.rate(), refresh=False)
+            self.bar.update(samples)
+        elif self.lines and time.perf_counter() - self.last_line >= self.every and self.done < self.total:
+            self.last_line = time.perf_counter()
+            self.log(f"progress: {self.done}/{self.total} samples, {self.rate()}, ETA {self.eta()}")
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def _fit(model: Any, family: Family, task: Task, source, world: distributed.World) -> Any:

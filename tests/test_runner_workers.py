@@ -101,3 +101,23 @@ def test_workers_give_the_same_outputs_and_metrics_as_one_process(tmp_path):
     for path in caches[0].folder.iterdir():
         with np.load(path) as a, np.load(caches[2].folder / path.name) as b:
             assert a.files == b.files and all(np.array_equal(a[k], b[k]) for k in a.files)
+
+
+def test_progress_line_shows_frames_per_second_and_eta_when_there_is_no_terminal(monkeypatch):
+    lines = []
+    now = [0.0]
+    monkeypatch.setattr(runner.time, "perf_counter", lambda: now[0])
+    bar = runner.Progress(4, True, lines.append, every=5.0)  # pytest's stderr is no terminal
+    assert bar.lines
+    now[0] = 10.0
+    bar.update(1, 3000)  # 300 frames/s, 3 samples left at 10 s each
+    now[0] = 12.0
+    bar.update(0, 600)   # within 5 s of the last line: nothing
+    now[0] = 20.0
+    bar.update(1, 2400)
+    assert lines == ["progress: 1/4 samples, 300 frames/s, ETA 0:00:30",
+                     "progress: 2/4 samples, 300 frames/s, ETA 0:00:20"]
+    bar.close()
+    quiet = []
+    runner.Progress(4, False, quiet.append, every=0.0).update(1, 10)
+    assert quiet == []

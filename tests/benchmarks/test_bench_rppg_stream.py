@@ -28,7 +28,7 @@ from harness.families.rppg.family import InputSpec, stream_video
 from harness.runner import RunOptions, run_task
 from harness.task import TaskIndex
 
-from ._video_fixtures import decode_only, videos, write_ubfc
+from _video_fixtures import decode_only, videos, write_ubfc
 
 ROUNDS = 3
 _counter = itertools.count()
