@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
@@ -119,6 +120,15 @@ def scores_of(outputs: Any, units: Sequence[Unit], meaning: str) -> list[float]:
         if not math.isfinite(v):
             raise HarnessError(f"model returned a NaN or infinite score for sample {unit.sample_id}")
     return scores
+
+
+def image_tensor(image: np.ndarray) -> torch.Tensor:
+    """A uint8 (H, W, C) image as float32 (C, H, W) in [0, 1]: bit-identical to torch's
+    ``.float().div_(255)`` (one correctly rounded division either way), in one numpy pass, which
+    uses no intra-op threads that a decoding worker or a busy main process would contend for."""
+    out = np.empty((image.shape[2], *image.shape[:2]), dtype=np.float32)
+    np.divide(image.transpose(2, 0, 1), np.float32(255), out=out, dtype=np.float32)
+    return torch.from_numpy(out)
 
 
 def roles_needed(task, need_train: bool) -> list[str]:

@@ -1,5 +1,6 @@
-"""Decoding workers on the CPU: how many by default, the same outputs as one process, and a
-worker's error reaching the user as the one line it is."""
+"""Throughput plumbing: decoding workers on the CPU (how many by default, the same outputs as one
+process, a worker's error reaching the user as the one line it is), the progress line, and the
+shared uint8 → float image conversion."""
 from __future__ import annotations
 
 import json
@@ -121,3 +122,17 @@ def test_progress_line_shows_frames_per_second_and_eta_when_there_is_no_terminal
     quiet = []
     runner.Progress(4, False, quiet.append, every=0.0).update(1, 10)
     assert quiet == []
+
+
+@pytest.mark.parametrize("shape", [(7, 5, 3), (4, 6, 1), (1024, 1024, 3)])
+def test_image_tensor_equals_torch_float_div_255_bit_for_bit(shape):
+    from harness.family import image_tensor
+
+    image = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    flat = image.reshape(-1)
+    flat[:256] = np.arange(min(256, flat.size), dtype=np.uint8)  # every level at least once (where it fits)
+    expected = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div_(255.0)
+    got = image_tensor(image)
+    assert got.dtype == torch.float32 and got.shape == expected.shape and got.is_contiguous()
+    assert torch.equal(got, expected)
+    assert torch.equal(image_tensor(image[:, ::-1]), expected.flip(2))  # strided views too
