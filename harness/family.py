@@ -66,6 +66,7 @@ class TestSet:
     collate: Any           # callable(list of (Unit, inputs)) -> (list[Unit], inputs dict)
     key: str = ""          # what besides data and model decides the outputs (e.g. a trigger's hash)
     notes: list[str] = dataclasses.field(default_factory=list)   # recorded with the run
+    max_workers: int | None = None   # a cap on decoding workers (0: decode in the main process, e.g. on the GPU)
 
 
 @dataclasses.dataclass

@@ -197,6 +197,11 @@ def predict_all(model: Any, family: Family, test, todo: list[str], cache: Sample
     of the model, under autocast when ``amp`` is a dtype."""
     dataset = test.make_dataset(todo)
     workers = loader_workers(opts, device, len(getattr(dataset, "items", todo)))
+    if test.max_workers is not None and workers > test.max_workers:
+        if opts.num_workers is not None:
+            log(f"--num-workers {workers}: this test set decodes with at most {test.max_workers} worker(s) "
+                f"({'; '.join(test.notes)})")
+        workers = test.max_workers
     loader = DataLoader(dataset, batch_size=opts.batch_size, num_workers=workers,
                         collate_fn=functools.partial(_collate, test.collate), pin_memory=device.type == "cuda",
                         persistent_workers=False, prefetch_factor=4 if workers and device.type == "cuda" else None)

@@ -136,3 +136,60 @@ def test_image_tensor_equals_torch_float_div_255_bit_for_bit(shape):
     assert got.dtype == torch.float32 and got.shape == expected.shape and got.is_contiguous()
     assert torch.equal(got, expected)
     assert torch.equal(image_tensor(image[:, ::-1]), expected.flip(2))  # strided views too
+
+
+def test_video_decoder_choice_follows_the_environment(monkeypatch):
+    from harness.families.rppg import decode
+
+    monkeypatch.setattr(decode, "gpu_decoding_possible", lambda: False)
+    for value, expected in (("", "opencv"), ("auto", "opencv"), ("opencv", "opencv"), ("OpenCV", "opencv")):
+        monkeypatch.setenv(decode.DECODER_ENV, value)
+        assert decode.choose() == expected
+    monkeypatch.setenv(decode.DECODER_ENV, "torchcodec")
+    with pytest.raises(HarnessError, match="needs CUDA and the torchcodec package"):
+        decode.choose()
+    monkeypatch.setenv(decode.DECODER_ENV, "nvdec")
+    with pytest.raises(HarnessError, match="HARNESS_VIDEO_DECODER must be one of auto, opencv, torchcodec"):
+        decode.choose()
+    monkeypatch.setattr(decode, "gpu_decoding_possible", lambda: True)
+    for value in ("auto", "torchcodec"):
+        monkeypatch.setenv(decode.DECODER_ENV, value)
+        assert decode.choose() == decode.GPU
+    monkeypatch.setenv(decode.DECODER_ENV, "opencv")
+    assert decode.choose() == "opencv"
+
+
+def test_gpu_decoder_path_is_keyed_recorded_and_kept_in_the_main_process(monkeypatch):
+    """Without a GPU, the GPU decoder is stood in for by sums over OpenCV's RGB frames: the family
+    must key the run by the decoder, keep decoding in the main process, record the decoder per
+    video, fall back to OpenCV where the GPU refuses a file, and give the same means."""
+    from harness.families.rppg import FAMILY, decode, face
+    from harness.families.rppg.family import InputSpec, stream_video
+
+    refused = set()
+
+    def fake_gpu(path, face_box):
+        if path in refused:
+            return None
+        frames = list(next(r for r in records if r.path == path).frames())
+        box, found = face_box(frames[0])
+        crops = [face.crop(f, box) for f in frames]
+        return np.array([c.reshape(-1, 3).sum(axis=0) for c in crops], dtype=np.float64), crops[0].shape[0] * crops[0].shape[1], found
+
+    monkeypatch.setattr(decode, "gpu_decoding_possible", lambda: True)
+    monkeypatch.setattr(decode, "gpu_crop_sums", fake_gpu)
+    monkeypatch.delenv(decode.DECODER_ENV, raising=False)
+    task = TaskIndex().tasks["svc2026-rppg-phase1"]
+    source = FAMILY.resolve_data(task, None, need_train=False)
+    pos = __import__("harness.models", fromlist=["build_model"]).build_model("pos", {})[0]
+    test = FAMILY.test_set(task, source, pos, limit=2)
+    assert test.key == "decoder=torchcodec-cuda" and test.max_workers == 0 and "torchcodec" in test.notes[0]
+    records = FAMILY._role_records(task, source, "test")[:2]
+    refused.add(records[1].path)
+    cpu, gpu = InputSpec("rgb"), InputSpec("rgb", decoder=decode.GPU)
+    for rec, decoder in zip(records, (decode.GPU, "opencv")):
+        (unit, got), = stream_video(rec, gpu)
+        (_, expected), = stream_video(rec, cpu)
+        assert unit.meta["decoder"] == decoder and np.array_equal(got["rgb"], expected["rgb"])
+    monkeypatch.setenv(decode.DECODER_ENV, "opencv")
+    assert FAMILY.test_set(task, source, pos, limit=2).key == ""

@@ -25,7 +25,7 @@ from ...errors import HarnessError
 from ...family import cache_root, DataSource, Family, Score, StreamDataset, TestSet, Unit, fingerprint_files
 from ...registry import natural_key
 from . import data as rdata
-from . import face, metrics, predictions, signal, synth
+from . import decode, face, metrics, predictions, signal, synth
 from .types import VideoRecord
 
 SPLITS = ("all", "half-a", "half-b")
@@ -56,6 +56,7 @@ class InputSpec:
     kind: str = "rgb"
     frame_size: int = 72
     chunk_frames: int = 180
+    decoder: str = decode.OPENCV  # for video files; see decode.py
 
     @classmethod
     def of(cls, model: Any) -> "InputSpec":
@@ -74,6 +75,12 @@ def stream_video(record: VideoRecord, spec: InputSpec) -> Iterator[tuple[Unit, d
     so the means equal numpy's), and for ``frames`` its resize. Frames come in the decoder's own
     BGR order where the reader offers it; only the first frame (face detection) and the small
     resized crops are converted to RGB."""
+    if spec.decoder == decode.GPU and spec.kind == "rgb" and record.path.suffix.lower() in decode.VIDEO_SUFFIXES:
+        on_gpu = decode.gpu_crop_sums(record.path, face.face_box)
+        if on_gpu is not None:
+            sums, area, found = on_gpu
+            yield _last_unit(record, len(sums), found, decode.GPU), {"rgb": _means(sums, area, [0, 1, 2]), "fs": record.fs}
+            return
     sid = record.sample_id
     bgr = record.bgr_frames is not None
     box, found = None, True
@@ -107,15 +114,25 @@ def stream_video(record: VideoRecord, spec: InputSpec) -> Iterator[tuple[Unit, d
         raise
     except (cv2.error, OSError, ValueError) as exc:
         raise HarnessError(f"cannot decode video: {exc}", record.path) from exc
-    if n < signal.MIN_WINDOW_FRAMES:
-        raise HarnessError(f"video has {n} frame(s); at least {signal.MIN_WINDOW_FRAMES} are needed", record.path)
-    meta = {"n_frames": n, "face_found": found, "dataset": record.dataset, "subject": record.subject}
-    unit = Unit(sid, part, last=True, reference=reference(record, n), meta=meta)
+    unit = _last_unit(record, n, found, decode.OPENCV, part)
     if spec.kind == "rgb":
-        means = np.asarray(sums, dtype=np.float64)[:, [2, 1, 0] if bgr else [0, 1, 2]] / area
-        yield unit, {"rgb": means.astype(np.float32), "fs": record.fs}
+        yield unit, {"rgb": _means(sums, area, [2, 1, 0] if bgr else [0, 1, 2]), "fs": record.fs}
     else:
         yield unit, {"frames": pending if pending is not None else np.stack(chunk), "fs": record.fs}
+
+
+def _last_unit(record: VideoRecord, n: int, found: bool, decoder: str, part: int = 0) -> Unit:
+    """A video's last unit: the ground truth matched to its ``n`` decoded frames, and its meta."""
+    if n < signal.MIN_WINDOW_FRAMES:
+        raise HarnessError(f"video has {n} frame(s); at least {signal.MIN_WINDOW_FRAMES} are needed", record.path)
+    meta = {"n_frames": n, "face_found": found, "dataset": record.dataset, "subject": record.subject, "decoder": decoder}
+    return Unit(record.sample_id, part, last=True, reference=reference(record, n), meta=meta)
+
+
+def _means(sums, area: int, channels: list[int]) -> np.ndarray:
+    """(T, 3) float32 R, G, B crop means from per-frame channel sums over ``area`` pixels
+    (``channels`` picks R, G, B out of the sums' order)."""
+    return (np.asarray(sums, dtype=np.float64)[:, channels] / area).astype(np.float32)
 
 
 def reference(record: VideoRecord, n_frames: int) -> dict:
@@ -276,12 +293,18 @@ class RppgFamily(Family):
         if limit is not None:
             records = records[: max(int(limit), 0)]
         spec = InputSpec.of(model)
+        if spec.kind == "rgb" and any(r.path.suffix.lower() in decode.VIDEO_SUFFIXES for r in records):
+            spec = dataclasses.replace(spec, decoder=decode.choose())
         by_id = {r.sample_id: r for r in records}
         if len(by_id) != len(records):
             raise HarnessError("duplicate sample ids in the test set (a dataset listed twice?)", task.path)
+        on_gpu = spec.decoder == decode.GPU
         return TestSet(list(by_id), self,
                        make_dataset=lambda ids: StreamDataset([by_id[i] for i in ids], lambda r: stream_video(r, spec)),
-                       collate=collate)
+                       collate=collate, key=f"decoder={decode.GPU}" if on_gpu else "",
+                       notes=[f"video decoder: torchcodec on CUDA, in the main process (OpenCV for files it refuses; "
+                              f"${decode.DECODER_ENV}=opencv decodes on the CPU)"] if on_gpu else [],
+                       max_workers=0 if on_gpu else None)
 
     # ------------------------------------------------------------------ outputs
     def split_outputs(self, outputs: Any, units: Sequence[Unit], inputs: dict) -> list[dict]:
