@@ -15,6 +15,7 @@ Each round times, interleaved, on the same files in one process:
 """
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -28,7 +29,9 @@ from harness.families.fas import data as fdata
 from harness.families.splicing import data as sdata
 from harness.family import StreamDataset, Unit, image_tensor
 
-N, SIDE, FAS_SIZE, ROUNDS = 48, 1024, 224, 3
+SIDE, FAS_SIZE = 1024, 224
+N = int(os.environ.get("HARNESS_BENCH_IMAGES", "48"))        # fewer on a busy machine
+ROUNDS = int(os.environ.get("HARNESS_BENCH_ROUNDS", "3"))
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -12,11 +12,12 @@ files and in the same process, interleaved so the machine's load hits them alike
 
 ``extra_info`` holds frames/s per path, the ratios to the decoder (best round) and the face
 detection's share of the ``rgb`` time. ``test_bench_workers`` runs ``harness run`` (POS) on the
-640×480 pair with 1 and 2 DataLoader workers against 0 (one process).
+640×480 pair with 0 (one process), 1 and 2 DataLoader workers, interleaved per round.
 """
 from __future__ import annotations
 
 import itertools
+import os
 import time
 
 import numpy as np
@@ -30,7 +31,9 @@ from harness.task import TaskIndex
 
 from _video_fixtures import decode_only, videos, write_ubfc
 
-ROUNDS = 3
+#: $HARNESS_BENCH_SCALE shortens the videos (e.g. 0.25: 15-s and 5-s videos) on a busy machine
+SCALE = float(os.environ.get("HARNESS_BENCH_SCALE", "1"))
+ROUNDS = int(os.environ.get("HARNESS_BENCH_ROUNDS", "3"))
 _counter = itertools.count()
 
 
@@ -42,12 +45,12 @@ def _only_when_enabled(request):
 
 @pytest.fixture(scope="module")
 def vga(tmp_path_factory):
-    return write_ubfc(tmp_path_factory.mktemp("vga"), 2, 60.0, (640, 480))
+    return write_ubfc(tmp_path_factory.mktemp("vga"), 2, 60.0 * SCALE, (640, 480))
 
 
 @pytest.fixture(scope="module")
 def full_hd(tmp_path_factory):
-    return write_ubfc(tmp_path_factory.mktemp("fullhd"), 1, 20.0, (1920, 1080))
+    return write_ubfc(tmp_path_factory.mktemp("fullhd"), 1, 20.0 * SCALE, (1920, 1080))
 
 
 def _stream(records, spec) -> int:
@@ -111,7 +114,6 @@ def _compare(benchmark, root, with_before: bool) -> None:
 @pytest.mark.benchmark(group="rppg-stream")
 def test_bench_stream_640x480(benchmark, vga):
     _compare(benchmark, vga, with_before=True)
-    assert benchmark.extra_info["ratio_to_decode"]["rgb"] > 0.5  # loose: the goal (0.8) is read off BENCHMARKS.md
 
 
 @pytest.mark.benchmark(group="rppg-stream")
@@ -119,20 +121,24 @@ def test_bench_stream_1080p(benchmark, full_hd):
     _compare(benchmark, full_hd, with_before=False)
 
 
-@pytest.mark.parametrize("workers", [0, 1, 2])
 @pytest.mark.benchmark(group="rppg-workers")
-def test_bench_workers(benchmark, vga, tmp_path, workers):
-    """``harness run --task rppg-pure-to-ubfc --model pos`` on the 640×480 pair; frames/s from the
-    record (load + predict), and the whole run's wall time (pytest-benchmark's own figures)."""
+def test_bench_workers(benchmark, vga, tmp_path):
+    """``harness run --task rppg-pure-to-ubfc --model pos`` on the 640×480 pair with 0 (one
+    process), 1 and 2 DataLoader workers, interleaved per round; frames/s from the records (load +
+    predict), best round per setting, and the ratio to 0 workers. Metrics must not move."""
     task = TaskIndex().tasks["rppg-pure-to-ubfc"]
-    records = []
+    best: dict[int, float] = {}
+    metrics = {}
 
-    def run():
-        opts = RunOptions(data_root=str(vga), device="cpu", num_workers=workers, n_boot=0, progress=False,
-                          output=str(tmp_path / str(next(_counter))))
-        records.append(run_task(task, "pos", opts, log=lambda m: None))
+    def one_round():
+        for workers in (0, 1, 2):
+            opts = RunOptions(data_root=str(vga), device="cpu", num_workers=workers, n_boot=0, progress=False,
+                              output=str(tmp_path / str(next(_counter))))
+            record = run_task(task, "pos", opts, log=lambda m: None)
+            best[workers] = max(best.get(workers, 0.0), record["throughput"]["frames_per_s"])
+            metrics[workers] = {k: v["value"] for k, v in record["metrics"].items()}
 
-    benchmark.pedantic(run, rounds=ROUNDS, iterations=1)
-    benchmark.extra_info.update(workers=workers, videos=records[0]["throughput"]["samples_processed"],
-                                frames_per_s=round(max(r["throughput"]["frames_per_s"] for r in records), 1),
-                                metrics={k: v["value"] for k, v in records[0]["metrics"].items()})
+    benchmark.pedantic(one_round, rounds=ROUNDS, iterations=1)
+    assert metrics[0] == metrics[1] == metrics[2]
+    benchmark.extra_info.update(frames_per_s={w: round(v, 1) for w, v in best.items()},
+                                ratio_to_one_process={w: round(v / best[0], 3) for w, v in best.items()})
