@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
@@ -67,6 +68,7 @@ class TestSet:
     key: str = ""          # what besides data and model decides the outputs (e.g. a trigger's hash)
     notes: list[str] = dataclasses.field(default_factory=list)   # recorded with the run
     record: dict[str, Any] | None = None  # how inputs were made for this model (crop, chunking…), recorded as "inputs"
+    max_workers: int | None = None   # a cap on decoding workers (0: decode in the main process, e.g. on the GPU)
 
 
 @dataclasses.dataclass
@@ -157,6 +159,15 @@ def scores_of(outputs: Any, units: Sequence[Unit], meaning: str) -> list[float]:
         if not math.isfinite(v):
             raise HarnessError(f"model returned a NaN or infinite score for sample {unit.sample_id}")
     return scores
+
+
+def image_tensor(image: np.ndarray) -> torch.Tensor:
+    """A uint8 (H, W, C) image as float32 (C, H, W) in [0, 1]: bit-identical to torch's
+    ``.float().div_(255)`` (one correctly rounded division either way), in one numpy pass, which
+    uses no intra-op threads that a decoding worker or a busy main process would contend for."""
+    out = np.empty((image.shape[2], *image.shape[:2]), dtype=np.float32)
+    np.divide(image.transpose(2, 0, 1), np.float32(255), out=out, dtype=np.float32)
+    return torch.from_numpy(out)
 
 
 def roles_needed(task, need_train: bool) -> list[str]:
@@ -370,17 +381,39 @@ class Family:
 
 
 
+@dataclasses.dataclass
+class WorkerFailure:
+    """A HarnessError raised in a DataLoader worker, carried to the main process as an item (the
+    loader would re-raise it wrapped in the worker's traceback); the runner raises it there."""
+
+    message: str
+    path: str | None = None
+
+    def error(self):
+        from .errors import HarnessError
+
+        return HarnessError(self.message, self.path)
+
+
 class StreamDataset(IterableDataset):
     """Streams ``produce(item)`` (``(Unit, inputs)`` pairs) for each item; each DataLoader worker
     takes every k-th item, so nothing is loaded twice and long samples can be cut into parts
-    without ever being held whole."""
+    without ever being held whole. In a worker, a HarnessError ends its stream as a
+    :class:`WorkerFailure` item."""
 
     def __init__(self, items: Sequence[Any], produce: Any):
         self.items = list(items)
         self.produce = produce
 
     def __iter__(self):
+        from .errors import HarnessError
+
         info = get_worker_info()
         start, step = (0, 1) if info is None else (info.id, info.num_workers)
-        for item in self.items[start::step]:
-            yield from self.produce(item)
+        try:
+            for item in self.items[start::step]:
+                yield from self.produce(item)
+        except HarnessError as exc:
+            if info is None:
+                raise
+            yield WorkerFailure(exc.message, exc.path)

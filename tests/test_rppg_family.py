@@ -187,3 +187,56 @@ def test_split_outputs_accepts_a_bare_tensor_and_checks_shape():
         FAMILY.split_outputs({"pulse": torch.ones(2, 10)}, units, inputs)
     with pytest.raises(HarnessError, match=r"NaN or infinite bvp for sample b"):
         FAMILY.split_outputs(torch.tensor([[1.0] * 10, [1.0] * 6 + [float("inf")] + [0.0] * 3]), units, inputs)
+
+
+def _numpy_means(rec: VideoRecord) -> np.ndarray:
+    """The independent computation: RGB frames, face box on the first, numpy mean of each crop."""
+    from harness.families.rppg import face
+
+    box, means = None, []
+    for frame in rec.frames():
+        if box is None:
+            box, _ = face.face_box(frame)
+        means.append(face.crop(frame, box).reshape(-1, 3).mean(axis=0))
+    return np.asarray(means, dtype=np.float32)
+
+
+@pytest.mark.parametrize("layout", ["ubfc-rppg", "pure"])
+def test_bgr_streaming_equals_numpy_means_and_rgb_crops_exactly(tmp_path, layout):
+    """The fast path (decoder-native BGR, cv2.sumElems of the crop, colour conversion only of the
+    resized crops) gives bit-identical inputs to per-frame RGB conversion and numpy means."""
+    import dataclasses
+
+    import tests._rppg_fixtures as fx
+    from harness.families.rppg import data
+
+    if layout == "ubfc-rppg":  # a textured face video (MJPG) whose face the cascade finds
+        rec = data.scan("ubfc-rppg", FAMILY.sample_root() / "ubfc-rppg")[0]
+    else:  # a folder of PNG frames (read_image_sequence)
+        fx.pure(tmp_path / "pure", sessions=("01-01",))
+        rec = data.scan("pure", tmp_path / "pure")[0]
+    assert rec.bgr_frames is not None
+    plain = dataclasses.replace(rec, bgr_frames=None)
+    (fast_unit, fast), = stream_video(rec, InputSpec("rgb"))
+    (_, slow), = stream_video(plain, InputSpec("rgb"))
+    assert fast["rgb"].dtype == np.float32 and np.array_equal(fast["rgb"], slow["rgb"])
+    assert np.array_equal(fast["rgb"], _numpy_means(plain))
+    spec = InputSpec("frames", frame_size=24, chunk_frames=50)
+    fast_parts = [inp["frames"] for _, inp in stream_video(rec, spec)]
+    slow_parts = [inp["frames"] for _, inp in stream_video(plain, spec)]
+    assert len(fast_parts) == len(slow_parts) and all(np.array_equal(a, b) for a, b in zip(fast_parts, slow_parts))
+    if layout == "ubfc-rppg":
+        assert fast_unit.meta["face_found"]
+
+
+def test_frames_changing_size_mid_video_are_refused():
+    rec = record(100)
+    frames = rec.frames
+
+    def shrinking():
+        for i, f in enumerate(frames()):
+            yield f if i < 50 else f[:-8]
+
+    rec.frames = shrinking
+    with pytest.raises(HarnessError, match="frame 51 .* must share one size"):
+        list(stream_video(rec, InputSpec("rgb")))

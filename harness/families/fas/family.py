@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ...errors import HarnessError
-from ...family import (DataSource, Family, PredictionFormat, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
+from ...family import (DataSource, image_tensor, Family, PredictionFormat, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
                       fingerprint_files, scores_of)
 from ...results import atomic_path
 from ...scoring import Problems, Upload, check_ids, number_in, read_csv
@@ -77,8 +77,7 @@ class FasRecipe:
 
 def _frame_tensors(sample: fdata.FasSample, size: int) -> dict[str, torch.Tensor]:
     frames = fdata.load_frame(sample, size=size)
-    return {m: torch.from_numpy(np.ascontiguousarray(frames[m].transpose(2, 0, 1))).float().div_(255.0)
-            for m in MODALITIES}
+    return {m: image_tensor(frames[m]) for m in MODALITIES}
 
 
 def _present(recipe: FasRecipe) -> list[bool]:

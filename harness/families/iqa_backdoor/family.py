@@ -28,7 +28,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ...errors import HarnessError
-from ...family import (DataSource, Family, PredictionFormat, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
+from ...family import (DataSource, image_tensor, Family, PredictionFormat, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
                       combined_fingerprint, held_out, roles_needed, scores_of, select_by_role)
 from ...hfdata import Column, RowImage
 from ...results import atomic_path
@@ -112,7 +112,7 @@ class _Images(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, float, str]:
         r = self.records[i]
-        return _tensor(data.read_image(r.image)), float(r.mos), r.sample_id
+        return image_tensor(data.read_image(r.image)), float(r.mos), r.sample_id
 
 
 def _train_collate(items: list) -> dict:
@@ -137,10 +137,6 @@ class IqaTrainSet:
 
     def val_loader(self, batch_size: int = 16) -> DataLoader:
         return DataLoader(_Images(self.val_records), batch_size=batch_size, shuffle=False, collate_fn=_train_collate)
-
-
-def _tensor(image: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div_(255.0)
 
 
 def collate(items: list[tuple[Unit, dict]]) -> tuple[list[Unit], dict]:
@@ -292,7 +288,7 @@ class IqaBackdoorFamily(Family):
 
         def produce(image_id: str, wanted: set[str]) -> Iterator[tuple[Unit, dict]]:
             r = by_id[image_id]
-            clean = _tensor(data.read_image(r.image))
+            clean = image_tensor(data.read_image(r.image))
             if not recipe.backdoor:
                 yield Unit(image_id, reference=_reference(r, None)), {"image": clean}
                 return

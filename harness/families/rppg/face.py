@@ -159,22 +159,28 @@ class Cropper:
     detection pass over ``frames()``.
     """
 
-    def __init__(self, recipe: CropRecipe, boxes: np.ndarray | None = None):
+    def __init__(self, recipe: CropRecipe, boxes: np.ndarray | None = None, bgr: bool = False):
         self.recipe, self.found = recipe, True
         self._box: Any = boxes
         self._fixed = boxes is not None
+        self.bgr = bgr  # frames come in the decoder's BGR order: detection sees them as RGB, crops stay BGR
+
+    def _rgb(self, frame: np.ndarray) -> np.ndarray:
+        return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if self.bgr else frame
 
     @classmethod
-    def for_video(cls, recipe: CropRecipe, frames: Callable[[], Iterator[np.ndarray]]) -> "Cropper":
+    def for_video(cls, recipe: CropRecipe, frames: Callable[[], Iterator[np.ndarray]], bgr: bool = False) -> "Cropper":
+        """A cropper for one video; ``frames()`` yields its RGB frames (read again only for the
+        toolbox's median box); ``bgr``: the frames the cropper will be called on are BGR."""
         if recipe.name != "toolbox" or not (recipe.median and recipe.detect):
-            return cls(recipe)
+            return cls(recipe, bgr=bgr)
         boxes, found = [], True
         for i, frame in enumerate(frames()):
             if i % recipe.frequency == 0 and (recipe.dynamic or i == 0):
                 box, ok = toolbox_box(frame, recipe)
                 boxes.append(box)
                 found &= ok
-        cropper = cls(recipe, np.median(np.asarray(boxes, dtype=int), axis=0).astype(int))
+        cropper = cls(recipe, np.median(np.asarray(boxes, dtype=int), axis=0).astype(int), bgr=bgr)
         cropper.found = found
         return cropper
 
@@ -182,12 +188,12 @@ class Cropper:
         r = self.recipe
         if r.name == "harness":
             if self._box is None:
-                self._box, self.found = face_box(frame)
+                self._box, self.found = face_box(self._rgb(frame))
             return crop(frame, self._box)
         if not r.detect:
             return frame
         if not self._fixed and (self._box is None or (r.dynamic and index % r.frequency == 0)):
-            box, ok = toolbox_box(frame, r)
+            box, ok = toolbox_box(self._rgb(frame), r)
             self._box = box.astype(int)
             self.found &= ok
         return toolbox_crop(frame, self._box)

@@ -37,7 +37,7 @@ from ...errors import HarnessError
 from ...family import cache_root, DataSource, Family, Score, StreamDataset, TestSet, Unit, fingerprint_files
 from ...registry import natural_key
 from . import data as rdata
-from . import chunks, face, metrics, predictions, signal, synth
+from . import chunks, decode, face, metrics, predictions, signal, synth
 from .types import VideoRecord
 
 SPLITS = ("all", "half-a", "half-b")
@@ -73,6 +73,7 @@ class InputSpec:
     frame_types: tuple[str, ...] = ("raw",)
     crop: face.CropRecipe = face.CropRecipe()
     output: str = "bvp"
+    decoder: str = decode.OPENCV  # for video files; see decode.py
 
     @classmethod
     def of(cls, model: Any, task: Any = None) -> "InputSpec":
@@ -111,30 +112,59 @@ class InputSpec:
         return d
 
 
-def decode(record: VideoRecord, spec: InputSpec, spool: Any = None) -> tuple[np.ndarray, np.ndarray | None, bool]:
-    """Decode one video once, frame by frame: (per-frame ROI means (T, 3), face crops resized to
-    ``frame_size`` as a read-only memmap over ``spool`` (a binary temp file) for ``frames``
-    models else None, whether every face detection found a face)."""
-    cropper = face.Cropper.for_video(spec.crop, record.frames)
-    means: list[np.ndarray] = []
+def decode_video(record: VideoRecord, spec: InputSpec, spool: Any = None) -> tuple[np.ndarray, np.ndarray | None, bool, str]:
+    """Decode one video once, frame by frame: (per-frame ROI means (T, 3) float32, face crops resized
+    to ``frame_size`` as a read-only memmap over ``spool`` (a binary temp file) for ``frames``
+    models else None, whether every face detection found a face, the decoder that ran).
+
+    Per frame only the face crop is touched: its channel sums (``cv2.sumElems``, exact on uint8,
+    so the means equal numpy's), and for ``frames`` its resize. Frames come in the decoder's own
+    BGR order where the reader offers it; only the frames a face detection looks at and the small
+    resized crops are converted to RGB. CUDA runs of ``rgb`` models with the harness crop decode
+    on the GPU (torchcodec, :mod:`.decode`) where it can."""
+    if (spec.decoder == decode.GPU and spec.kind == "rgb" and spec.crop.name == "harness"
+            and record.path.suffix.lower() in decode.VIDEO_SUFFIXES):
+        on_gpu = decode.gpu_crop_sums(record.path, face.face_box)
+        if on_gpu is not None:
+            sums, area, found = on_gpu
+            _enough_frames(record, len(sums))
+            return (np.asarray(sums, dtype=np.float64)[:, :3] / area).astype(np.float32), None, found, decode.GPU
+    bgr = record.bgr_frames is not None
+    cropper = face.Cropper.for_video(spec.crop, record.frames, bgr=bgr)
+    sums: list[tuple[float, ...]] = []
+    areas: list[int] = []
     size = spec.frame_size
+    shape = None
     try:
-        for i, frame in enumerate(record.frames()):
+        for i, frame in enumerate(record.bgr_frames() if bgr else record.frames()):
+            if shape is None:
+                shape = frame.shape
+            elif frame.shape != shape:
+                raise HarnessError(f"frame {i + 1} is {frame.shape}, the first frame {shape}: "
+                                   f"a video's frames must share one size", record.path)
             roi = cropper(i, frame)
-            means.append(roi.reshape(-1, 3).mean(axis=0))
+            sums.append(cv2.sumElems(roi))
+            areas.append(roi.shape[0] * roi.shape[1])
             if spool is not None:
-                spool.write(np.ascontiguousarray(cv2.resize(roi, (size, size), interpolation=cv2.INTER_AREA)).tobytes())
+                small = cv2.resize(roi, (size, size), interpolation=cv2.INTER_AREA)
+                spool.write(np.ascontiguousarray(cv2.cvtColor(small, cv2.COLOR_BGR2RGB) if bgr else small).tobytes())
     except HarnessError:
         raise
     except (cv2.error, OSError, ValueError) as exc:
         raise HarnessError(f"cannot decode video: {exc}", record.path) from exc
-    if len(means) < signal.MIN_WINDOW_FRAMES:
-        raise HarnessError(f"video has {len(means)} frame(s); at least {signal.MIN_WINDOW_FRAMES} are needed", record.path)
+    _enough_frames(record, len(sums))
+    channels = [2, 1, 0] if bgr else [0, 1, 2]
+    means = (np.asarray(sums, dtype=np.float64)[:, channels] / np.asarray(areas, dtype=np.float64)[:, None]).astype(np.float32)
     crops = None
     if spool is not None:
         spool.flush()
         crops = np.memmap(spool, dtype=np.uint8, mode="r", shape=(len(means), size, size, 3))
-    return np.asarray(means, dtype=np.float32), crops, cropper.found
+    return means, crops, cropper.found, decode.OPENCV
+
+
+def _enough_frames(record: VideoRecord, n: int) -> None:
+    if n < signal.MIN_WINDOW_FRAMES:
+        raise HarnessError(f"video has {n} frame(s); at least {signal.MIN_WINDOW_FRAMES} are needed", record.path)
 
 
 def stream_video(record: VideoRecord, spec: InputSpec) -> Iterator[tuple[Unit, dict]]:
@@ -143,7 +173,7 @@ def stream_video(record: VideoRecord, spec: InputSpec) -> Iterator[tuple[Unit, d
     Face crops wait in a temporary file (``frame_size``² × 3 bytes a frame), never in memory."""
     sid = record.sample_id
     with tempfile.TemporaryFile(prefix="harness-crops-") if spec.kind == "frames" else contextlib.nullcontext() as spool:
-        means, crops, found = decode(record, spec, spool)
+        means, crops, found, decoder = decode_video(record, spec, spool)
         n = len(means)
         windows = spec.chunking.windows(n)
         if not windows:
@@ -152,7 +182,7 @@ def stream_video(record: VideoRecord, spec: InputSpec) -> Iterator[tuple[Unit, d
         source = chunks.Preprocessed(crops, spec.frame_types) if crops is not None else None
         covered = max(s + v for s, v in windows)
         meta = {"n_frames": n, "face_found": found, "dataset": record.dataset, "subject": record.subject,
-                "uncovered_frames": n - covered}
+                "uncovered_frames": n - covered, "decoder": decoder}
         for k, (start, valid) in enumerate(windows):
             last = k == len(windows) - 1
             length = spec.chunking.length or n
@@ -224,7 +254,7 @@ class TrainSet:
         frames = self.spec.kind == "frames"
         for rec in self.records:
             with tempfile.TemporaryFile(prefix="harness-crops-") if frames else contextlib.nullcontext() as spool:
-                means, crops, _ = decode(rec, self.spec, spool)
+                means, crops, _, _ = decode_video(rec, self.spec, spool)
                 x = chunks.Preprocessed(crops, self.spec.frame_types).window(0, len(means)) if frames else means
             yield {"sample_id": rec.sample_id, "dataset": rec.dataset, "subject": rec.subject,
                    "fs": rec.fs, self.spec.kind: x, "bvp": reference(rec, len(means))["bvp"]}
@@ -348,12 +378,19 @@ class RppgFamily(Family):
         if limit is not None:
             records = records[: max(int(limit), 0)]
         spec = InputSpec.of(model, task)
+        if spec.kind == "rgb" and spec.crop.name == "harness" and any(
+                r.path.suffix.lower() in decode.VIDEO_SUFFIXES for r in records):
+            spec = dataclasses.replace(spec, decoder=decode.choose())
         by_id = {r.sample_id: r for r in records}
         if len(by_id) != len(records):
             raise HarnessError("duplicate sample ids in the test set (a dataset listed twice?)", task.path)
+        on_gpu = spec.decoder == decode.GPU
         return TestSet(list(by_id), self,
                        make_dataset=lambda ids: StreamDataset([by_id[i] for i in ids], lambda r: stream_video(r, spec)),
-                       collate=collate, record=spec.to_dict())
+                       collate=collate, record=spec.to_dict(), key=f"decoder={decode.GPU}" if on_gpu else "",
+                       notes=[f"video decoder: torchcodec on CUDA, in the main process (OpenCV for files it refuses; "
+                              f"${decode.DECODER_ENV}=opencv decodes on the CPU)"] if on_gpu else [],
+                       max_workers=0 if on_gpu else None)
 
     # ------------------------------------------------------------------ outputs
     def split_outputs(self, outputs: Any, units: Sequence[Unit], inputs: dict) -> list[dict]:

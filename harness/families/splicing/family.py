@@ -30,7 +30,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ...errors import HarnessError
-from ...family import (DataSource, Family, PredictionFormat, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
+from ...family import (DataSource, image_tensor, Family, PredictionFormat, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
                       combined_fingerprint, held_out, roles_needed, select_by_role)
 from ...hfdata import Column, RowImage
 from ...results import atomic_dir, atomic_path, write_manifest
@@ -103,7 +103,7 @@ class _TrainImages(Dataset):
         r = self.records[i]
         image = data.read_image(r.image)
         mask = data.read_mask(r.mask) if r.mask is not None else np.zeros(image.shape[:2], bool)
-        return _to_tensor(image), torch.from_numpy(mask), r.label
+        return image_tensor(image), torch.from_numpy(mask), r.label
 
 
 def _train_collate(items: list) -> dict:
@@ -127,10 +127,6 @@ class SpliceTrainSet:
 
     def val_loader(self, batch_size: int = 8) -> DataLoader:
         return DataLoader(_TrainImages(self.val_records), batch_size=batch_size, shuffle=False, collate_fn=_train_collate)
-
-
-def _to_tensor(image: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div_(255.0)
 
 
 def collate(items: list[tuple[Unit, dict]]) -> tuple[list[Unit], dict]:
@@ -299,7 +295,7 @@ class SplicingFamily(Family):
                                                                   seed=recipe.seed, sample_id=r.sample_id)
                 sid = image_id + suffix
                 ref = _reference(r, sid, suffix[1:], image.shape[:2])
-                yield Unit(sid, reference=ref, meta={"orig_shape": list(image.shape[:2])}), {"image": _to_tensor(shown)}
+                yield Unit(sid, reference=ref, meta={"orig_shape": list(image.shape[:2])}), {"image": image_tensor(shown)}
 
         owner = {r.sample_id + suffix: r.sample_id for r in records for suffix, _ in recipe.units()}
 
