@@ -208,7 +208,7 @@ def test_bgr_streaming_equals_numpy_means_and_rgb_crops_exactly(tmp_path, layout
     import dataclasses
 
     import tests._rppg_fixtures as fx
-    from harness.families.rppg import data
+    from harness.families.rppg import chunks, data
 
     if layout == "ubfc-rppg":  # a textured face video (MJPG) whose face the cascade finds
         rec = data.scan("ubfc-rppg", FAMILY.sample_root() / "ubfc-rppg")[0]
@@ -221,7 +221,7 @@ def test_bgr_streaming_equals_numpy_means_and_rgb_crops_exactly(tmp_path, layout
     (_, slow), = stream_video(plain, InputSpec("rgb"))
     assert fast["rgb"].dtype == np.float32 and np.array_equal(fast["rgb"], slow["rgb"])
     assert np.array_equal(fast["rgb"], _numpy_means(plain))
-    spec = InputSpec("frames", frame_size=24, chunk_frames=50)
+    spec = InputSpec("frames", frame_size=24, chunking=chunks.Chunking(50))
     fast_parts = [inp["frames"] for _, inp in stream_video(rec, spec)]
     slow_parts = [inp["frames"] for _, inp in stream_video(plain, spec)]
     assert len(fast_parts) == len(slow_parts) and all(np.array_equal(a, b) for a, b in zip(fast_parts, slow_parts))

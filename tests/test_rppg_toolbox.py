@@ -11,7 +11,7 @@ import torch
 from _toolbox_reference import face_video, toolbox_crop_resize
 from harness.errors import HarnessError
 from harness.families.rppg import face
-from harness.families.rppg.family import InputSpec, decode
+from harness.families.rppg.family import InputSpec, decode_video
 from harness.families.rppg.types import VideoRecord
 
 VIDEO = face_video(90)
@@ -26,7 +26,7 @@ def _crops(frames: np.ndarray, recipe: face.CropRecipe, size: int = 72) -> np.nd
     import tempfile
 
     with tempfile.TemporaryFile() as spool:
-        _, crops, found = decode(_record(frames), InputSpec("frames", size, crop=recipe), spool)
+        _, crops, found, _ = decode_video(_record(frames), InputSpec("frames", size, crop=recipe), spool)
         return np.array(crops), found
 
 
