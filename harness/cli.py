@@ -59,6 +59,7 @@ def metrics_table(records: list[dict], mean_of_parts: bool = False) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from . import distributed
+    from .hfdata import parse_columns
     from .models import parse_model_args
     from .runner import RunOptions, run_task
 
@@ -68,16 +69,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     opts = RunOptions(model_args=parse_model_args(args.model_args), data_root=args.data_root,
                       device=args.device, batch_size=args.batch_size, num_workers=args.num_workers,
                       precision=args.precision, limit=args.limit, seed=args.seed, output=args.output,
-                      n_boot=args.n_boot, progress=not args.json, submission=args.submission)
+                      n_boot=args.n_boot, progress=not args.json, submission=args.submission,
+                      columns=parse_columns(args.columns))
     if args.submission and len(tasks) > 1:
         raise HarnessError("--submission writes one task's prediction file: run the group's tasks one by one")
     for flag, value, least in (("--batch-size", args.batch_size, 1), ("--limit", args.limit, 1),
                                ("--num-workers", args.num_workers, 0), ("--n-boot", args.n_boot, 0)):
         if value is not None and value < least:
             raise HarnessError(f"{flag} must be ≥ {least}, got {value}")
+    from .family import FAMILIES
     from .models import resolve_model
     from .runner import pick_device
 
+    if args.submission:  # a wrong name fails now, not after hours of training
+        FAMILIES.get(tasks[0].family).check_submission_path(Path(args.submission))
     resolve_model(args.model)  # fail on a bad name or device before any work starts
     world = distributed.current()
     pick_device(distributed.rank_device(args.device, world))
@@ -104,6 +109,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2, default=str))
         return 0
     rec = records[0]
+    if rec.get("scored") is False:  # a participant copy: no labels, nothing scored
+        print(f"\nmodel {args.model}  |  data: {rec['data']['source']} ({rec['data']['fingerprint']}), no test labels: "
+              f"nothing scored\n{rec['n_samples']} test samples -> prediction file (upload it): {rec['files']['submission']}")
+        return 0
     shards = f"  |  {world.size} processes" if world.size > 1 else ""
     print(f"\nmodel {args.model}  |  data: {rec['data']['source']} ({rec['data']['fingerprint']})"
           f"  |  {'' if rec['reportable'] else 'NOT REPORTABLE (--limit)  |  '}device {rec['environment']['device']}{shards}")
@@ -222,6 +231,7 @@ def cmd_reference(args: argparse.Namespace) -> int:
     family = FAMILIES.get(task.family)
     from .hub import resolve_data_root
 
+    from .results import check_replaceable
     from .scoring import reference_sidecar, write_reference_sidecar
 
     out, suffix = Path(args.out), family.reference_suffix
@@ -229,11 +239,28 @@ def cmd_reference(args: argparse.Namespace) -> int:
         want = f"a {suffix} file" if suffix else "a folder (reference.csv + masks/)"
         raise HarnessError(f"the reference of a {family.name} task is {want}; name --out accordingly "
                            f"(e.g. reference{suffix})", out)
-    refs, info = family.references(task, resolve_data_root(args.data_root)[0])
+    from .hfdata import parse_columns, references
+
+    check_replaceable(out, args.overwrite)
+    refs, info = references(family, task, resolve_data_root(args.data_root)[0], parse_columns(args.columns))
     family.write_reference(out, refs)
     write_reference_sidecar(out, task, family.read_reference(task, out)[0], info)  # as harness score will read it
     print(f"wrote the reference of {task.name} ({info['samples']} samples, {info['kind']} data) to {out} "
           f"(described in {reference_sidecar(out).name}, which harness score checks)")
+    return 0
+
+
+def cmd_participant_copy(args: argparse.Namespace) -> int:
+    from .participant import participant_copy
+
+    tasks = _index().resolve(args.task)
+    if len(tasks) != 1:
+        raise HarnessError(f"{args.task!r} is a group; make a participant copy of each of its tasks")
+    made = participant_copy(tasks[0], args.data_root, Path(args.out), Path(args.reference) if args.reference else None)
+    print(f"wrote the participant copy of {made['task']} ({made['test_samples']} test samples, opaque ids, no labels; "
+          f"{made['data']} data) to {made['out']}: hand this folder to participants\n"
+          f"wrote the matching reference (keep it private) to {made['reference']}\n"
+          f"participants run: {made['run']}")
     return 0
 
 
@@ -242,6 +269,25 @@ def cmd_data(args: argparse.Namespace) -> int:
 
     out = FAMILIES.get(args.family).synthesize(Path(args.out), seed=args.seed)
     print(f"wrote the {args.family} sample to {out}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .family import FAMILIES
+    from .hfdata import export_task
+    from .hub import resolve_data_root
+
+    tasks = _index().resolve(args.task)
+    if len(tasks) != 1:
+        raise HarnessError(f"{args.task!r} is a group; export each of its tasks")
+    task = tasks[0]
+    done = export_task(FAMILIES.get(task.family), task, resolve_data_root(args.data_root)[0], Path(args.out),
+                       strip_labels=args.strip_labels)
+    for path in done["files"]:
+        print(path)
+    rows = ", ".join(f"{n} {split}" for split, n in done["rows"].items())
+    print(f"exported {task.name} ({rows} rows, {done['source']} data"
+          + (", labels stripped" if args.strip_labels else "") + f") as a datasets repository in {args.out}")
     return 0
 
 
@@ -256,7 +302,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
         raise HarnessError("no family converts this (pass --family)" if not names
                            else f"several families could convert this ({', '.join(names)}); pass --family", src)
     written = FAMILIES.get(names[0]).convert(src, Path(args.out), dataset=args.dataset, strip_labels=args.strip_labels,
-                                             name=args.name)
+                                             name=args.name, overwrite=args.overwrite,
+                                             id_key=Path(args.id_key) if args.id_key else None)
     for folder in written:
         print(f"wrote {folder}")
     return 0
@@ -277,10 +324,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--model-args", default="", help="k=v,k2=v2 passed to the model")
     r.add_argument("--data-root", default=None, help="folder holding the datasets, or a Hub dataset repository "
                    "hf://datasets/ORG/NAME[@REVISION] (default $HARNESS_DATA; 'sample' = embedded sample)")
+    r.add_argument("--columns", default=None, help="a datasets repository's column mapping ROLE=COLUMN,... (e.g. "
+                   "image=img,mask=gt; roles per family in the README; default: the task file's columns:, else the "
+                   "roles' own names)")
     r.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:i")
     r.add_argument("--batch-size", type=int, default=4, help="samples (or parts of long samples) per model call")
     r.add_argument("--num-workers", type=int, default=None, help="DataLoader workers decoding ahead of the model "
-                   "(default: 0 on the CPU, up to 4 on CUDA)")
+                   "(default: one per available core on the CPU, up to 4 on CUDA; 0 = the main process)")
     r.add_argument("--precision", default="auto", choices=["auto", "fp32"], help="auto: mixed precision (AMP) on CUDA "
                    "for adapters that declare amp = True; fp32: never (the precision is recorded with the run)")
     r.add_argument("--limit", type=int, default=None, help="first N test samples only (marks the run not reportable)")
@@ -334,12 +384,42 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--dataset", default=None, help="dataset name (needed with --strip-labels: it enters the opaque ids)")
     cv.add_argument("--name", default=None, help="folder name of a single file's output (default: the file's stem), "
                     "e.g. the split a task reads: train")
-    cv.add_argument("--strip-labels", action="store_true", help="write a participant copy: no labels, opaque ids")
+    cv.add_argument("--strip-labels", action="store_true", help="write a participant copy: no labels, opaque ids "
+                    "keyed with the organizer's id key (never copied into the output)")
+    cv.add_argument("--id-key", default=None, help="the organizer's id key file (deception-ids.key); default: the one "
+                    "in the data root holding the source file (<root>/<dataset>/features/), made there if absent")
+    cv.add_argument("--overwrite", action="store_true", help="replace an existing output folder, and only if every "
+                    "file in it was written by the harness (listed in its manifest)")
     cv.set_defaults(func=cmd_convert)
+    pc = dsub.add_parser("participant-copy", help="write what participants get (training data, test inputs with opaque "
+                         "ids and no labels, instructions) and the matching reference, in one step",
+                         description="Write a data root for participants (the task's training datasets, its test "
+                         "inputs with opaque ids and no labels, participant.json and README.md) and, outside it, the "
+                         "matching reference with its .harness.json, from one read of the data. Participants run "
+                         "harness run --task T --data-root OUT --model M --submission FILE on it (nothing is scored). "
+                         "Existing paths are never replaced.")
+    pc.add_argument("--task", required=True)
+    pc.add_argument("--out", required=True, help="the participant copy (a new folder)")
+    pc.add_argument("--data-root", default=None, help="the organizer's labelled data (default $HARNESS_DATA; 'sample' "
+                    "= embedded sample)")
+    pc.add_argument("--reference", default=None, help="where the reference goes (default: <out>-reference<suffix> "
+                    "beside the copy; never inside it)")
+    pc.set_defaults(func=cmd_participant_copy)
     rf = dsub.add_parser("reference", help="export a task's ground truth as the organizer's reference file for harness score")
     rf.add_argument("--task", required=True)
     rf.add_argument("--out", required=True)
     rf.add_argument("--data-root", default=None)
+    rf.add_argument("--columns", default=None, help="a datasets repository's column mapping (as for run)")
+    rf.add_argument("--overwrite", action="store_true", help="replace an existing reference; a folder only if every "
+                    "file in it was written by the harness (listed in its manifest)")
+    ex = dsub.add_parser("export", help="write a task's test set (and training set, if any) from its data "
+                         "(the embedded sample when no --data-root) as a Hugging Face datasets repository: Parquet with embedded images, a dataset card, harness.json")
+    ex.add_argument("--task", required=True)
+    ex.add_argument("--format", default="datasets", choices=["datasets"], help="the repository format (datasets)")
+    ex.add_argument("--out", required=True, help="folder to write (new, empty, or an earlier export: replaced)")
+    ex.add_argument("--data-root", default=None, help="as for run (default: the embedded sample)")
+    ex.add_argument("--strip-labels", action="store_true", help="participant copy: leave the ground-truth columns out")
+    ex.set_defaults(func=cmd_export)
     rf.set_defaults(func=cmd_reference)
     for module in PLUGIN_COMMANDS:
         importlib.import_module(module).add_cli(sub)

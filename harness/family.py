@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
@@ -37,6 +38,7 @@ class DataSource:
     role_fingerprints: dict[str, str] = dataclasses.field(default_factory=dict)  # role -> fingerprint
     scanned: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)  # family's own index, reused within a run
     origin: dict[str, Any] | None = None  # a Hub repository's URL, revision and commit (see harness.hub)
+    labelled: bool = True  # False: a participant copy (test labels withheld): a run predicts, nothing is scored
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.kind, "root": str(self.root), "fingerprint": self.fingerprint,
@@ -65,6 +67,8 @@ class TestSet:
     collate: Any           # callable(list of (Unit, inputs)) -> (list[Unit], inputs dict)
     key: str = ""          # what besides data and model decides the outputs (e.g. a trigger's hash)
     notes: list[str] = dataclasses.field(default_factory=list)   # recorded with the run
+    record: dict[str, Any] | None = None  # how inputs were made for this model (crop, chunking…), recorded as "inputs"
+    max_workers: int | None = None   # a cap on decoding workers (0: decode in the main process, e.g. on the GPU)
 
 
 @dataclasses.dataclass
@@ -74,6 +78,42 @@ class Score:
     notes: list[str] = dataclasses.field(default_factory=list)
     counts: dict[str, int] = dataclasses.field(default_factory=dict)
     breakdowns: dict[str, Any] = dataclasses.field(default_factory=dict)  # e.g. per attack type, per domain
+
+
+@dataclasses.dataclass(frozen=True)
+class PredictionFormat:
+    """What a family's participants upload (and ``harness run --submission`` writes): declared once
+    by each family (:meth:`Family.prediction_format`) and shown by the Codabench bundle's submission
+    page, the README and ``harness score --help``."""
+
+    suffixes: tuple[str, ...]   # what an upload may be; the first is what ``--submission`` usually writes
+    summary: str                # one line
+    details: str                # the full description (columns, ranges, ids), plain text
+
+    @property
+    def example_file(self) -> str:
+        return f"predictions{self.suffixes[0]}"
+
+    def example_command(self, task_name: str = "T") -> str:
+        return f"harness run --task {task_name} --model <name> --submission {self.example_file}"
+
+
+def prediction_formats_text(markdown: bool = False) -> str:
+    """Every family's prediction format, one entry per family: ``harness score --help`` (plain)
+    and the README's list (``markdown``; a test keeps the README equal to it)."""
+    import textwrap
+
+    lines = []
+    for name in FAMILIES.names():
+        fmt = FAMILIES.get(name).prediction_format()
+        kinds = " or ".join(f"`{s}`" if markdown else s for s in fmt.suffixes)
+        if markdown:
+            lines.append(f"- **{name}** ({kinds}): {fmt.summary} E.g. `{fmt.example_command()}`.")
+        else:
+            lines += textwrap.wrap(f"{name} ({kinds}): {fmt.summary}", 100, initial_indent="  ",
+                                   subsequent_indent="      ", break_on_hyphens=False)
+            lines.append(f"      e.g. {fmt.example_command()}")
+    return "\n".join(lines)
 
 
 def cache_root() -> Path:
@@ -119,6 +159,15 @@ def scores_of(outputs: Any, units: Sequence[Unit], meaning: str) -> list[float]:
         if not math.isfinite(v):
             raise HarnessError(f"model returned a NaN or infinite score for sample {unit.sample_id}")
     return scores
+
+
+def image_tensor(image: np.ndarray) -> torch.Tensor:
+    """A uint8 (H, W, C) image as float32 (C, H, W) in [0, 1]: bit-identical to torch's
+    ``.float().div_(255)`` (one correctly rounded division either way), in one numpy pass, which
+    uses no intra-op threads that a decoding worker or a busy main process would contend for."""
+    out = np.empty((image.shape[2], *image.shape[:2]), dtype=np.float32)
+    np.divide(image.transpose(2, 0, 1), np.float32(255), out=out, dtype=np.float32)
+    return torch.from_numpy(out)
 
 
 def roles_needed(task, need_train: bool) -> list[str]:
@@ -181,6 +230,8 @@ class Family:
     metric_specs: dict[str, Any] = {}
     many_file_predictions: bool = False  # True: a prediction is a folder or zip of files (e.g. mask PNGs)
     reference_suffix: str = ".csv"       # what write_reference writes ("" for a folder)
+    submission_suffixes: tuple[str, ...] = ()  # what --submission may be named (empty: any name, e.g. a folder)
+    submission_format: str = ""          # the prediction file in one line, for participants (participant copy)
 
     def check_task(self, task) -> None:
         """Validate the family-specific parts of a task (recipe, dataset names, splits)."""
@@ -199,6 +250,20 @@ class Family:
         if not getattr(self.metric_specs.get(task.primary_metric), "ranked", True):
             raise HarnessError(f"primary_metric {task.primary_metric!r} is never ranked (e.g. an oracle score); "
                                f"choose a fair metric", task.path)
+
+    def check_submission_path(self, path: Path) -> None:
+        """Refuse a ``--submission`` name this family cannot write, before any data is read or any
+        model trained."""
+        from .errors import HarnessError
+
+        path = Path(path)
+        if self.submission_suffixes and path.suffix.lower() not in self.submission_suffixes:
+            raise HarnessError(f"a {self.name} prediction file is {' or '.join(self.submission_suffixes)}; "
+                               f"name --submission accordingly (e.g. predictions{self.submission_suffixes[0]})", path)
+        if path.is_dir() and not self.many_file_predictions:
+            raise HarnessError("--submission names a folder; give a file name", path)
+        if not path.resolve().parent.is_dir():
+            raise HarnessError("the folder of --submission does not exist", path)
 
     def check_model(self, task, model) -> None:
         """Refuse a model this task must not score (checked before any data is read or any
@@ -222,6 +287,10 @@ class Family:
         return parts[0]
 
     def score(self, task, outputs: dict[str, Any], references: dict[str, Any], *, n_boot: int, seed: int) -> Score:
+        raise NotImplementedError
+
+    def prediction_format(self) -> PredictionFormat:
+        """What participants upload: suffixes, a one-line summary and the full description."""
         raise NotImplementedError
 
     def prediction_suffix(self, outputs: dict[str, Any]) -> str:
@@ -253,38 +322,98 @@ class Family:
         """The resolved evaluation recipe, as recorded with every result."""
         raise NotImplementedError
 
+    def protocol_values(self, task, data_root: Path | None) -> dict[str, MetricValue]:
+        """Task metrics fixed by the protocol and the test data rather than by a submission (those
+        whose spec says ``from_upload=False``, e.g. a trigger's visibility); most families have none."""
+        return {}
+
     def synthesize(self, out: Path, seed: int = 0) -> Path:
         """Write the family's embedded synthetic sample (in a real on-disk layout) under ``out``."""
         from .errors import HarnessError
 
         raise HarnessError(f"family {self.name!r} has no sample generator")
 
+    #: the roles a ``datasets`` row plays for this family (:class:`harness.hfdata.Column`); empty:
+    #: the family reads no ``datasets`` repositories
+    row_columns: tuple = ()
+
+    def write_rows(self, rows: Iterable[dict], out: Path) -> int:
+        """Write ``datasets`` rows (role → value, images as :class:`harness.hfdata.RowImage`,
+        ``dataset`` and ``id`` filled in, ``_where`` naming the row) in the family's on-disk layout
+        under ``out``; return how many rows were written. Problems name the row."""
+        from .errors import HarnessError
+
+        raise HarnessError(f"family {self.name!r} reads no datasets repositories")
+
+    def export_rows(self, task, source: DataSource, role: str) -> Iterable[dict]:
+        """The records of ``role`` (test, train) as ``datasets`` rows (role → value), for
+        ``harness data export``."""
+        from .errors import HarnessError
+
+        raise HarnessError(f"family {self.name!r} has no datasets format")
+
+    def write_participant_copy(self, task, root: Path, out: Path) -> tuple[list[str], dict[str, str] | None]:
+        """Write under ``out`` a data root holding ``task``'s training datasets and its test inputs
+        with opaque ids and no labels, so that ``resolve_data(task, out, ...)`` (once the core's
+        ``participant.json`` is there) returns ``labelled=False``. Return (notes for participants,
+        original id → copy id, or None when the copy keeps the reference's ids)."""
+        from .errors import HarnessError
+
+        raise HarnessError(f"harness data participant-copy does not support the {self.name} family yet")
+
+    def test_ids(self, task, source: DataSource) -> list[str]:
+        """The test sample ids of a resolved data source (those a prediction file must hold)."""
+        return self.test_set(task, source, None, None).sample_ids
+
     def can_convert(self, src: Path) -> bool:
         """Whether ``harness data convert`` should hand ``src`` to this family."""
         return False
 
     def convert(self, src: Path, out: Path, *, dataset: str | None = None, strip_labels: bool = False,
-                name: str | None = None) -> list[Path]:
+                name: str | None = None, overwrite: bool = False, id_key: Path | None = None) -> list[Path]:
         """Convert distributed files (e.g. pickles) to the family's safe internal format; return
         the folders written (``name``: the folder of a single file's output). ``strip_labels``
-        writes a label-free participant copy."""
+        writes a label-free participant copy (ids keyed with the organizer's ``id_key`` file).
+        An existing output is replaced only with ``overwrite``, and only what the harness wrote."""
         from .errors import HarnessError
 
         raise HarnessError(f"family {self.name!r} has nothing to convert")
 
 
 
+@dataclasses.dataclass
+class WorkerFailure:
+    """A HarnessError raised in a DataLoader worker, carried to the main process as an item (the
+    loader would re-raise it wrapped in the worker's traceback); the runner raises it there."""
+
+    message: str
+    path: str | None = None
+
+    def error(self):
+        from .errors import HarnessError
+
+        return HarnessError(self.message, self.path)
+
+
 class StreamDataset(IterableDataset):
     """Streams ``produce(item)`` (``(Unit, inputs)`` pairs) for each item; each DataLoader worker
     takes every k-th item, so nothing is loaded twice and long samples can be cut into parts
-    without ever being held whole."""
+    without ever being held whole. In a worker, a HarnessError ends its stream as a
+    :class:`WorkerFailure` item."""
 
     def __init__(self, items: Sequence[Any], produce: Any):
         self.items = list(items)
         self.produce = produce
 
     def __iter__(self):
+        from .errors import HarnessError
+
         info = get_worker_info()
         start, step = (0, 1) if info is None else (info.id, info.num_workers)
-        for item in self.items[start::step]:
-            yield from self.produce(item)
+        try:
+            for item in self.items[start::step]:
+                yield from self.produce(item)
+        except HarnessError as exc:
+            if info is None:
+                raise
+            yield WorkerFailure(exc.message, exc.path)

@@ -9,7 +9,10 @@ the exact commit, which :func:`fold_revision` folds into the data fingerprint. `
 Writing: :func:`export_results` writes every reportable run record as one JSON per run evaluation,
 the layout the Hugging Face demo-leaderboard template reads (``config.{model_name, model_sha,
 model_dtype}`` and ``results.{task: {metric: value}}``), beside the run's per-sample table:
-``<out>/<task>/<model-tag>/results_<created>[_seed<k>].json`` and ``samples_<same>.csv``.
+``<out>/<task>/<model-tag>/results_<created>[_seed<k>].json`` and ``samples_<same>.csv``, plus
+the same runs as two Parquet ``datasets`` configs declared in the card's YAML ``configs:``:
+``runs`` (one row per run and metric, the whole record included) and ``samples`` (the per-sample
+tables), so ``load_dataset(repo, "runs")`` works; :func:`parquet_records` reads ``runs`` back.
 :func:`push_results` uploads such an export to a dataset repository in one commit
 (``harness push``). :func:`harness.results.iter_records` reads the export layout back, so
 ``harness leaderboard --results hf://datasets/<org>/<name>`` renders the same board.
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -29,7 +33,7 @@ import shutil
 import tempfile
 import urllib.parse
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from .errors import HarnessError
 from .results import atomic_dir, atomic_path, iter_records, results_dir, write_json
@@ -287,7 +291,15 @@ def _export_plan(results: Path, source: str | None) -> list[tuple[str, dict, Pat
 def _card(written: list[Path], out: Path) -> str:
     tasks = sorted({p.relative_to(out).parts[0] for p in written})
     return f"""---
-viewer: false
+configs:
+- config_name: {RUNS_CONFIG}
+  data_files:
+  - split: train
+    path: {RUNS_FILE}
+- config_name: {SAMPLES_CONFIG}
+  data_files:
+  - split: train
+    path: {SAMPLES_FILE}
 tags:
 - leaderboard
 - evaluation-results
@@ -311,11 +323,118 @@ Each JSON holds:
   `sample` for the embedded synthetic sample, `real` for real datasets — never mix them on one
   board; `fingerprint`), `metrics` (value, n, CI, SE method), `seed`, `environment`, `created`.
 
+The same runs as `datasets` configs (Parquet), declared in this card's YAML:
+
+- `runs`: one row per run and metric — `task`, `task_version`, `config_hash`, `model`,
+  `model_fingerprint`, `data_source`, `data_fingerprint`, `seed`, `created`, `metric`, `direction`,
+  `primary`, `value`, `ci_low`, `ci_high`, `se`, `n`, `file` (the run's JSON) and `record` (the
+  whole run record as JSON, what `harness leaderboard` reads back);
+- `samples`: the per-sample tables — `task`, `model`, `data_source`, `seed`, `file`, `sample_id`
+  and `row` (the table's row as JSON: its columns differ between task families).
+
+```python
+from datasets import load_dataset
+runs = load_dataset("<org>/<name>", "runs", split="train")
+```
+
 Only reportable runs are exported (no `--limit` smoke runs). Render a board from this repository with
 `harness leaderboard --task <task> --results hf://datasets/<org>/<name>[@revision] [--source real|sample]`.
 
 Tasks: {", ".join(f"`{t}`" for t in tasks)} — {len(written)} run record(s).
 """
+
+
+RUNS_CONFIG, SAMPLES_CONFIG = "runs", "samples"
+RUNS_FILE, SAMPLES_FILE = "data/runs-00000-of-00001.parquet", "data/samples-00000-of-00001.parquet"
+
+
+def _run_rows(stem: str, rec: dict) -> list[dict]:
+    """The ``runs`` rows of one exported record: one per metric."""
+    task, model, data = rec["task"], rec.get("model") or {}, rec.get("data") or {}
+    full = json.dumps(rec, sort_keys=True, default=str)
+    rows = []
+    for metric, v in (rec.get("metrics") or {}).items():
+        v = v if isinstance(v, dict) else {"value": v}
+        rows.append({"task": task["name"], "task_version": task.get("version"), "config_hash": task.get("config_hash"),
+                     "model": model.get("tag") or model.get("name"),
+                     "model_fingerprint": model.get("fingerprint") or model.get("code_fingerprint"),
+                     "data_source": data.get("source"), "data_fingerprint": data.get("fingerprint"),
+                     "seed": rec.get("seed") or 0, "created": rec.get("created"), "metric": metric,
+                     "direction": (rec.get("directions") or {}).get(metric),
+                     "primary": metric == rec.get("primary_metric"), "value": v.get("value"),
+                     "ci_low": v.get("ci_low"), "ci_high": v.get("ci_high"), "se": v.get("se"), "n": v.get("n"),
+                     "file": f"{stem}.json", "record": full})
+    return rows
+
+
+_RUN_TYPES = {"task": "string", "task_version": "int64", "config_hash": "string", "model": "string",
+              "model_fingerprint": "string", "data_source": "string", "data_fingerprint": "string", "seed": "int64",
+              "created": "string", "metric": "string", "direction": "string", "primary": "bool", "value": "float64",
+              "ci_low": "float64", "ci_high": "float64", "se": "float64", "n": "int64", "file": "string",
+              "record": "string"}
+_SAMPLE_TYPES = {"task": "string", "model": "string", "data_source": "string", "seed": "int64", "file": "string",
+                 "sample_id": "string", "row": "string"}
+
+
+def _write_parquet(path: Path, rows: Any, types: dict[str, str]) -> None:
+    """``rows`` (an iterable of dicts) as one Parquet file with the columns and types of ``types``,
+    written in row groups (bounded memory)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([(k, getattr(pa, t)() if t != "bool" else pa.bool_()) for k, t in types.items()])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with pq.ParquetWriter(str(path), schema) as writer:
+        chunk: list[dict] = []
+        for row in itertools.chain(rows, [None]):
+            if row is not None:
+                chunk.append(row)
+            if chunk and (row is None or len(chunk) == 4096):
+                writer.write_table(pa.Table.from_pylist(chunk, schema=schema))
+                chunk = []
+
+
+def _sample_rows(stem: str, rec: dict, table: Path) -> Any:
+    """The ``samples`` rows of one exported per-sample table: one per row, its cells as JSON."""
+    import pandas as pd
+
+    for chunk in pd.read_csv(table, dtype=str, keep_default_na=False, chunksize=4096):
+        for row in chunk.to_dict("records"):
+            yield {"task": rec["task"]["name"], "model": (rec.get("model") or {}).get("tag"),
+                   "data_source": (rec.get("data") or {}).get("source"), "seed": rec.get("seed") or 0,
+                   "file": f"{stem}.json", "sample_id": row.get("sample_id", row.get("id", "")),
+                   "row": json.dumps(row, sort_keys=True)}
+
+
+def parquet_records(folder: Path, task: str | None = None, source: str | None = None,
+                    skipped: list[str] | None = None) -> Iterator[dict]:
+    """The run records of an export's ``runs`` config, read through ``datasets`` (streamed), in
+    the order of their JSON files, each with ``_path`` (its JSON file in ``folder``, beside which
+    its per-sample table lies)."""
+    try:
+        import datasets
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise HarnessError(f"reading a results export needs the datasets package ({exc})") from exc
+    datasets.disable_progress_bars()
+    try:
+        runs = datasets.load_dataset(str(folder), RUNS_CONFIG, split="train", streaming=True)
+        found: dict[str, str] = {}
+        for row in runs.select_columns(["task", "data_source", "file", "record"]):
+            if (task is None or row["task"] == task) and (source is None or row["data_source"] == source):
+                found.setdefault(row["file"], row["record"])
+    except Exception as exc:  # datasets raises many kinds for a malformed repository
+        raise HarnessError(f"cannot read the {RUNS_CONFIG!r} config ({type(exc).__name__}: {_first_line(exc)})",
+                           folder) from exc
+    for file in sorted(found, key=lambda f: Path(f).parts):
+        try:
+            rec = json.loads(found[file])
+        except json.JSONDecodeError as exc:
+            if skipped is None:
+                raise HarnessError(f"unreadable run record in the {RUNS_CONFIG!r} config: {exc}", folder / file) from exc
+            skipped.append(f"{folder / file}: unreadable run record: {exc}")
+            continue
+        rec["_path"] = str(folder / file)
+        yield rec
 
 
 def export_results(results: Path, out: Path, source: str | None = None) -> list[Path]:
@@ -330,7 +449,9 @@ def export_results(results: Path, out: Path, source: str | None = None) -> list[
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not _is_export(out))):
         raise HarnessError("exists and is not a harness results export (it would be replaced): "
                            "pick a new or empty folder", out)
-    written = []
+    written: list[Path] = []
+    runs: list[dict] = []
+    tables: list[tuple[str, dict, Path]] = []
     with atomic_dir(out) as tmp:
         tmp.mkdir(parents=True)
         for stem, rec, folder in plan:
@@ -341,8 +462,15 @@ def export_results(results: Path, out: Path, source: str | None = None) -> list[
             if samples_src.is_file():
                 samples = Path(stem).name.replace("results_", "samples_", 1) + ".csv"
                 shutil.copyfile(samples_src, target.parent / samples)
-            write_json(target, hub_record(rec, samples))
+            exported = hub_record(rec, samples)
+            write_json(target, exported)
             written.append(out / f"{stem}.json")
+            runs.extend(_run_rows(stem, exported))
+            if samples:
+                tables.append((stem, exported, target.parent / samples))
+        _write_parquet(tmp / RUNS_FILE, runs, _RUN_TYPES)
+        _write_parquet(tmp / SAMPLES_FILE, (r for stem, rec, t in tables for r in _sample_rows(stem, rec, t)),
+                       _SAMPLE_TYPES)
         with atomic_path(tmp / "README.md") as card:
             card.write_text(_card(written, out), encoding="utf-8")
     return written

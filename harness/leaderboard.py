@@ -36,12 +36,13 @@ FORMATS = {"md": "md", "csv": "csv", "latex": "tex", "json": "json", "html": "ht
 DASH = "–"
 
 RANK_RULE = (
-    "Rank: rows are sorted by {primary} (best first), then the other metrics in task order, then "
-    "the model name. Going down, the first unranked row opens a group and takes its position as "
-    "rank; each following row shares that rank while its 95% CI on {primary} overlaps the CI of "
-    "the group's first row (closed intervals; a row without a CI counts as its point value); the "
-    "first row that does not overlap opens the next group (ranks like 1, 1, 3). Overlap is only "
-    "ever tested against a group's first row, so ties never chain. Rows whose {primary} is "
+    "Rank (one rule for the run board and the team board): rows are sorted by {primary} (best "
+    "first), then the other ranked metrics in task order, then the earlier upload (team board) or "
+    "the model name (run board). Going down, the first unranked row opens a group and takes its "
+    "position as rank; each following row shares that rank while its 95% CI on {primary} overlaps "
+    "the CI of the group's first row (closed intervals; a row without a CI counts as its point "
+    "value); the first row that does not overlap opens the next group (ranks like 1, 1, 3). Overlap "
+    "is only ever tested against a group's first row, so ties never chain. Rows whose {primary} is "
     "undefined are not ranked.")
 
 
@@ -99,6 +100,7 @@ class Row:
     runs: list[str] = dataclasses.field(default_factory=list)  # record.json per seed
     samples: str | None = None      # samples.csv of the latest run (plotted)
     samples_seed: int | None = None  # that run's seed
+    tiebreak: str = ""              # team board: the upload time and sequence number (earlier first)
 
 
 @dataclasses.dataclass
@@ -113,9 +115,12 @@ class Table:
     rows: list[Row]
     notes: list[str]
     group: bool = False             # a group table: ``task`` is the group, metrics the mean of its parts
+    phase: str | None = None        # a team board: the challenge phase ranked (rows are teams)
 
     @property
     def title(self) -> str:
+        if self.phase is not None:
+            return f"{self.task} (v{self.version}, config {self.config_hash}) — phase {self.phase}, teams — data: {self.data}"
         if self.group:
             return f"{self.task} (v{self.version}, mean of parts, recomputed) — data: {self.data}"
         return f"{self.task} (v{self.version}, config {self.config_hash}) — data: {self.data}"
@@ -210,7 +215,7 @@ def _published_row(p: dict, columns: list[Column]) -> Row:
     return Row(model=p["model"], kind="published", cells=cells, source=p.get("source") or "", note=note)
 
 
-def _columns(task: Task) -> list[Column]:
+def task_columns(task: Task) -> list[Column]:
     """Primary metric first, then the task's order; unit and precision from the family's specs
     (3 decimals for metrics bounded within [-1, 1], such as correlations)."""
     from .family import FAMILIES
@@ -227,17 +232,21 @@ def _columns(task: Task) -> list[Column]:
     return cols
 
 
-def sort_rows(rows: list[Row], columns: list[Column]) -> list[Row]:
-    """Primary metric in its direction, then the other ranked metrics, then the model (and kind);
-    undefined values last."""
-    def key(row: Row):
-        parts = []
-        for c in (c for c in columns if c.ranked):
-            v = row.cells[c.name].value
-            parts.append((v is None, 0.0 if v is None else (v if c.direction == "min" else -v)))
-        return (*parts, row.model, row.kind)
+def order_key(values: dict[str, float | None], columns: list[Column], *tail: Any) -> tuple:
+    """The sort key of :data:`RANK_RULE`: each ranked metric in its direction (undefined last), then
+    ``tail`` (the tie-break). The team board picks each team's best entry with it too."""
+    parts = []
+    for c in (c for c in columns if c.ranked):
+        v = values.get(c.name)
+        parts.append((v is None, 0.0 if v is None else (v if c.direction == "min" else -v)))
+    return (*parts, *tail)
 
-    return sorted(rows, key=key)
+
+def sort_rows(rows: list[Row], columns: list[Column]) -> list[Row]:
+    """Primary metric in its direction, then the other ranked metrics, then the tie-break (the
+    earlier upload on a team board), the model (and kind); undefined values last."""
+    return sorted(rows, key=lambda row: order_key({n: c.value for n, c in row.cells.items()}, columns,
+                                                  row.tiebreak, row.model, row.kind))
 
 
 def assign_ranks(rows: list[Row], primary: str) -> None:
@@ -295,7 +304,7 @@ def build(index: TaskIndex, task: Task, results: Path, source: str | None = None
     if source is None:
         source = "real" if real or not sample else "sample"
     runs = real if source == "real" else sample
-    columns = _columns(task)
+    columns = task_columns(task)
     rows = [_run_row(recs, columns) for recs in runs.values()]
     if source == "real":
         rows += [_published_row(p, columns) for p in published_rows(index, task)]
@@ -363,7 +372,7 @@ def build_group(index: TaskIndex, group: Group, results: Path, source: str | Non
     first = tasks[0]
     if first.primary_metric not in common:
         raise HarnessError(f"group {group.name!r}: its parts do not all have the metric {first.primary_metric!r}")
-    columns = [c for c in _columns(first) if c.name in common]
+    columns = [c for c in task_columns(first) if c.name in common]
     tags = list(dict.fromkeys(tag for t in tasks for tag in runs[t.name]))
     complete = [tag for tag in tags if all(tag in runs[t.name] for t in tasks)]
     rows = [_mean_row([runs[t.name][tag] for t in tasks], columns) for tag in complete]
@@ -390,6 +399,39 @@ def build_group(index: TaskIndex, group: Group, results: Path, source: str | Non
                  primary=p, columns=columns, rows=_ordered(rows, columns, p), notes=notes, group=True)
 
 
+def team_board(task: Task, entries: list[dict], phase: str, policy: str, other_reference: int = 0) -> Table:
+    """The challenge board of one phase: one row per team (its entry chosen by
+    :meth:`harness.store.SubmissionStore.ranked`), ordered and ranked by :data:`RANK_RULE` like the
+    run board. ``data`` is the reference's (sample or real; "unknown" for entries that predate it)."""
+    columns = task_columns(task)
+    rows = [Row(model=e["model"], kind="team", n=e["n"], source=f"{e['time']} (entry {e['id']})", tiebreak=e["tiebreak"],
+                cells={c.name: aggregate([e["metrics"].get(c.name) or {}]) for c in columns}) for e in entries]
+    kinds = sorted({e.get("data") or "unknown" for e in entries})
+    data = kinds[0] if len(kinds) == 1 else "mixed" if kinds else "none"
+    p = task.primary_metric
+    notes = [f"Teams: each team's {'best' if policy == 'best' else 'latest'} scored submission of phase {phase!r}, "
+             "scored against the phase's latest reference; failed submissions are never ranked."]
+    if data == "sample":
+        notes.append("Data: the reference holds the embedded synthetic sample's labels (data: sample): this board "
+                     "is a rehearsal, not a challenge result.")
+    elif data in ("unknown", "mixed"):
+        notes.append("Data: the reference does not say whether its labels are real (a reference without its "
+                     ".harness.json description, or entries recorded before the store kept it).")
+    else:
+        notes.append(f"Data: {data} labels (from the reference's description).")
+    methods = sorted({m for e in entries if (m := (e["metrics"].get(p) or {}).get("se_method"))})
+    if methods:
+        notes.append(f"95% CI on {p}: {'; '.join(methods)}.")
+    notes.append(RANK_RULE.format(primary=p))
+    notes.append("Bold: the best value of each ranked column (↓ lower is better, ↑ higher is better), "
+                 "every tie at display precision.")
+    if other_reference:
+        notes.append(f"{other_reference} scored submission(s) of this phase were scored against an earlier reference "
+                     "and are not ranked; rescore them against the current one.")
+    return Table(task=task.name, version=task.version, config_hash=task.config_hash, family=task.family, data=data,
+                 primary=p, columns=columns, rows=_ordered(rows, columns, p), notes=notes, phase=phase)
+
+
 # ----------------------------------------------------------------------------- rendering
 def _value_text(cell: Cell, col: Column) -> str:
     if cell.value is None:
@@ -404,29 +446,40 @@ def _ci_text(cell: Cell, col: Column) -> str:
 
 
 def _keys(table: Table) -> list[str]:
-    """Column keys of the displayed table (the CI column follows the primary metric)."""
-    keys = ["rank", "model", "kind"]
+    """Column keys of the displayed table (the CI column follows the primary metric). A team board
+    shows rank, team, metrics, N and the submission instead of kind, seeds and source."""
+    team = table.phase is not None
+    keys = ["rank", "model"] + ([] if team else ["kind"])
     for c in table.columns:
         keys += [c.name] + ([f"{c.name}_ci"] if c.name == table.primary else [])
-    return keys + ["N", "seeds", "source"]
+    return keys + (["N", "submitted"] if team else ["N", "seeds", "source"])
+
+
+def _text(table: Table, row: Row, key: str) -> tuple[str, bool]:
+    """One displayed cell: (text, bold)."""
+    if key == "rank":
+        return DASH if row.rank is None else str(row.rank), False
+    if key in ("model", "kind"):
+        return getattr(row, key), False
+    if key == "N":
+        return str(row.n) if row.n else DASH, False
+    if key == "seeds":
+        return str(len(row.seeds)) if row.seeds else DASH, False
+    if key in ("source", "submitted"):
+        return row.source + (f"; {row.note}" if row.note else ""), False
+    if key.endswith("_ci") and key[:-3] == table.primary:
+        return _ci_text(row.cells[table.primary], table.column(table.primary)), False
+    cell = row.cells[key]
+    return _value_text(cell, table.column(key)), cell.bold
 
 
 def _grid(table: Table) -> tuple[list[str], list[list[tuple[str, bool]]]]:
     """Header and body of the displayed table; each body cell is (text, bold)."""
     names = {c.name: c.header for c in table.columns} | {f"{table.primary}_ci": "95% CI"}
-    header = [names.get(k, k) for k in _keys(table)]
-    body = []
-    for row in table.rows:
-        cells = [(DASH if row.rank is None else str(row.rank), False), (row.model, False), (row.kind, False)]
-        for c in table.columns:
-            cell = row.cells[c.name]
-            cells.append((_value_text(cell, c), cell.bold))
-            if c.name == table.primary:
-                cells.append((_ci_text(cell, c), False))
-        cells += [(str(row.n) if row.n else DASH, False), (str(len(row.seeds)) if row.seeds else DASH, False),
-                  (row.source + (f"; {row.note}" if row.note else ""), False)]
-        body.append(cells)
-    return header, body
+    if table.phase is not None:
+        names["model"] = "team"
+    keys = _keys(table)
+    return [names.get(k, k) for k in keys], [[_text(table, row, k) for k in keys] for row in table.rows]
 
 
 def render_md(table: Table) -> str:
@@ -446,7 +499,7 @@ def _num(v: float | None) -> str:
 
 def render_csv(table: Table) -> str:
     """Full-precision values, one row per entry; ``<m>_std`` over seeds; the primary's CI."""
-    head = ["rank", "model", "kind"]
+    head = ["rank", "team" if table.phase is not None else "model", "kind"]
     for c in table.columns:
         head += [c.name, f"{c.name}_std"]
         head += [f"{c.name}_ci_low", f"{c.name}_ci_high"] if c.name == table.primary else []
@@ -480,10 +533,10 @@ def latex_escape(text: str) -> str:
 def render_latex(table: Table) -> str:
     """A ``table`` float (booktabs) with the title as caption and the notes under the tabular."""
     header, body = _grid(table)
-    n_metric = len(header) - 6
+    align = "".join("l" if k in ("model", "kind", "source", "submitted") else "r" for k in _keys(table))
     cell = lambda t, b: f"\\textbf{{{latex_escape(t)}}}" if b else latex_escape(t)  # noqa: E731
     lines = ["\\begin{table}[t]", "\\centering", "\\small", f"\\caption{{{latex_escape(table.title)}}}",
-             "\\begin{tabular}{rll" + "r" * n_metric + "rrl}", "\\toprule",
+             "\\begin{tabular}{" + align + "}", "\\toprule",
              " & ".join(latex_escape(h) for h in header) + " \\\\", "\\midrule"]
     lines += [" & ".join(cell(t, b) for t, b in cells) + " \\\\" for cells in body]
     lines += ["\\bottomrule", "\\end{tabular}", "", "\\par\\smallskip\\footnotesize"]
@@ -580,11 +633,13 @@ def render(table: Table, fmt: str) -> str:
 
 
 def write(table: Table, fmt: str, out: Path) -> list[tuple[Path, dict]]:
-    """Write ``<out>/<task>.<ext>`` and the family's plots beside it; (path, numbers) for each."""
+    """Write ``<out>/<task>.<ext>`` (a team board: ``<task>-<phase>.<ext>``) and, for a run board,
+    the family's plots beside it; (path, numbers) for each."""
     from .plots import write_plots
 
     text = render(table, fmt)
-    path = Path(out) / f"{table.task}.{FORMATS[fmt]}"
+    stem = table.task if table.phase is None else f"{table.task}-{table.phase}"
+    path = Path(out) / f"{stem}.{FORMATS[fmt]}"
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
-    return [(path, {}), *write_plots(table, Path(out))]
+    return [(path, {})] + ([] if table.phase is not None else write_plots(table, Path(out)))

@@ -113,7 +113,9 @@ class TorchAdapter(Adapter):
 
     def load_weights(self, path: str | Path) -> None:
         """Load a ``self.net`` state dict (or ``{"state_dict": ...}``) in torch's safe mode
-        (``weights_only=True``: a file that would run code is refused, not executed)."""
+        (``weights_only=True``: a file that would run code is refused, not executed). A leading
+        ``module.`` on every key (saved from DataParallel) is stripped; missing or unexpected
+        keys, and tensors of the wrong shape, are refused by name."""
         import torch
 
         label, p = self.name or type(self).__name__, Path(path)
@@ -126,6 +128,21 @@ class TorchAdapter(Adapter):
                                f"{type(exc).__name__}: {exc}", p) from exc
         if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
             state = state["state_dict"]
+        if not isinstance(state, dict):
+            raise HarnessError(f"{label}: the file holds a {type(state).__name__}, not a state dict", p)
+        if state and all(str(k).startswith("module.") for k in state):
+            state = {k[len("module."):]: v for k, v in state.items()}
+        own = self.net.state_dict()
+        problems = []
+        for what, keys in (("missing", [k for k in own if k not in state]), ("unexpected", [k for k in state if k not in own])):
+            if keys:
+                problems.append(f"{len(keys)} {what} key(s): {', '.join(map(str, keys[:4]))}{', …' if len(keys) > 4 else ''}")
+        wrong = [f"{k} {tuple(state[k].shape)} (expected {tuple(v.shape)})" for k, v in own.items()
+                 if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(v.shape)]
+        if wrong:
+            problems.append(f"{len(wrong)} tensor(s) of another shape: {', '.join(wrong[:3])}")
+        if problems:
+            raise HarnessError(f"{label}: weights do not fit this model ({self.architecture()}): {'; '.join(problems)}", p)
         try:
             self.net.load_state_dict(state)
         except (RuntimeError, TypeError, AttributeError) as exc:
@@ -175,17 +192,39 @@ def _parse_scalar(raw: str) -> Any:
 
 
 def _load_submission(name: str, folder: Path) -> type:
+    """``Model`` from ``folder/model.py``, imported as module ``model`` of a package made of the
+    folder (its ``__init__.py`` runs if there is one): relative imports (``from .net import X``)
+    work, and so do plain imports of sibling modules (``import net``), the folder being first on
+    ``sys.path`` while ``model.py`` is imported."""
     path = folder / "model.py"
     if not path.is_file():
         raise HarnessError("a submission folder needs a model.py defining class Model", folder)
-    module_name = f"harness_submission_{name.replace('-', '_')}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
+    package = f"harness_submission_{name.replace('-', '_').replace('.', '_')}"
+    for key in [k for k in sys.modules if k == package or k.startswith(package + ".")]:
+        del sys.modules[key]  # a fresh import each time (the folder may have changed)
+    init = folder / "__init__.py"
+    spec = (importlib.util.spec_from_file_location(package, init, submodule_search_locations=[str(folder)])
+            if init.is_file() else None)
+    sys.path.insert(0, str(folder))
     try:
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
+        if spec is None or spec.loader is None:  # no __init__.py: an empty package over the folder
+            import types
+
+            pkg = types.ModuleType(package)
+            pkg.__path__ = [str(folder)]  # type: ignore[attr-defined]
+            sys.modules[package] = pkg
+        else:
+            pkg = importlib.util.module_from_spec(spec)
+            sys.modules[package] = pkg
+            spec.loader.exec_module(pkg)
+        module = importlib.import_module(f"{package}.model")
     except Exception as exc:  # the user's code: report where it failed, in one line
         raise HarnessError(f"importing the submission failed: {type(exc).__name__}: {exc}", path) from exc
+    finally:
+        try:
+            sys.path.remove(str(folder))
+        except ValueError:
+            pass
     if not hasattr(module, "Model"):
         raise HarnessError("model.py must define a class named Model", path)
     return module.Model

@@ -53,7 +53,7 @@ from .published import aggregate, load_published, strict_mapping
 from .registry import select
 from .results import atomic_path, results_dir
 from .runner import RunOptions, run_task
-from .task import PROJECT_ROOT, Task, TaskIndex, _read_yaml
+from .task import PROJECT_ROOT, Task, TaskIndex, _read_yaml, load_yaml
 
 GOLDEN_DIR = PROJECT_ROOT / "tests" / "golden"
 GOLDEN_TOLERANCE = 1e-9
@@ -367,7 +367,7 @@ def _by_family(tasks: Iterable[Task], golden_path: str | None) -> dict[str, list
             out.setdefault(task.family, []).append(task)
     if golden_path and len(out) > 1:
         path = Path(golden_path)
-        family = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("family") if path.is_file() else None
+        family = (load_yaml(path) or {}).get("family") if path.is_file() else None
         if not path.is_file():
             raise HarnessError("no golden file: generate it with `harness regress --update-golden` "
                                f"and a --task of one family (the tasks span {sorted(out)})", path)

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 import threading
 from pathlib import Path
@@ -24,7 +25,13 @@ SCHEMA_VERSION = 1
 
 
 def results_dir(override: str | Path | None = None) -> Path:
-    return Path(override or os.environ.get("HARNESS_RESULTS") or PROJECT_ROOT / "results")
+    """The results folder (``--results``, else ``$HARNESS_RESULTS``, else ``./results``); a link is
+    refused rather than followed silently: name the folder it points to."""
+    path = Path(override or os.environ.get("HARNESS_RESULTS") or PROJECT_ROOT / "results")
+    if path.is_symlink():
+        raise HarnessError(f"the results folder is a link (to {os.readlink(path)}); links are not followed: "
+                           f"pass the real folder (--results {path.resolve()})", path)
+    return path
 
 
 @contextlib.contextmanager
@@ -61,6 +68,49 @@ def atomic_dir(path: Path) -> Iterator[Path]:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)
+
+
+MANIFEST = ".harness-manifest.json"  # what the harness wrote into a folder the user named
+
+
+def write_manifest(folder: Path) -> None:
+    """List every file under ``folder`` in its manifest: what a later ``--overwrite`` may replace."""
+    names = sorted(p.relative_to(folder).as_posix() for p in Path(folder).rglob("*")
+                   if p.name != MANIFEST and not p.is_dir())
+    (Path(folder) / MANIFEST).write_text(json.dumps({"written_by": "harness", "files": names}, indent=1) + "\n",
+                                         encoding="utf-8")
+
+
+def check_replaceable(path: Path, overwrite: bool) -> None:
+    """Refuse to write a user-named output ``path`` over anything the harness did not write: an
+    existing file or non-empty folder needs ``overwrite``; even then a folder is replaced only when
+    every file in it is listed in its manifest (:func:`write_manifest`), and links or special files
+    are never replaced."""
+    path = Path(path)
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(mode):
+        entries = sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if not p.is_dir() or p.is_symlink())
+        if not entries and not any(path.iterdir()):
+            return
+        if not overwrite:
+            raise HarnessError("exists and is not empty; pass --overwrite to replace what the harness wrote there", path)
+        try:
+            listed = set(json.loads((path / MANIFEST).read_text(encoding="utf-8"))["files"]) | {MANIFEST}
+        except (OSError, ValueError, KeyError, TypeError):
+            raise HarnessError(f"exists and was not written by the harness (no readable {MANIFEST}); it is never "
+                               "replaced: choose another output", path) from None
+        foreign = [e for e in entries if e not in listed]
+        if foreign:
+            raise HarnessError(f"holds {len(foreign)} file(s) the harness did not write (e.g. {foreign[0]!r}); "
+                               "nothing it did not create is replaced: choose another output", path)
+        return
+    if not stat.S_ISREG(mode):
+        raise HarnessError("exists and is not a regular file (a link or a special file); it is never replaced", path)
+    if not overwrite:
+        raise HarnessError("exists; pass --overwrite to replace it", path)
 
 
 def _umask() -> int:
@@ -157,8 +207,9 @@ def iter_records(results: Path, task: str | None = None, source: str | None = No
     An unreadable record raises, or, when ``skipped`` is a list, is named there and left out.
 
     When ``results/runs`` does not exist, ``results`` is read as an export (``harness push``, e.g. a
-    Hub dataset snapshot): ``<task>/<model-tag>/results_*.json``, filtered by ``data.source``; JSON
-    files there that are not harness run records are skipped."""
+    Hub dataset snapshot): its ``runs`` Parquet config (read through ``datasets``) when present, else
+    ``<task>/<model-tag>/results_*.json``, filtered by ``data.source``; JSON files there that are
+    not harness run records are skipped."""
     results = Path(results)
     base = results / "runs"
     if not base.is_dir() and results.is_dir():
@@ -183,6 +234,11 @@ def _read_or_skip(path: Path, skipped: list[str] | None) -> dict | None:
 
 
 def _iter_exported(results: Path, task: str | None, source: str | None, skipped: list[str] | None) -> Iterator[dict]:
+    from .hub import RUNS_FILE, parquet_records
+
+    if (results / RUNS_FILE).is_file():  # the export's `runs` config, read through datasets
+        yield from parquet_records(results, task, source, skipped)
+        return
     for path in sorted(results.glob(f"{task or '*'}/*/results_*.json")):
         if any(part.startswith(".") for part in path.relative_to(results).parts):
             continue  # e.g. a download's .cache folder

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
@@ -27,7 +28,8 @@ from torch.utils.data import DataLoader
 
 from . import __version__, distributed, machine
 from .errors import HarnessError
-from .family import FAMILIES, Family
+from .family import FAMILIES, Family, WorkerFailure
+from . import hfdata
 from .hub import fold_revision, resolve_data_root
 from .models import build_model, has_fit
 from .results import (SCHEMA_VERSION, atomic_path, content_digest, model_tag, results_dir, run_dir,
@@ -41,7 +43,7 @@ class RunOptions:
     data_root: str | None = None
     device: str = "auto"
     batch_size: int = 4
-    num_workers: int | None = None   # None: 0 on the CPU, a few decoding workers on CUDA
+    num_workers: int | None = None   # None: one decoding worker per available core (see loader_workers)
     precision: str = "auto"          # auto: AMP on CUDA where the adapter allows it; fp32: never
     limit: int | None = None
     seed: int = 0
@@ -49,6 +51,7 @@ class RunOptions:
     n_boot: int = 1000
     progress: bool = True
     submission: str | None = None
+    columns: dict[str, str] | None = None  # a datasets repository's column mapping (harness.hfdata)
 
 
 def pick_device(spec: str) -> torch.device:
@@ -79,12 +82,45 @@ def autocast_dtype(device: torch.device, model: Any, precision: str) -> torch.dt
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
-def loader_workers(opts: "RunOptions", device: torch.device) -> int:
-    """DataLoader workers: as asked, else 0 on the CPU (decoding shares the cores with the model)
-    and up to 4 on CUDA (decoding overlaps with compute)."""
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, e.g. a container's or taskset's)."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # no affinity API (macOS, Windows)
+        return os.cpu_count() or 1
+
+
+def local_ranks() -> int:
+    """Processes of this job on this machine (torchrun's LOCAL_WORLD_SIZE; 1 without torchrun)."""
+    try:
+        return max(int(os.environ.get("LOCAL_WORLD_SIZE", "1")), 1)
+    except ValueError:
+        return 1
+
+
+#: the most decoding workers a run starts by default (each holds its own decoder and a few batches)
+MAX_DEFAULT_WORKERS = 32
+
+
+def loader_workers(opts: "RunOptions", device: torch.device, n_items: int | None = None) -> int:
+    """DataLoader workers decoding ahead of the model: as asked (``--num-workers``), else one per
+    available core, the cores shared by this machine's torchrun ranks, at most 4 on CUDA (decoding
+    overlaps with compute) and :data:`MAX_DEFAULT_WORKERS`, never more than the ``n_items``
+    streamed (samples, or images for families that cut an image into units). The families'
+    datasets reach the workers by fork, so the default is 0 off Linux."""
     if opts.num_workers is not None:
         return opts.num_workers
-    return 0 if device.type != "cuda" else max(0, min(4, (os.cpu_count() or 1) - 1))
+    if not sys.platform.startswith("linux"):
+        return 0
+    cores = max(available_cores() // local_ranks(), 1)
+    if device.type == "cuda":  # one core feeds the GPU, up to 4 decode ahead of it
+        workers = max(0, min(4, cores - 1))
+    else:
+        workers = min(cores, MAX_DEFAULT_WORKERS)
+    if n_items is not None:
+        workers = min(workers, n_items)
+    # on the CPU one worker alone would only move the decoding to another process: none then
+    return workers if device.type == "cuda" or workers > 1 else 0
 
 
 def seed_everything(seed: int) -> None:
@@ -166,18 +202,27 @@ def predict_all(model: Any, family: Family, test, todo: list[str], cache: Sample
     """Stream the test units through the model; store each finished sample in ``cache``. On CUDA,
     batches come from pinned memory with non-blocking copies, decoded by DataLoader workers ahead
     of the model, under autocast when ``amp`` is a dtype."""
-    workers = loader_workers(opts, device)
-    loader = DataLoader(test.make_dataset(todo), batch_size=opts.batch_size, num_workers=workers,
-                        collate_fn=test.collate, pin_memory=device.type == "cuda",
+    dataset = test.make_dataset(todo)
+    workers = loader_workers(opts, device, len(getattr(dataset, "items", todo)))
+    if test.max_workers is not None and workers > test.max_workers:
+        if opts.num_workers is not None:
+            log(f"--num-workers {workers}: this test set decodes with at most {test.max_workers} worker(s) "
+                f"({'; '.join(test.notes)})")
+        workers = test.max_workers
+    loader = DataLoader(dataset, batch_size=opts.batch_size, num_workers=workers,
+                        collate_fn=functools.partial(_collate, test.collate), pin_memory=device.type == "cuda",
                         persistent_workers=False, prefetch_factor=4 if workers and device.type == "cuda" else None)
     autocast = torch.autocast(device.type, dtype=amp) if amp is not None else nullcontext()
     parts: dict[str, list] = {}
     t_load = t_predict = 0.0
     frames = 0
-    bar = _progress(len(todo), opts.progress)
+    bar = Progress(len(todo), opts.progress, log)
     tick = time.perf_counter()
     with torch.inference_mode():
-        for units, inputs in loader:
+        for batch in loader:
+            if isinstance(batch, WorkerFailure):
+                raise batch.error()
+            units, inputs = batch
             t_load += time.perf_counter() - tick
             t0 = time.perf_counter()
             try:
@@ -190,7 +235,8 @@ def predict_all(model: Any, family: Family, test, todo: list[str], cache: Sample
             except Exception as exc:  # the adapter's own code failed: name the samples, one line
                 if os.environ.get("HARNESS_DEBUG"):
                     raise
-                ids = ", ".join(u.sample_id for u in units[:3]) + (", …" if len(units) > 3 else "")
+                named = list(dict.fromkeys(u.sample_id for u in units))  # a video's windows name it once
+                ids = ", ".join(named[:3]) + (", …" if len(named) > 3 else "")
                 raise HarnessError(f"model.predict failed on sample(s) {ids}: {type(exc).__name__}: {exc} "
                                    f"(set HARNESS_DEBUG=1 for the traceback)") from exc
             if device.type == "cuda":
@@ -202,13 +248,19 @@ def predict_all(model: Any, family: Family, test, todo: list[str], cache: Sample
                 frames += int(unit.meta.get("n_frames", 0)) if unit.last else 0
                 if unit.last:
                     ordered = [o for _, o in sorted(parts.pop(unit.sample_id), key=lambda p: p[0])]
-                    cache.put(unit.sample_id, family.merge_parts(ordered), unit.reference, unit.meta)
-                    bar.update(1)
+                    cache.put(unit.sample_id, family.merge_parts(ordered), unit.reference or {}, unit.meta)
+                    bar.update(1, int(unit.meta.get("n_frames", 0)))
             tick = time.perf_counter()
     bar.close()
     if parts:
         raise HarnessError(f"the data stream ended inside sample(s) {sorted(parts)[:3]}")
     return {"load_s": t_load, "predict_s": t_predict, "frames": frames}
+
+
+def _collate(collate: Callable, items: list) -> Any:
+    """The family's collate, unless a worker's item reports a failure: that is the batch."""
+    failed = next((i for i in items if isinstance(i, WorkerFailure)), None)
+    return failed if failed is not None else collate(items)
 
 
 def _as_fp32(outputs: Any) -> Any:
@@ -222,11 +274,42 @@ def _as_fp32(outputs: Any) -> Any:
     return outputs
 
 
-def _progress(total: int, enabled: bool):
-    from tqdm.auto import tqdm
+class Progress:
+    """A run's progress: samples done, frames/s (families that count frames) and the ETA. On a
+    terminal a tqdm bar; otherwise (a log file, a batch job) one line every ``every`` seconds
+    through ``log``, so long runs show they are alive. ``enabled=False``: silent."""
 
-    return tqdm(total=total, unit="sample", disable=None if enabled else True, file=sys.stderr,
-                dynamic_ncols=True, leave=False)
+    def __init__(self, total: int, enabled: bool, log: Callable[[str], None], every: float = 60.0):
+        from tqdm.auto import tqdm
+
+        self.total, self.log, self.every = total, log, every
+        self.done = self.frames = 0
+        self.start = self.last_line = time.perf_counter()
+        self.bar = tqdm(total=total, unit="sample", disable=None if enabled else True, file=sys.stderr,
+                        dynamic_ncols=True, leave=False)
+        self.lines = enabled and self.bar.disable  # enabled, but no terminal to draw a bar on
+
+    def rate(self) -> str:
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        return f"{self.frames / elapsed:,.0f} frames/s" if self.frames else f"{self.done / elapsed:.2f} samples/s"
+
+    def eta(self) -> str:
+        elapsed = time.perf_counter() - self.start
+        left = elapsed / self.done * (self.total - self.done) if self.done else float("nan")
+        return str(dt.timedelta(seconds=round(left))) if left == left else "?"
+
+    def update(self, samples: int, frames: int = 0) -> None:
+        self.done += samples
+        self.frames += frames
+        if not self.bar.disable:
+            self.bar.set_postfix_str(self.rate(), refresh=False)
+            self.bar.update(samples)
+        elif self.lines and time.perf_counter() - self.last_line >= self.every and self.done < self.total:
+            self.last_line = time.perf_counter()
+            self.log(f"progress: {self.done}/{self.total} samples, {self.rate()}, ETA {self.eta()}")
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def _fit(model: Any, family: Family, task: Task, source, world: distributed.World) -> Any:
@@ -311,13 +394,16 @@ def run_task(task: Task, model_name: str, opts: RunOptions, log: Callable[[str],
     amp = autocast_dtype(device, model, opts.precision)
     precision = "fp32" if amp is None else f"amp-{str(amp).removeprefix('torch.')}"
     root, origin = resolve_data_root(opts.data_root)  # an hf://datasets/... root: its cached snapshot
-    source = family.resolve_data(task, root, need_train=trains)
+    source = hfdata.resolve_data(family, task, root, trains, opts.columns)  # a datasets repository, or a layout
     if origin:  # the repository commit is part of what the data is
         source.fingerprint, source.origin = fold_revision(source.fingerprint, origin), origin
     world.check_same({"task": task.name, "version": task.version, "config_hash": task.config_hash,
                       "model": model_info, "data": source.fingerprint, "seed": opts.seed, "limit": opts.limit,
                       "n_boot": opts.n_boot, "precision": precision,
                       "results folder": str(results_dir(opts.output))}, "run setup")
+    if not source.labelled and not opts.submission:
+        raise HarnessError("the test samples carry no labels (a participant copy): add --submission FILE; the run "
+                           "writes your prediction file and scores nothing", source.root)
     for note in source.notes:
         log(note)
     notes = list(source.notes)
@@ -391,6 +477,12 @@ def run_task(task: Task, model_name: str, opts: RunOptions, log: Callable[[str],
         out, ref, meta = done[sid]
         outputs[sid] = out
         references[sid] = {**ref, "meta": meta}
+    if not source.labelled:  # a participant copy: the prediction file is the result
+        family.write_predictions(Path(opts.submission), outputs, references)
+        return {"scored": False, "task": {"name": task.name, "version": task.version, "config_hash": task.config_hash},
+                "model": {**model_info, "tag": model_tag(model_name, opts.model_args)}, "data": source.to_dict(),
+                "n_samples": len(test.sample_ids), "notes": notes,
+                "files": {"submission": str(Path(opts.submission).resolve())}}
     score = family.score(task, outputs, references, n_boot=opts.n_boot, seed=opts.seed)
     timings["score_s"] = time.perf_counter() - t0
     timings["total_s"] = time.perf_counter() - t_start
@@ -415,6 +507,7 @@ def run_task(task: Task, model_name: str, opts: RunOptions, log: Callable[[str],
                  "family": task.family, "group": group, "recipe": family.recipe_record(task),
                  "datasets": {r: [d.to_dict() for d in refs] for r, refs in task.datasets.items()}},
         "model": {**model_info, "tag": tag},
+        "inputs": test.record,
         "data": source.to_dict(),
         "metrics": {k: v.to_dict() for k, v in score.metrics.items()},
         "primary_metric": task.primary_metric,

@@ -163,6 +163,7 @@ class MetricSpec:
     description: str
     bounds: tuple[float | None, float | None] = (None, None)  # the metric's possible range
     ranked: bool = True  # False: shown, never used to order a leaderboard (e.g. an oracle-threshold score)
+    from_upload: bool = True  # False: measured by a run from the test data, not from a prediction file
     # regress tolerance across machines where the value comes out of an iterative fit that stops at
     # its own tolerance (None: the golden file's float64-rounding tolerance); say why in the spec
     tolerance: float | None = None

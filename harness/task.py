@@ -23,10 +23,12 @@ from .registry import select
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 TASK_KEYS = {"task", "include", "description", "family", "version", "datasets", "metrics",
-             "primary_metric", "recipe", "sources", "notes", "tags"}
+             "primary_metric", "recipe", "inputs", "sources", "notes", "tags", "columns", "phases"}
 GROUP_KEYS = {"group", "include", "description", "version", "tasks", "aggregate", "sources", "notes"}
-#: keys that describe a task but cannot move a score: left out of the config hash
-DESCRIPTIVE_KEYS = {"description", "sources", "notes", "tags"}
+#: keys that describe a task but cannot move a score: left out of the config hash (``columns``, a
+#: datasets repository's column mapping, enters the data fingerprint instead; ``phases`` names a
+#: challenge's phases)
+DESCRIPTIVE_KEYS = {"description", "sources", "notes", "tags", "columns", "phases"}
 AGGREGATES = ("none", "mean")
 DIRECTIONS = ("min", "max")
 ROLES = ("train", "val", "test")  # val: source validation sets (thresholds, model selection)
@@ -65,6 +67,7 @@ class Task:
     description: str
     path: Path
     config: dict[str, Any]
+    phases: tuple[str, ...] = ()  # challenge phases declared by the task (none: the store's, see harness.store)
 
     @property
     def config_hash(self) -> str:
@@ -103,13 +106,61 @@ def _deep_merge(base: dict, override: dict) -> dict:
     return out
 
 
-def _read_yaml(path: Path) -> dict:
+MAX_YAML_BYTES = 1024 * 1024   # a task file
+MAX_YAML_NODES = 100_000       # values of a task file once its aliases are expanded
+
+
+def _expanded_nodes(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many nodes ``node`` stands for with every alias expanded (shared nodes counted once each
+    time they are referenced), computed without expanding anything."""
+    if id(node) in sizes:
+        return sizes[id(node)]
+    sizes[id(node)] = MAX_YAML_NODES + 1  # a cycle counts as too many
+    total = 1
+    if isinstance(node, yaml.SequenceNode):
+        children = node.value
+    elif isinstance(node, yaml.MappingNode):
+        children = [n for pair in node.value for n in pair]
+    else:
+        children = []
+    for child in children:
+        total += _expanded_nodes(child, sizes)
+        if total > MAX_YAML_NODES:
+            break
+    sizes[id(node)] = total
+    return total
+
+
+def load_yaml(path: Path) -> Any:
+    """A YAML file read safely: at most :data:`MAX_YAML_BYTES`, no Python tags, and refused when
+    its aliases would expand to more than :data:`MAX_YAML_NODES` values (an alias bomb)."""
+    path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if path.stat().st_size > MAX_YAML_BYTES:
+            raise HarnessError(f"the file is larger than {MAX_YAML_BYTES // 1024} KiB; task files are small", path)
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise HarnessError(f"cannot read: {exc}", path) from exc
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        try:
+            too_big = _expanded_nodes(node, {}) > MAX_YAML_NODES
+        except RecursionError:
+            too_big = True
+        if too_big:
+            raise HarnessError(f"its aliases expand to more than {MAX_YAML_NODES} values (an alias bomb?); refused", path)
+        return loader.construct_document(node)
     except yaml.YAMLError as exc:
         raise HarnessError(f"invalid YAML: {str(exc).splitlines()[0]}", path) from exc
+    finally:
+        loader.dispose()
+
+
+def _read_yaml(path: Path) -> dict:
+    data = load_yaml(path)
     if not isinstance(data, dict):
         raise HarnessError("expected a mapping at the top level", path)
     return data
@@ -182,10 +233,14 @@ def parse_task(data: dict, path: Path) -> Task:
     recipe = data.get("recipe") or {}
     if not isinstance(recipe, dict):
         raise HarnessError("'recipe' must be a mapping", path)
+    phases = data.get("phases") or []
+    if not isinstance(phases, list) or not all(isinstance(p, str) and p.strip() for p in phases) \
+            or len(set(phases)) != len(phases):
+        raise HarnessError(f"'phases' must be a list of distinct phase names, got {phases!r}", path)
     return Task(name=str(data["task"]), version=_version(data, path), family=str(data["family"]),
                 datasets=datasets, metrics=metrics, primary_metric=str(data["primary_metric"]),
                 recipe=recipe, description=str(data.get("description", "")).strip(), path=path,
-                config=data)
+                config=data, phases=tuple(phases))
 
 
 def parse_group(data: dict, path: Path) -> Group:

@@ -116,3 +116,51 @@ def synthetic_rgb(hr_bpm: float, fs: float = 30.0, seconds: float = 20.0, seed: 
     light = 1.0 + drift * np.sin(2 * np.pi * 0.05 * t + 1.0) + 0.5 * drift * t / seconds
     clean = light[:, None] * (SKIN_RGB + PULSE_RGB * pulse[:, None])
     return clean + noise * rng.standard_normal(clean.shape)
+
+
+# ----------------------------------------------------------------------------- face crop
+def toolbox_crop_resize(frames: np.ndarray, size: int, coef: float = 1.5, dynamic: bool = False,
+                        freq: int = 30, median: bool = False, large_box: bool = True) -> np.ndarray:
+    """rPPG-Toolbox's ``crop_face_resize`` with the Haar backend as its reference describes it
+    (shared/reference/toolbox_models.md): OpenCV's defaults on the RGB frame, widest face, the box
+    grown up-left by (coef-1)/2 and scaled, an int array of boxes, per-frame slice and INTER_AREA."""
+    import cv2
+
+    detector = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    count = -(-len(frames) // freq) if dynamic else 1
+    boxes = []
+    for k in range(count):
+        frame = frames[freq * k]
+        zones = detector.detectMultiScale(frame[:, :, :3].astype(np.uint8))
+        if len(zones) < 1:
+            box = [0, 0, frame.shape[0], frame.shape[1]]
+        else:
+            box = list(zones[np.argmax(zones[:, 2])])
+        if large_box:
+            box = [max(0, box[0] - (coef - 1.0) / 2 * box[2]), max(0, box[1] - (coef - 1.0) / 2 * box[3]),
+                   coef * box[2], coef * box[3]]
+        boxes.append(box)
+    boxes = np.asarray(boxes, dtype="int")
+    out = np.zeros((len(frames), size, size, 3))
+    for i in range(len(frames)):
+        box = np.median(boxes, axis=0).astype("int") if median else boxes[i // freq if dynamic else 0]
+        frame = frames[i]
+        frame = frame[max(box[1], 0):min(box[1] + box[3], frame.shape[0]), max(box[0], 0):min(box[0] + box[2], frame.shape[1])]
+        out[i] = cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA)
+    return out
+
+
+def face_video(n_frames: int = 90, fs: float = 30.0, hr_hz: float = 1.2, drift_px: int = 12) -> np.ndarray:
+    """(n, 240, 320, 3) uint8 RGB: the astronaut photograph (NASA, public domain; tests/data) on a grey
+    canvas, drifting right by ``drift_px`` over the video and brightening with a pulse at ``hr_hz``."""
+    import cv2
+    from pathlib import Path
+
+    face = cv2.cvtColor(cv2.imread(str(Path(__file__).parent / "data" / "astronaut_200.png")), cv2.COLOR_BGR2RGB)
+    t = np.arange(n_frames) / fs
+    out = np.full((n_frames, 240, 320, 3), 90, dtype=np.uint8)
+    for i in range(n_frames):
+        dx = int(round(drift_px * i / max(n_frames - 1, 1)))
+        gain = 1.0 + 0.02 * np.sin(2 * np.pi * hr_hz * t[i])
+        out[i, 20:220, 40 + dx:240 + dx] = np.clip(face * gain, 0, 255).astype(np.uint8)
+    return out

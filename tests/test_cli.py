@@ -65,12 +65,12 @@ def test_run_group_pos_on_sample_side_by_side(capsys, tmp_path, sample_root):
     assert set(recs) == {"svc2026-rppg-phase1", "svc2026-rppg-phase2"}
     for rec in recs.values():
         assert rec["data"]["source"] == "sample" and rec["reportable"]
-        assert rec["task"]["version"] == 1 and len(rec["task"]["config_hash"]) == 12
+        assert rec["task"]["version"] == 2 and len(rec["task"]["config_hash"]) == 12
         assert rec["task"]["group"] == "svc2026-rppg"
         assert rec["task"]["recipe"]["band"] == [0.75, 2.5]
         assert rec["model"]["code_fingerprint"] and rec["environment"]["torch"]
         assert rec["metrics"]["mae"]["n"] == rec["n_samples"] > 0
-        assert rec["metrics"]["mae"]["value"] < 5.0
+        assert 1.0 < rec["metrics"]["mae"]["value"] < 15.0  # several bpm, as on real data (not 0.00)
         assert "model has no fit(): training datasets not used" in rec["notes"]
     assert recs["svc2026-rppg-phase1"]["data"]["datasets"]["test"] == ["mmpd"]
     # phase-1 test subjects are MMPD half B only
@@ -87,7 +87,7 @@ def test_run_json_and_resume(capsys, tmp_path, sample_root):
     rec = json.loads(out)
     assert rec["throughput"]["samples_reused"] == 2 and "resuming" in err
     assert rec["reportable"] is True and rec["n_samples"] > 2
-    assert rec["metrics"]["mae"]["value"] < 5.0  # CHROM, like POS, under 5 bpm on the sample
+    assert rec["metrics"]["mae"]["value"] < 20.0  # CHROM: off by several bpm on the PhysDrive-like domain, not lost
 
 
 def test_template_model_trains_and_runs(capsys, tmp_path, sample_root):

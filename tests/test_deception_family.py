@@ -2,6 +2,7 @@
 data root -> run / score, the protocols' splits, opaque ids, sub-clips, bad input."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
@@ -74,7 +75,8 @@ def test_real_layout_run_uses_opaque_ids_and_labels_the_source_real(capsys, real
     ids = [line.split()[0] for line in lines]
     store = features.FeatureStore(real_root / "svc2025-final" / "features" / "test")
     assert all("_lie" in v or "_truth" in v for v in store.videonames)  # the real set's leak, reproduced
-    assert sorted(ids) == sorted(features.opaque_id("svc2025-final", v) for v in store.videonames)
+    key = features.id_key(real_root, create=False)  # made by the run, in the data root
+    assert sorted(ids) == sorted(features.opaque_id(key, "svc2025-final", v) for v in store.videonames)
     assert not any("lie" in i or "truth" in i for i in ids)
     assert rec["counts"]["sub_clips"] == 80  # K = 2 sub-clips per test clip, one unit each
     assert any("model selection" in n for n in rec["data"]["notes"])
@@ -207,8 +209,10 @@ def test_a_clip_missing_a_modality_is_passed_on_or_refused_per_task(capsys, root
 def test_a_participant_copy_has_no_labels_and_cannot_be_scored_as_reference(capsys, root_copy, organizer, tmp_path):
     final = root_copy / "svc2025-final" / "features"
     shutil.rmtree(final)
+    features.id_key(root_copy)
     code, out, err = run_cli(capsys, "data", "convert", organizer / "svc2025-final" / "features" / "test.pkl",
-                             "--out", final, "--dataset", "svc2025-final", "--strip-labels")
+                             "--out", final, "--dataset", "svc2025-final", "--strip-labels",
+                             "--id-key", root_copy / features.ID_KEY_FILE)
     assert code == 0, err
     text = (final / "test" / features.CLIPS_META).read_text()
     assert "lie" not in text and "truth" not in text
@@ -223,11 +227,18 @@ def test_a_participant_copy_has_no_labels_and_cannot_be_scored_as_reference(caps
 
 def test_the_stripped_ids_equal_the_ids_the_organizer_scores(capsys, real_root, organizer, tmp_path):
     """A participant predicts on the stripped copy; the organizer scores against the labelled store."""
+    refs, _ = FAMILY.references(TaskIndex().tasks["svc2025-deception-stage2"], real_root)  # makes the key
+    key_file = real_root / features.ID_KEY_FILE
     assert run_cli(capsys, "data", "convert", organizer / "svc2025-final" / "features" / "test.pkl", "--out", tmp_path,
-                   "--dataset", "svc2025-final", "--strip-labels")[0] == 0
+                   "--dataset", "svc2025-final", "--strip-labels", "--id-key", key_file)[0] == 0
     stripped = set(features.FeatureStore(tmp_path / "test").videonames)
-    refs, _ = FAMILY.references(TaskIndex().tasks["svc2025-deception-stage2"], real_root)
     assert stripped == set(refs)
+    assert not (tmp_path / features.ID_KEY_FILE).exists()
+    # without the key, hashing the guessable names reproduces none of the ids
+    store = features.FeatureStore(real_root / "svc2025-final" / "features" / "test")
+    guesses = {features.name_digest("svc2025-final", v) for v in store.videonames}
+    guesses |= {"dd-" + hashlib.sha256(f"svc2025-final/{v}".encode()).hexdigest()[:16] for v in store.videonames}
+    assert not guesses & stripped
 
 
 def test_a_model_returning_logits_gets_a_clear_error(capsys, tmp_path, monkeypatch):

@@ -1,6 +1,7 @@
 """Deception features: safe unpickling, organizer pickle → store conversion, FeatureStore, collate."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
@@ -153,10 +154,39 @@ def test_plain_containers_and_numpy_load(tmp_path, protocol):
             assert got[key] == value
 
 
-def test_opaque_id_is_stable_and_label_free():
-    a = F.opaque_id("dolos", "AN_WILTY_EP15_lie1")
-    assert a == F.opaque_id("dolos", "AN_WILTY_EP15_lie1") and a.startswith("dd-") and len(a) == 15
-    assert a != F.opaque_id("rlt", "AN_WILTY_EP15_lie1")
+KEY = bytes(range(32))
+
+
+def test_opaque_id_is_keyed_stable_and_label_free():
+    a = F.opaque_id(KEY, "dolos", "AN_WILTY_EP15_lie1")
+    assert a == F.opaque_id(KEY, "dolos", "AN_WILTY_EP15_lie1") and a.startswith("dd-") and len(a) == 19
+    assert a != F.opaque_id(KEY, "rlt", "AN_WILTY_EP15_lie1")
+    assert a != F.opaque_id(bytes(32), "dolos", "AN_WILTY_EP15_lie1")  # another key, another mapping
+    # independent: HMAC-SHA256 as RFC 2104 defines it, computed with hashlib alone
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in KEY.ljust(64, b"\0")) + b"dolos/AN_WILTY_EP15_lie1").digest()
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in KEY.ljust(64, b"\0")) + inner).hexdigest()
+    assert a == "dd-" + outer[:16]
+    # the unkeyed hash of the name (what ids used to be) is not the id
+    assert a[3:] not in hashlib.sha256(b"dolos/AN_WILTY_EP15_lie1").hexdigest()
+    with pytest.raises(ValueError, match="key"):
+        F.opaque_id(b"", "dolos", "x")
+
+
+def test_the_id_key_is_made_once_private_and_never_followed(tmp_path):
+    key = F.id_key(tmp_path)
+    path = tmp_path / F.ID_KEY_FILE
+    assert len(key) == 32 and F.id_key(tmp_path) == key and (path.stat().st_mode & 0o777) == 0o600
+    other = tmp_path / "other"
+    other.mkdir()
+    assert F.id_key(other) != key  # random, not derived from anything a participant knows
+    (other / F.ID_KEY_FILE).unlink()
+    (other / F.ID_KEY_FILE).symlink_to(path)
+    with pytest.raises(HarnessError, match="not a regular file"):
+        F.id_key(other)
+    (other / F.ID_KEY_FILE).unlink()
+    (other / F.ID_KEY_FILE).write_text("not hex")
+    with pytest.raises(HarnessError, match="hex"):
+        F.id_key(other)
 
 
 # ----------------------------------------------------------------------------- convert + store
@@ -254,15 +284,19 @@ def test_strip_labels_gives_opaque_ids(tmp_path):
     src = dump(raw, tmp_path / "dolos_test.pkl")
     with pytest.raises(HarnessError, match="dataset"):
         F.convert(src, tmp_path / "out", strip_labels=True)
-    (folder,) = F.convert(src, tmp_path / "out", dataset="dolos", strip_labels=True)
+    with pytest.raises(HarnessError, match="id-key"):  # ids under a key nobody holds would match no reference
+        F.convert(src, tmp_path / "out", dataset="dolos", strip_labels=True)
+    (folder,) = F.convert(src, tmp_path / "out", dataset="dolos", strip_labels=True, key=KEY)
+    assert not any(F.ID_KEY_FILE in p.name or KEY.hex() in p.read_text(errors="replace")
+                   for p in folder.rglob("*") if p.is_file())  # the key never enters a participant copy
     store = F.FeatureStore(folder)
     assert store.ids_opaque and not store.has_labels and store.labels is None
     assert sorted(store.videonames) == store.videonames  # order sorted by id: it says nothing of labels
-    assert set(store.videonames) == {F.opaque_id("dolos", c["videoname"]) for c in raw}
+    assert set(store.videonames) == {F.opaque_id(KEY, "dolos", c["videoname"]) for c in raw}
     text = "".join(p.read_text() for p in folder.glob("*.json")).lower()
     assert "lie" not in text and "truth" not in text and "trial_" not in text
     assert all(c["label"] is None for c in json.loads((folder / "clips.json").read_text()))
-    by_id = {F.opaque_id("dolos", c["videoname"]): c for c in raw}
+    by_id = {F.opaque_id(KEY, "dolos", c["videoname"]): c for c in raw}
     for i, name in enumerate(store.videonames):
         np.testing.assert_array_equal(store.sub_clips(i)[0]["affect"], by_id[name]["x_affect"])
 
@@ -359,7 +393,9 @@ def test_bad_input_names_file_and_clip(tmp_path, kind):
 def test_store_writes_atomically_over_an_old_one(tmp_path):
     out = tmp_path / "out"
     F.convert(dump(organizer_clips(2), tmp_path / "s.pkl"), out)
-    F.convert(dump(organizer_clips(4), tmp_path / "s.pkl"), out)
+    with pytest.raises(HarnessError, match="--overwrite"):
+        F.convert(dump(organizer_clips(4), tmp_path / "s.pkl"), out)
+    F.convert(dump(organizer_clips(4), tmp_path / "s.pkl"), out, overwrite=True)
     assert len(F.FeatureStore(out / "s")) == 4 and sorted(p.name for p in out.iterdir()) == ["s"]
 
 

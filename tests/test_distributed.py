@@ -262,6 +262,5 @@ def test_amp_only_on_cuda_for_adapters_that_allow_it(monkeypatch):
     assert autocast_dtype(cpu, _Amp(), "auto") is None
     with pytest.raises(HarnessError, match="--precision"):
         autocast_dtype(cpu, _Amp(), "fp8")
-    assert loader_workers(RunOptions(), cpu) == 0
     assert loader_workers(RunOptions(num_workers=3), cpu) == 3
     assert 0 <= loader_workers(RunOptions(), cuda) <= 4

@@ -10,6 +10,7 @@ import os
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import harness.cli
@@ -327,7 +328,8 @@ def test_export_layout_and_content(results, tmp_path):
                 f"{TASK}/green/results_{stamp}.json", f"{TASK}/pos/results_2026-03-01T00-00-00.json"}
     assert {p.relative_to(out).as_posix() for p in written} == expected  # the --limit run is not exported
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == sorted(
-        ["README.md"] + list(expected) + [e.replace("/results_", "/samples_").replace(".json", ".csv") for e in expected])
+        ["README.md", hub.RUNS_FILE, hub.SAMPLES_FILE] + list(expected)
+        + [e.replace("/results_", "/samples_").replace(".json", ".csv") for e in expected])
 
     got = json.loads((out / TASK / "pos" / f"results_{stamp}.json").read_text())
     assert "_path" not in got
@@ -523,3 +525,40 @@ def test_iter_records_reads_an_export_and_skips_foreign_files(results, tmp_path)
     assert len(list(iter_records(export, TASK, "sample"))) == 3
     assert list(iter_records(export, "other-task")) == []
     assert list(iter_records(tmp_path / "missing")) == []
+
+
+def test_export_holds_runs_and_samples_configs_that_load_dataset_reads(results, tmp_path, hf_cache, monkeypatch):
+    datasets = pytest.importorskip("datasets")
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf-datasets"))
+    export = tmp_path / "export"
+    written = export_results(results, export)
+    recs = [json.loads(p.read_text()) for p in written]
+    runs = datasets.load_dataset(str(export), "runs", split="train")
+    assert len(runs) == sum(len(r["metrics"]) for r in recs)
+    for rec, path in zip(recs, written):
+        file = path.relative_to(export).as_posix()
+        mine = runs.filter(lambda row: row["file"] == file)
+        assert sorted(mine["metric"]) == sorted(rec["metrics"]) and set(mine["primary"]) == {True, False}
+        for row in mine:
+            m = rec["metrics"][row["metric"]]
+            assert (row["value"], row["ci_low"], row["ci_high"], row["n"]) == (m["value"], m["ci_low"], m["ci_high"], m["n"])
+            assert (row["task_version"], row["config_hash"], row["data_source"], row["data_fingerprint"]) == (
+                rec["task"]["version"], rec["task"]["config_hash"], rec["data"]["source"], rec["data"]["fingerprint"])
+            assert row["model_fingerprint"] == rec["model"]["code_fingerprint"] and json.loads(row["record"]) == rec
+    samples = datasets.load_dataset(str(export), "samples", split="train")
+    tables = [path.parent / rec["files"]["samples"] for rec, path in zip(recs, written)]
+    assert len(samples) == sum(len(pd.read_csv(t)) for t in tables)
+    first = pd.read_csv(tables[0], dtype=str, keep_default_na=False).iloc[0].to_dict()
+    assert json.loads(samples.filter(lambda r: r["file"] == written[0].relative_to(export).as_posix())[0]["row"]) == first
+    assert "config_name: runs" in (export / "README.md").read_text()
+
+    # the board reads the runs config (not the JSON files) and still equals the local one
+    for path in written:
+        path.unlink()
+    sha = cache_repo(hf_cache, "org/parquet-results", export)
+    index = TaskIndex()
+    task = index.tasks[TASK]
+    shutil.rmtree(results / "runs" / "sample" / TASK / "pos@limit3")
+    for source in ("sample", "real"):
+        assert render(build(index, task, results, source), "md") == \
+            render(build(index, task, results_root(f"hf://datasets/org/parquet-results@{sha}"), source), "md")

@@ -64,6 +64,30 @@ def test_submission_folder_errors(tmp_path, monkeypatch):
         resolve_model("noclass")
 
 
+@pytest.mark.parametrize("with_init", [False, True])
+def test_submission_folder_is_a_package_with_relative_and_sibling_imports(tmp_path, monkeypatch, with_init):
+    monkeypatch.setenv("HARNESS_SUBMISSIONS", str(tmp_path))
+    folder = tmp_path / "pkg-model"
+    (folder / "nets").mkdir(parents=True)
+    (folder / "nets" / "__init__.py").write_text("SCALE = 3\n")
+    (folder / "toolbox_physnet.py").write_text("WIDTH = 16\n")
+    if with_init:
+        (folder / "__init__.py").write_text("LOADED = True\n")
+    (folder / "model.py").write_text(textwrap.dedent("""
+        from .nets import SCALE
+        from toolbox_physnet import WIDTH
+
+        class Model:
+            family = "rppg"
+            def predict(self, batch):
+                return {"hr": batch["fs"] * 0 + SCALE * WIDTH}
+    """))
+    cls, origin, files = resolve_model("pkg-model")
+    assert origin == "submission" and cls().predict({"fs": 1.0})["hr"] == 48
+    assert str(folder) not in sys.path  # the folder is on the path only while model.py is imported
+    assert {f.name for f in files} >= {"model.py", "toolbox_physnet.py", "__init__.py"}
+
+
 def test_entry_point_models_are_found(tmp_path, monkeypatch):
     """A package installed with a `harness.models` entry point (a real dist-info on sys.path)."""
     (tmp_path / "plugin_pkg.py").write_text(textwrap.dedent("""

@@ -23,6 +23,7 @@ DD_BASELINES = ["dd-linear"]    # dd-fusion trains a network: golden = False
 SPLICE_BASELINES = ["splice-noise"]  # splice-unet trains; splice-ela: golden = False keeps CI short
 IQA_BASELINES = ["iqa-ridge"]          # the CNNs train: golden = False
 UBFC, PURE = "rppg-pure-to-ubfc", "rppg-ubfc-to-pure"
+RPPG_VERSION = TaskIndex().tasks[UBFC].version  # every rPPG task inherits _rppg.yaml's version
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -104,12 +105,12 @@ def test_checked_in_golden_reproduces_on_a_fresh_run(capsys, tmp_path):
     deception = sorted(t for t in index.tasks if index.tasks[t].family == "deception")
     splicing = sorted(t for t in index.tasks if index.tasks[t].family == "splicing")
     iqa = sorted(t for t in index.tasks if index.tasks[t].family == "iqa_backdoor")
-    assert len(rppg) == 5 and len(fas) == 18 and len(deception) == 16 and len(splicing) == 33 and len(iqa) == 9
+    assert len(rppg) == 8 and len(fas) == 18 and len(deception) == 16 and len(splicing) == 33 and len(iqa) == 9
     expected = ({(t, m) for t in rppg for m in BASELINES} | {(t, m) for t in fas for m in FAS_BASELINES}
                 | {(t, m) for t in deception for m in DD_BASELINES} | {(t, m) for t in splicing for m in SPLICE_BASELINES}
                 | {(t, m) for t in iqa for m in IQA_BASELINES})
     assert {(r["task"], r["model"]) for r in rows} == expected
-    assert len(rows) == (5 * 7 * 6 + 18 * len(FAS_BASELINES) * 11 + 16 * len(DD_BASELINES) * 7
+    assert len(rows) == (8 * 7 * 6 + 18 * len(FAS_BASELINES) * 11 + 16 * len(DD_BASELINES) * 7
                          + 33 * len(SPLICE_BASELINES) * 13 + (3 * 5 + 6 * 13) * len(IQA_BASELINES))
     assert {r["status"] for r in rows} == {"ok"}
     assert {r["check"] for r in rows} == {"golden"}
@@ -117,7 +118,7 @@ def test_checked_in_golden_reproduces_on_a_fresh_run(capsys, tmp_path):
     assert {r["tolerance"] for r in rows if r["metric"] != "plcc_logistic"} == {"1e-09"}
     assert {r["tolerance"] for r in rows if r["metric"] == "plcc_logistic"} == {"1e-06"}
     assert "why it drifted" not in out
-    assert "published: 0 ok or missing, 0 failing, 243 cited row(s) not checked" in out
+    assert "published: 0 ok or missing, 0 failing, 244 cited row(s) not checked" in out
     assert not (tmp_path / "results").exists()  # re-run in a temporary folder, never the user's results
 
 
@@ -199,7 +200,7 @@ REGENERATE = "regenerate: harness regress --update-golden --task rppg-pure-to-ub
 
 
 @pytest.mark.parametrize("key, value, message", [
-    ("version", 0, f"stale: task is v1, golden v0: {REGENERATE}"),
+    ("version", 0, f"stale: task is v{RPPG_VERSION}, golden v0: {REGENERATE}"),
     ("config_hash", "0123456789ab", f"stale: config changed (hash {{hash}}) without a version bump: bump and {REGENERATE}"),
 ])
 def test_a_stale_entry_fails_without_running(capsys, tmp_path, no_runs, key, value, message):
@@ -230,13 +231,14 @@ def test_regenerate_then_bump_workflow(capsys, tmp_path, tmp_task, shift_mae):
     assert code == 0 and f"wrote {golden}" in out
     entry = yaml.safe_load(golden.read_text())["tasks"]["ubfc-only"]
     task = TaskIndex().tasks["ubfc-only"]
-    assert (entry["version"], entry["config_hash"], list(entry["models"])) == (1, task.config_hash, ["pos"])
+    v = RPPG_VERSION
+    assert (entry["version"], entry["config_hash"], list(entry["models"])) == (v, task.config_hash, ["pos"])
     checked_in = yaml.safe_load(GOLDEN.read_text())["tasks"][UBFC]["models"]["pos"]
     # same test data as rppg-pure-to-ubfc: the same numbers, to float64 rounding on another CPU
     assert entry["models"]["pos"].keys() == checked_in.keys()
-    for metric, v in checked_in.items():
-        assert entry["models"]["pos"][metric]["n"] == v["n"]
-        assert entry["models"]["pos"][metric]["value"] == pytest.approx(v["value"], abs=regress.GOLDEN_TOLERANCE)
+    for metric, value in checked_in.items():
+        assert entry["models"]["pos"][metric]["n"] == value["n"]
+        assert entry["models"]["pos"][metric]["value"] == pytest.approx(value["value"], abs=regress.GOLDEN_TOLERANCE)
     assert run_cli(capsys, "regress", "--golden", *args)[0] == 0
 
     shift_mae(0.01)  # a code change moves a number ...
@@ -244,17 +246,17 @@ def test_regenerate_then_bump_workflow(capsys, tmp_path, tmp_task, shift_mae):
     assert code == 1 and {r["metric"] for r in table(out) if r["status"] == "DRIFT"} == {"mae"}
     code, _, err = run_cli(capsys, "regress", "--update-golden", *args)  # ... and may not be blessed in place
     mae = entry["models"]["pos"]["mae"]["value"]
-    assert code == 2 and f"ubfc-only v1: numbers moved without a task version bump (pos mae {mae} -> {mae + 0.01})" in err
+    assert code == 2 and f"ubfc-only v{v}: numbers moved without a task version bump (pos mae {mae} -> {mae + 0.01})" in err
     assert yaml.safe_load(golden.read_text())["tasks"]["ubfc-only"] == entry  # untouched
 
     tmp_task("recipe: {hr_method: fft-fine}\n")  # a protocol change without a bump is stale
     code, out, _ = run_cli(capsys, "regress", "--golden", *args)
     assert code == 1 and table(out)[0]["status"].startswith("stale: config changed")
-    tmp_task("recipe: {hr_method: fft-fine}\nversion: 2\n")  # bumped, golden not yet regenerated
+    tmp_task(f"recipe: {{hr_method: fft-fine}}\nversion: {v + 1}\n")  # bumped, golden not yet regenerated
     code, out, _ = run_cli(capsys, "regress", "--golden", *args)
-    assert code == 1 and table(out)[0]["status"].startswith("stale: task is v2, golden v1")
+    assert code == 1 and table(out)[0]["status"].startswith(f"stale: task is v{v + 1}, golden v{v}")
     assert run_cli(capsys, "regress", "--update-golden", *args)[0] == 0  # bumped: regenerating is allowed
-    assert yaml.safe_load(golden.read_text())["tasks"]["ubfc-only"]["version"] == 2
+    assert yaml.safe_load(golden.read_text())["tasks"]["ubfc-only"]["version"] == v + 1
     assert run_cli(capsys, "regress", "--golden", *args)[0] == 0
 
 
@@ -375,7 +377,7 @@ def test_a_missing_run_is_reported_and_fails_only_when_strict(capsys, tmp_path):
     fake_run(tmp_path / "results", UBFC, "pos", {"mae": 4.0, "rmse": 5.0})
     code, rows, _ = published_table(capsys, path)
     assert code == 0
-    assert rows[PURE, "mae"]["status"] == f"missing: no reportable real-data run ({PURE} v1)"
+    assert rows[PURE, "mae"]["status"] == f"missing: no reportable real-data run ({PURE} v{RPPG_VERSION})"
     assert rows["both", "mae"]["status"].startswith("missing")
     assert published_table(capsys, path, "--strict")[0] == 1
 
@@ -383,7 +385,7 @@ def test_a_missing_run_is_reported_and_fails_only_when_strict(capsys, tmp_path):
 def test_project_rows_are_cited_never_checked(capsys, tmp_path):
     fake_run(tmp_path / "results", UBFC, "pos", {"mae": 99.0})
     code, out, _ = run_cli(capsys, "regress", "--published")
-    assert code == 0 and "nothing to check" in out and "243 cited row(s) not checked" in out
+    assert code == 0 and "nothing to check" in out and "244 cited row(s) not checked" in out
 
 
 def test_a_real_run_is_found_by_its_model_tag(capsys, tmp_path, tmp_task):

@@ -10,6 +10,7 @@ import torch
 
 from harness.errors import HarnessError
 from harness.families.rppg import FAMILY
+from harness.families.rppg.chunks import Chunking, Preprocessed, stitch
 from harness.families.rppg.family import InputSpec, collate, select_split, stream_video, subject_halves
 from harness.families.rppg.types import VideoRecord
 from harness.task import TaskIndex
@@ -53,13 +54,90 @@ def test_streaming_keeps_memory_bounded_on_a_long_video():
 
 def test_frames_mode_cuts_chunks_and_reference_rides_on_the_last_part():
     rec = record(400)
-    units = list(stream_video(rec, InputSpec("frames", frame_size=16, chunk_frames=180)))
+    units = list(stream_video(rec, InputSpec("frames", frame_size=16, chunking=Chunking(180))))
     assert [u.part for u, _ in units] == [0, 1, 2] and [u.last for u, _ in units] == [False, False, True]
-    assert [inp["frames"].shape for _, inp in units] == [(180, 16, 16, 3), (180, 16, 16, 3), (40, 16, 16, 3)]
+    # the tail is padded to a full window by repeating its last frame; `valid` says how much is real
+    assert [inp["frames"].shape for _, inp in units] == [(180, 16, 16, 3)] * 3
+    assert [(inp["start"], inp["valid"]) for _, inp in units] == [(0, 180), (180, 180), (360, 40)]
+    tail = units[-1][1]["frames"]
+    assert (tail[40:] == tail[39]).all()
     assert units[-1][0].reference["bvp"].shape == (400,) and units[0][0].reference is None
-    exact = list(stream_video(record(360), InputSpec("frames", frame_size=16, chunk_frames=180)))
+    exact = list(stream_video(record(360), InputSpec("frames", frame_size=16, chunking=Chunking(180))))
     assert [inp["frames"].shape[0] for _, inp in exact] == [180, 180]  # no empty closing part
     assert [u.last for u, _ in exact] == [False, True] and exact[-1][0].reference["bvp"].shape == (360,)
+
+
+def test_frames_with_whole_video_preprocessing_keep_memory_bounded():
+    """6,000 frames of 96×128 (221 MB decoded) as DiffNormalized + Standardized windows: crops
+    wait in a temporary file, statistics are gathered in blocks, windows are made one at a time."""
+    spec = InputSpec("frames", frame_size=16, chunking=Chunking(180), frame_types=("diff_normalized", "standardized"))
+    tracemalloc.start()
+    count = 0
+    for _, inp in stream_video(record(6_000), spec):
+        assert inp["frames"].shape == (180, 16, 16, 6) and inp["frames"].dtype == np.float32
+        count += 1
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert count == 34 and peak < 20e6, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_chunk_windows_follow_the_tail_policy_and_stride():
+    assert Chunking(128, tail="drop").windows(300) == [(0, 128), (128, 128)]
+    assert Chunking(128, tail="pad").windows(300) == [(0, 128), (128, 128), (256, 44)]
+    assert Chunking(128, tail="end").windows(300) == [(0, 128), (128, 128), (172, 128)]
+    assert Chunking(100, stride=50).windows(260) == [(0, 100), (50, 100), (100, 100), (150, 100), (200, 60)]
+    assert Chunking(128, tail="drop").windows(100) == [] and Chunking(128, tail="end").windows(100) == [(0, 100)]
+    assert Chunking(None).windows(77) == [(0, 77)]
+    with pytest.raises(ValueError, match="stride"):
+        Chunking(10, stride=11)
+    with pytest.raises(ValueError, match="tail"):
+        Chunking(10, tail="wrap")
+
+
+def test_stitching_averages_overlaps_and_refuses_gaps():
+    parts = [(0, np.array([1.0, 1.0, 1.0, 1.0])), (2, np.array([3.0, 3.0, 3.0]))]
+    assert np.array_equal(stitch(parts), [1.0, 1.0, 2.0, 2.0, 3.0])
+    with pytest.raises(HarnessError, match="uncovered"):
+        stitch([(0, np.ones(2)), (3, np.ones(2))])
+
+
+def test_bvp_diff_windows_are_stitched_then_integrated_over_the_whole_video():
+    diff = np.random.default_rng(0).normal(size=300)
+    parts = [{"bvp_diff": diff[s:s + 128], "start": s} for s in (0, 128)]
+    merged = FAMILY.merge_parts(parts)["bvp"]
+    assert np.allclose(merged, np.cumsum(diff[:256]))  # one cumsum over the video, not per chunk
+
+
+def test_whole_video_frame_types_match_a_direct_computation_before_chunking():
+    """DiffNormalized and Standardized are the toolbox's definitions over the whole video, computed
+    here independently in float64 with numpy, then compared window by window."""
+    rng = np.random.default_rng(1)
+    video = rng.integers(0, 256, size=(150, 4, 4, 3), dtype=np.uint8)
+    video[:, 0, 0] = 0  # 0/0 pixels: the toolbox's 1e-7 keeps them at 0
+    x = video.astype(np.float64)
+    diff = (x[1:] - x[:-1]) / (x[1:] + x[:-1] + 1e-7)
+    diff = np.concatenate([diff / diff.std(), np.zeros((1, 4, 4, 3))])
+    std = (x - x.mean()) / x.std()
+    pre = Preprocessed(video, ("diff_normalized", "standardized"))
+    for start, length in [(0, 64), (64, 64), (128, 64)]:
+        w = pre.window(start, length)
+        stop = min(start + length, 150)
+        assert w.shape == (length, 4, 4, 6) and w.dtype == np.float32
+        assert np.allclose(w[:stop - start, ..., :3], diff[start:stop], atol=1e-5)
+        assert np.allclose(w[:stop - start, ..., 3:], std[start:stop], atol=1e-5)
+        assert (w[stop - start:] == w[stop - start - 1]).all()  # padding repeats the last frame
+    assert np.array_equal(Preprocessed(video, ("raw",)).window(10, 5), video[10:15])
+
+
+def test_scoring_uses_only_covered_frames_and_counts_the_rest():
+    task = TaskIndex().tasks["rppg-pure-to-ubfc"]
+    fs, n = 30.0, 600
+    gt = np.sin(2 * np.pi * 1.2 * np.arange(n) / fs)
+    ref = {"bvp": gt, "fs": fs, "meta": {"dataset": "ubfc-rppg"}}
+    covered = FAMILY.score(task, {"a": {"bvp": gt[:512]}}, {"a": ref}, n_boot=0, seed=0)
+    assert covered.counts["uncovered_frames"] == 88 and any("88 frame(s)" in note for note in covered.notes)
+    direct = FAMILY.score(task, {"a": {"bvp": gt[:512]}}, {"a": {**ref, "bvp": gt[:512]}}, n_boot=0, seed=0)
+    assert covered.rows[["hr_pred", "hr_gt"]].equals(direct.rows[["hr_pred", "hr_gt"]])
 
 
 def test_collate_pads_by_repeating_the_last_frame():
@@ -109,3 +187,56 @@ def test_split_outputs_accepts_a_bare_tensor_and_checks_shape():
         FAMILY.split_outputs({"pulse": torch.ones(2, 10)}, units, inputs)
     with pytest.raises(HarnessError, match=r"NaN or infinite bvp for sample b"):
         FAMILY.split_outputs(torch.tensor([[1.0] * 10, [1.0] * 6 + [float("inf")] + [0.0] * 3]), units, inputs)
+
+
+def _numpy_means(rec: VideoRecord) -> np.ndarray:
+    """The independent computation: RGB frames, face box on the first, numpy mean of each crop."""
+    from harness.families.rppg import face
+
+    box, means = None, []
+    for frame in rec.frames():
+        if box is None:
+            box, _ = face.face_box(frame)
+        means.append(face.crop(frame, box).reshape(-1, 3).mean(axis=0))
+    return np.asarray(means, dtype=np.float32)
+
+
+@pytest.mark.parametrize("layout", ["ubfc-rppg", "pure"])
+def test_bgr_streaming_equals_numpy_means_and_rgb_crops_exactly(tmp_path, layout):
+    """The fast path (decoder-native BGR, cv2.sumElems of the crop, colour conversion only of the
+    resized crops) gives bit-identical inputs to per-frame RGB conversion and numpy means."""
+    import dataclasses
+
+    import tests._rppg_fixtures as fx
+    from harness.families.rppg import chunks, data
+
+    if layout == "ubfc-rppg":  # a textured face video (MJPG) whose face the cascade finds
+        rec = data.scan("ubfc-rppg", FAMILY.sample_root() / "ubfc-rppg")[0]
+    else:  # a folder of PNG frames (read_image_sequence)
+        fx.pure(tmp_path / "pure", sessions=("01-01",))
+        rec = data.scan("pure", tmp_path / "pure")[0]
+    assert rec.bgr_frames is not None
+    plain = dataclasses.replace(rec, bgr_frames=None)
+    (fast_unit, fast), = stream_video(rec, InputSpec("rgb"))
+    (_, slow), = stream_video(plain, InputSpec("rgb"))
+    assert fast["rgb"].dtype == np.float32 and np.array_equal(fast["rgb"], slow["rgb"])
+    assert np.array_equal(fast["rgb"], _numpy_means(plain))
+    spec = InputSpec("frames", frame_size=24, chunking=chunks.Chunking(50))
+    fast_parts = [inp["frames"] for _, inp in stream_video(rec, spec)]
+    slow_parts = [inp["frames"] for _, inp in stream_video(plain, spec)]
+    assert len(fast_parts) == len(slow_parts) and all(np.array_equal(a, b) for a, b in zip(fast_parts, slow_parts))
+    if layout == "ubfc-rppg":
+        assert fast_unit.meta["face_found"]
+
+
+def test_frames_changing_size_mid_video_are_refused():
+    rec = record(100)
+    frames = rec.frames
+
+    def shrinking():
+        for i, f in enumerate(frames()):
+            yield f if i < 50 else f[:-8]
+
+    rec.frames = shrinking
+    with pytest.raises(HarnessError, match="frame 51 .* must share one size"):
+        list(stream_video(rec, InputSpec("rgb")))

@@ -113,7 +113,7 @@ def test_batch_equals_single_file_scoring_for_any_jobs(capsys, tmp_path, base):
     # failed ones: participant-safe reasons, no absolute path, no traceback
     assert outcome["empty"]["reasons"] == ["the prediction file is empty"]
     assert outcome["empty"]["file_hash"] == hashlib.sha256(b"").hexdigest()
-    assert "not a readable .npz file" in outcome["garbage"]["reasons"][0]
+    assert "the .npz is not a valid zip archive" in outcome["garbage"]["reasons"][0]
     assert "none of the 8 ids belongs to task" in outcome["wrongids"]["reasons"][0]
     for o in runs["2"]:
         assert all(str(tmp_path) not in r and "Traceback" not in r for r in o["reasons"] or [])
@@ -239,9 +239,9 @@ def test_organizer_errors_are_refused_before_any_work(capsys, tmp_path, base):
     good = make_folder(tmp_path / "good", base, {"a.npz": run})
     assert "--team is for a single --predictions file" in error(capsys, "--submissions", str(good), "--team", "x", *res)
     assert "--jobs must be ≥ 1" in error(capsys, "--submissions", str(good), "--jobs", "0", *res)
-    assert "--memory-limit must be > 0" in error(capsys, "--submissions", str(good), "--memory-limit", "0", *res)
+    assert "--memory-limit must be ≥ 0 MB (0: no limit)" in error(capsys, "--submissions", str(good), "--memory-limit", "-1", *res)
     assert "--time-limit must be > 0" in error(capsys, "--submissions", str(good), "--time-limit", "-1", *res)
-    assert "apply to --submissions" in error(capsys, "--predictions", str(good / "a.npz"), "--jobs", "2")
+    assert "--jobs applies to --submissions" in error(capsys, "--predictions", str(good / "a.npz"), "--jobs", "2")
     bad_ref = tmp_path / "ref.npz"
     bad_ref.write_bytes(b"not an npz")
     assert "malformed reference file" in error(capsys, "--submissions", str(good), "--reference", str(bad_ref), *res[:2])
@@ -271,4 +271,5 @@ def test_a_linked_entry_is_recorded_failed_not_followed(capsys, tmp_path, base):
     assert code == 1, err
     by_team = {o["team"]: o for o in outcomes}
     assert by_team["real"]["status"] == "scored"
-    assert by_team["linked"]["status"] == "failed" and by_team["linked"]["reasons"] == ["the submission is a link; links are refused"]
+    assert by_team["linked"]["status"] == "failed" and by_team["linked"]["reasons"] == [
+        "the prediction file is a link; only regular files are read (links, FIFOs and devices are refused)"]

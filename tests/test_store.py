@@ -267,12 +267,12 @@ def test_cli_lists_entries_and_prints_the_phase_leaderboard(capsys, task, tmp_pa
     assert code == 0 and json.loads(out) == store.entries("sub-task")
     code, out, _ = run_cli(capsys, "submissions", "leaderboard", "--task", "sub-task", "--phase", "dev")
     table = out.splitlines()
-    assert code == 0 and table[2] == "| rank | team | mae ↓ | pearson ↑ | rmse ↓ | N | submitted |"
-    assert table[4].startswith("| 1 | beta | 1.000 | 0.900 | 2.000 | 10 | ")
-    assert table[5].startswith("| 2 | alpha | 2.000 |") and "gamma" not in out
+    assert code == 0 and table[2] == "| rank | team | mae ↓ (bpm) | 95% CI | pearson ↑ | rmse ↓ (bpm) | N | submitted |"
+    assert table[4].startswith("| 1 | beta | **1.00** | – | **0.900** | **2.00** | 10 | ")
+    assert table[5].startswith("| 2 | alpha | 2.00 | – |") and "gamma" not in out
     code, out, _ = run_cli(capsys, "submissions", "leaderboard", "--task", "sub-task", "--phase", "final",
                            "--results", str(tmp_path / "elsewhere"))
-    assert code == 0 and "_no scored submissions yet_" in out
+    assert code == 0 and "_no results yet_" in out and "No scored submissions yet." in out
 
 
 def test_cli_errors_are_one_line(capsys, task):

@@ -19,9 +19,11 @@ class Model(Adapter):
     family = "rppg"
     # What the model needs from each video. "rgb": per-frame mean R, G, B of the face box (cheap,
     # one tensor (B, T, 3) per batch). Use ("frames",) instead to receive face crops
-    # (B, T, frame_size, frame_size, 3) uint8 in chunks of `chunk_frames` frames.
+    # (B, T, frame_size, frame_size, 3) RGB uint8 in windows of `chunk_frames` frames; the other
+    # knobs (frame_types, chunk_stride, chunk_tail, crop) are in the README, "Writing your model".
     inputs = ("rgb",)
-    # What predict() returns: "bvp" (a pulse waveform per frame) or "hr" (one heart rate per video).
+    # What predict() returns: "bvp" (a pulse waveform per frame), "bvp_diff" (its first difference,
+    # integrated by the harness) or "hr" (one heart rate per video).
     output = "bvp"
     # Optional switches (both off by default): `amp = True` lets CUDA runs use mixed precision;
     # `distributed_fit = True` makes every torchrun rank call fit() (e.g. training through

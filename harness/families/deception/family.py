@@ -31,7 +31,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ...errors import HarnessError
-from ...family import (DataSource, Family, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
+from ...family import (DataSource, Family, PredictionFormat, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
                       combined_fingerprint, roles_needed, scores_of, select_by_role)
 from ...registry import natural_key
 from ...results import atomic_dir, atomic_path
@@ -93,6 +93,7 @@ class ClipRef:
     raw_path: Path | None = None
     gender: str = ""
     present: tuple[str, ...] = ()
+    stable_id: str = ""        # an unkeyed digest of the name (features.name_digest): same on every machine
 
     def duration_s(self) -> float | None:
         return self.store.duration_s(self.index) if self.store is not None else None
@@ -117,7 +118,7 @@ def _val_mask(clips: list[ClipRef]) -> list[bool]:
     for members in groups.values():
         if len(members) < 2:
             continue
-        ranked = sorted(members, key=lambda i: hashlib.sha256(clips[i].sample_id.encode()).hexdigest())
+        ranked = sorted(members, key=lambda i: hashlib.sha256(clips[i].stable_id.encode()).hexdigest())
         k = min(max(1, math.ceil(VAL_SHARE * len(members))), len(members) - 1)
         for i in ranked[:k]:
             held[i] = True
@@ -183,6 +184,9 @@ def collate(items: list[tuple[Unit, dict]]) -> tuple[list[Unit], dict]:
 
 class DeceptionFamily(Family):
     name = "deception"
+    submission_suffixes = (".txt", ".csv")
+    submission_format = ("a .txt of '<id> <P(truth)>' lines (SVC format; no header) or a .csv with header id,score; "
+                         "P(truth) in [0, 1], truth when >= 0.5")
     metric_specs = metrics.METRICS
 
     # ------------------------------------------------------------------ task checks
@@ -240,13 +244,41 @@ class DeceptionFamily(Family):
 
         return choose_root(data_root, self.sample_root, synth.MARKER)
 
+    def write_participant_copy(self, task, root: Path, out: Path) -> tuple[list[str], None]:
+        """The training datasets' folders as they are; each test split as one label-free store
+        (``<dataset>/features/<split>``, or ``test`` for split ``all``) with :func:`features.opaque_id`
+        ids keyed with the data root's organizer key (the ids the reference uses; the key stays behind)."""
+        from ...participant import copy_dataset_folders
+
+        train = [d.name for d in task.datasets.get("train", [])]
+        for ref in task.datasets["test"]:
+            if ref.name in train or ref.split in layout.PROTOCOL_SPLITS:
+                raise HarnessError(f"participant-copy: test dataset {ref.name!r} (split {ref.split!r}) shares its folder "
+                                   "or protocol files with training data; not supported for this task", task.path)
+        source = self.resolve_data(task, root, need_train=bool(train))
+        if not source.labelled:
+            raise HarnessError("this data root is already a participant copy (no test labels)", root)
+        root = source.root  # the sample's folder for --data-root sample
+        copy_dataset_folders(root, out, train)
+        cache: dict = {}
+        for ref in task.datasets["test"]:
+            clips = self._split(root, ref, cache)
+            first = clips[0]
+            origin = first.store.folder if first.store is not None else root / ref.name
+            features.write_store([_as_clip(c) for c in clips], out / ref.name / "features" / (
+                ref.split if ref.split != "all" else "test"), dataset=ref.name, source=origin, strip_labels=True,
+                key=features.id_key(root))  # the organizer's key: the ids the reference uses, never copied
+        return ["test clips: one label-free feature store per test split, ids dd-<hash>, clips in id order"], None
+
     def can_convert(self, src: Path) -> bool:
         src = Path(src)
         return src.suffix == ".pkl" or (src.is_dir() and any(src.glob("*.pkl")))
 
     def convert(self, src: Path, out: Path, *, dataset: str | None = None, strip_labels: bool = False,
-                name: str | None = None) -> list[Path]:
-        return features.convert(Path(src), Path(out), dataset=dataset, strip_labels=strip_labels, name=name)
+                name: str | None = None, overwrite: bool = False, id_key: Path | None = None) -> list[Path]:
+        key = features.read_id_key(id_key) if id_key is not None else None
+        return features.convert(Path(src), Path(out), dataset=dataset, strip_labels=strip_labels, name=name, key=key,
+                                overwrite=overwrite)
 
     def _stores(self, root: Path, dataset: str) -> list[tuple[str, Any]]:
         """(store name, FeatureStore) of a dataset; an unconverted pickle is refused."""
@@ -266,20 +298,38 @@ class DeceptionFamily(Family):
         if dataset in cache:
             return cache[dataset]
         pool: list[tuple[str, ClipRef]] = []
+        key: list[bytes] = []
+
+        def sample_id(videoname: str) -> str:  # the key is read (or made) once, and only when needed
+            key[:] = key or [features.id_key(root)]
+            return features.opaque_id(key[0], dataset, videoname)
+
         for name, store in self._stores(root, dataset):
             for i, videoname in enumerate(store.videonames):
-                sid = videoname if store.ids_opaque else features.opaque_id(dataset, videoname)
+                if store.ids_opaque:  # a participant copy: its names are the ids already
+                    sid = stable = videoname
+                else:
+                    sid, stable = sample_id(videoname), features.name_digest(dataset, videoname)
                 label = None if store.labels is None else int(store.labels[i])
-                pool.append((name, ClipRef(dataset, videoname, sid, label, store, i, present=store.present(i))))
+                pool.append((name, ClipRef(dataset, videoname, sid, label, store, i, present=store.present(i),
+                                           stable_id=stable)))
         for raw in layout.scan_raw(root, dataset):
-            pool.append(("raw", ClipRef(dataset, raw.videoname, features.opaque_id(dataset, raw.videoname), raw.label,
-                                        raw_path=raw.path, gender=raw.gender, present=("faces", "wave"))))
+            pool.append(("raw", ClipRef(dataset, raw.videoname, sample_id(raw.videoname), raw.label,
+                                        raw_path=raw.path, gender=raw.gender, present=("faces", "wave"),
+                                        stable_id=features.name_digest(dataset, raw.videoname))))
         if not pool:
             raise HarnessError(f"no clips for dataset {dataset!r}; expected layout: {layout.LAYOUT}", root / dataset)
         if dataset == "dolos":
             self._attach_protocol_metadata(root, pool)
         cache[dataset] = pool
         return pool
+
+    @staticmethod
+    def opaque_id(root: Path, dataset: str, videoname: str) -> str:
+        """The participant-facing id of clip ``videoname`` of ``dataset`` under data root ``root``:
+        keyed with the organizer's id key kept in that root (made on first use; see
+        :func:`features.id_key`), so participant copies and references made from it agree."""
+        return features.opaque_id(features.id_key(root), dataset, videoname)
 
     def _attach_protocol_metadata(self, root: Path, pool: list[tuple[str, ClipRef]]) -> None:
         """Gender from DOLOS's male/female lists; labels cross-checked against every protocol file."""
@@ -337,9 +387,13 @@ class DeceptionFamily(Family):
             kind = "sample"
             notes.append(f"the stores under {root} were converted from the harness's synthetic sample: results are "
                          f"labelled 'sample'")
-        if any(c.label is None for c in clips["test"]):
-            raise HarnessError("the test clips carry no labels (a participant copy made with --strip-labels?); "
-                               "score them with the organizer's labelled store", root)
+        unlabelled = sum(c.label is None for c in clips["test"])
+        if 0 < unlabelled < len(clips["test"]):
+            raise HarnessError(f"{unlabelled} of {len(clips['test'])} test clips carry no labels: keep a participant "
+                               "copy (--strip-labels) and labelled stores in separate data roots", root)
+        if unlabelled:
+            notes.append("participant copy: the test labels are withheld; a run writes its --submission file and "
+                         "scores nothing")
         for role, cs in clips.items():
             self._check_modalities(role, cs, recipe, notes)
         if "train" in clips:
@@ -347,7 +401,8 @@ class DeceptionFamily(Family):
                          f"as its only validation data; the test clips never reach fit()")
         role_fps = {role: self._fingerprint(cs, root) for role, cs in clips.items()}
         datasets = {r: [d.name for d in task.datasets.get(r, [])] for r in roles}
-        return DataSource(kind, root, combined_fingerprint(role_fps), datasets, notes, role_fps, {"clips": clips})
+        return DataSource(kind, root, combined_fingerprint(role_fps), datasets, notes, role_fps, {"clips": clips},
+                          labelled=not unlabelled)
 
     def _check_modalities(self, role: str, clips: list[ClipRef], recipe: DeceptionRecipe, notes: list[str]) -> None:
         lacking: dict[str, list[ClipRef]] = {}
@@ -367,8 +422,8 @@ class DeceptionFamily(Family):
         stores = {id(c.store): c.store for c in clips if c.store is not None}
         for fp in sorted(s.fingerprint() for s in stores.values()):
             h.update(fp.encode())
-        for c in sorted(clips, key=lambda c: c.sample_id):
-            h.update(f"{c.sample_id}:{c.label}".encode())
+        for c in sorted(clips, key=lambda c: c.stable_id):
+            h.update(f"{c.stable_id}:{c.label}".encode())
             if c.raw_path is not None:
                 h.update(f"{c.raw_path.relative_to(root)}:{c.raw_path.stat().st_size}".encode())
         return h.hexdigest()[:16]
@@ -389,7 +444,7 @@ class DeceptionFamily(Family):
             subs = clip.sub_clips(recipe.modalities)
             for k, inputs in enumerate(subs):
                 last = k == len(subs) - 1
-                yield Unit(sample_id, part=k, last=last, reference=_reference(clip) if last else None,
+                yield Unit(sample_id, part=k, last=last, reference=_reference(clip) if last and clip.label is not None else None,
                            meta={"dataset": clip.dataset}), inputs
 
         return TestSet(list(by_id), self, make_dataset=lambda ids: StreamDataset(ids, produce), collate=collate)
@@ -408,6 +463,18 @@ class DeceptionFamily(Family):
         return {"score": float(np.mean([p["score"] for p in parts])), "n_sub": len(parts)}
 
     # ------------------------------------------------------------------ prediction files
+    def prediction_format(self) -> PredictionFormat:
+        return PredictionFormat(
+            suffixes=(".txt", ".csv"),
+            summary="P(truth) in [0, 1] per test clip id: .txt lines '<id> <P(truth)>' (the SVC format, no header) "
+                    "or .csv with header id,score.",
+            details="""\
+.txt: the SVC challenges' format: one line '<id> <P(truth)>' per test clip (whitespace between,
+    no header line).
+.csv: header id,score, one row per test clip.
+The score is P(truth) (truth = 1, lie = 0), a finite number in [0, 1]; ids are the test clips'
+opaque ids (dd-...).""")
+
     def prediction_suffix(self, outputs) -> str:
         return ".txt"
 
@@ -460,6 +527,9 @@ class DeceptionFamily(Family):
 
     def references(self, task, data_root: Path | None) -> tuple[dict[str, dict], dict]:
         source = self.resolve_data(task, data_root, need_train=False)
+        if not source.labelled:
+            raise HarnessError("the test clips carry no labels (a participant copy); read the reference from the "
+                               "organizer's labelled data root", source.root)
         refs = {c.sample_id: _reference(c) for c in source.scanned["clips"]["test"]}
         return refs, {"kind": source.kind, "root": str(source.root), "fingerprint": source.fingerprint, "samples": len(refs)}
 
@@ -475,6 +545,17 @@ class DeceptionFamily(Family):
         counts = {"test": len(rows), "truth": int((rows.label == 1).sum()), "lie": int((rows.label == 0).sum()),
                   "sub_clips": int(rows.n_sub.sum())}
         return Score(values, rows, notes, counts, _breakdowns(rows, recipe.threshold))
+
+
+def _as_clip(ref: ClipRef) -> features.Clip:
+    """A clip's every sub-clip, stacked per modality (those all its sub-clips hold), for a new store."""
+    subs = ref.sub_clips(features.MODALITIES)
+    shared = [m for m in features.MODALITIES if all(m in s for s in subs)]
+    try:
+        arrays = {m: np.stack([np.asarray(s[m]) for s in subs]) for m in shared}
+    except ValueError as exc:
+        raise HarnessError(f"clip {ref.dataset}/{ref.videoname}: sub-clips of unequal shape ({exc})") from exc
+    return features.Clip(ref.videoname, ref.label, arrays)
 
 
 def _reference(clip: ClipRef) -> dict:

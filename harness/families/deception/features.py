@@ -16,9 +16,13 @@ uint8; float images are scaled by 255 when the file's largest value for that mod
 from __future__ import annotations
 
 import hashlib
+import hmac
 import importlib
 import json
+import os
 import pickle
+import secrets
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import HarnessError
-from ...results import atomic_dir, file_sha256
+from ...results import atomic_dir, check_replaceable, file_sha256, write_manifest
 
 MODALITIES: tuple[str, ...] = ("faces", "au", "affect", "mel", "wave")
 ORGANIZER_KEYS: dict[str, str] = {
@@ -42,7 +46,10 @@ WAVE_RATE = 16_000
 
 _CONVERT_HINT = "see 'harness data convert'"
 _BUILTINS = {"bool", "int", "float", "complex", "str", "bytes", "bytearray", "list", "tuple", "dict",
-             "set", "frozenset", "slice", "range"}
+             "set", "frozenset", "slice"}  # no range: with list() it makes a huge list from ~100 bytes
+# callables that could allocate from a small argument (bytes(8 << 30), list(iterator), an array of a
+# declared shape): each is wrapped to accept only already-built content, or counted in the budget
+_BUILT_ONLY = {"bytes", "bytearray", "list", "tuple", "dict", "set", "frozenset", "str"}
 _NUMPY_NAMES = {"multiarray": {"_reconstruct", "scalar"}, "numeric": {"_frombuffer"}}
 _ALLOWED: set[tuple[str, str]] = (
     {(m, n) for m in ("builtins", "__builtin__") for n in _BUILTINS}
@@ -54,11 +61,38 @@ _ALLOWED: set[tuple[str, str]] = (
 # ----------------------------------------------------------------------------- safe unpickling
 
 class _SafeUnpickler(pickle.Unpickler):
-    """An unpickler that imports nothing outside ``_ALLOWED`` and refuses persistent ids."""
+    """An unpickler that imports nothing outside ``_ALLOWED``, refuses persistent ids, and lets no
+    allowed callable allocate more than the file could hold: containers and bytes are built only
+    from content already in the file, and arrays count against a byte budget (the file's size)."""
 
-    def __init__(self, file, path: Path):
+    def __init__(self, file, path: Path, budget: int):
         super().__init__(file)
         self._path = path
+        self._budget = budget
+
+    def _refuse_allocation(self, what: str) -> None:
+        raise HarnessError(f"refused to unpickle: {what} would allocate more than the file holds "
+                           f"(an allocation bomb?); {_CONVERT_HINT}", self._path)
+
+    def _guard(self, module: str, name: str, fn: Any) -> Any:
+        """``fn`` wrapped so that it cannot allocate beyond what the file holds."""
+        if module == "builtins" and name in _BUILT_ONLY:
+            def built_only(*args, **kwargs):
+                if kwargs or any(not isinstance(a, (str, bytes, bytearray, list, tuple, dict, set, frozenset))
+                                 for a in args):
+                    self._refuse_allocation(f"{name}() of a {type(args[0]).__name__ if args else 'keyword'}")
+                return fn(*args)
+            return built_only
+        if name == "_reconstruct":
+            def reconstruct(subtype, shape, dtype):
+                size = int(np.prod(np.asarray(shape, dtype=np.float64))) * np.dtype("b" if isinstance(dtype, bytes)
+                                                                                    else dtype).itemsize
+                self._budget -= size
+                if self._budget < 0:
+                    self._refuse_allocation(f"an array of shape {shape}")
+                return fn(subtype, shape, dtype)
+            return reconstruct
+        return fn
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in _ALLOWED:
@@ -76,7 +110,7 @@ class _SafeUnpickler(pickle.Unpickler):
             module = "numpy._core." + module[len("numpy.core."):]  # numpy >= 2 moved it
         elif module.startswith("numpy._core.") and not hasattr(np, "_core"):
             module = "numpy.core." + module[len("numpy._core."):]  # a numpy-2 pickle on numpy 1
-        return getattr(importlib.import_module(module), name)
+        return self._guard(module, name, getattr(importlib.import_module(module), name))
 
     def persistent_load(self, pid: Any) -> Any:
         raise HarnessError("refused to unpickle: the file uses persistent ids (external objects); only "
@@ -91,23 +125,99 @@ def safe_load_pickle(path: Path) -> Any:
     :class:`HarnessError` before it is imported, let alone called."""
     path = Path(path)
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # the organizer's own file: a link to one is fine
+            raise HarnessError("is not a regular file (a folder, FIFO or device); expected a .pkl file", path)
         with open(path, "rb") as f:
-            return _SafeUnpickler(f, path).load()
+            return _SafeUnpickler(f, path, budget=os.fstat(f.fileno()).st_size).load()
     except HarnessError:
         raise
     except FileNotFoundError:
         raise HarnessError("no such file", path) from None
-    except IsADirectoryError:
-        raise HarnessError("is a folder, expected a .pkl file", path) from None
     except MemoryError:
-        raise
+        raise HarnessError("refused to unpickle: it needs more memory than is available (an allocation bomb?)",
+                           path) from None
     except Exception as exc:  # noqa: BLE001 - every other failure means a damaged file
         raise HarnessError(f"corrupt or truncated pickle: {type(exc).__name__}: {exc}", path) from None
 
 
-def opaque_id(dataset: str, videoname: str) -> str:
-    """A stable, label-free sample id: ``dd-`` + 12 hex of sha256("<dataset>/<videoname>")."""
+ID_KEY_FILE = "deception-ids.key"  # the organizer's secret for opaque ids, in the data root
+ID_KEY_BYTES = 32
+
+
+def opaque_id(key: bytes, dataset: str, videoname: str) -> str:
+    """The participant-facing id of a clip: ``dd-`` + 16 hex of HMAC-SHA256(key, "<dataset>/<videoname>").
+
+    Clip names are guessable (the SVC 2025 test names hold ``_lie``/``_truth``), so the id is keyed
+    with the organizer's secret (:func:`id_key`): without the key the mapping cannot be rebuilt by
+    hashing candidate names. References, runs and participant copies made with one key agree."""
+    if not isinstance(key, bytes) or len(key) < 16:
+        raise ValueError("opaque_id needs the organizer's id key (at least 16 bytes)")
+    return "dd-" + hmac.new(key, f"{dataset}/{videoname}".encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def name_digest(dataset: str, videoname: str) -> str:
+    """An unkeyed digest of a clip's name, for what never leaves the harness (the validation split,
+    the data fingerprint), so those stay the same on every machine whatever the key."""
     return "dd-" + hashlib.sha256(f"{dataset}/{videoname}".encode()).hexdigest()[:12]
+
+
+def id_key(root: Path, create: bool = True) -> bytes:
+    """The organizer's id key stored in data root ``root`` (``deception-ids.key``, 64 hex, mode
+    0600), made from ``secrets`` on first use when ``create``. It is never copied into a participant
+    copy; keep it with the ground truth. A link, a non-file or a malformed key is refused."""
+    path = Path(root) / ID_KEY_FILE
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        if not create:
+            raise HarnessError(f"no {ID_KEY_FILE} here: the organizer's id key (made by harness data reference or "
+                               "the first run on this data root; pass it with --id-key)", root) from None
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return id_key(root, create=False)
+        except OSError as exc:
+            raise HarnessError(f"cannot create the id key {ID_KEY_FILE} ({exc.strerror}); the data root must be "
+                               "writable once, or hold the key", root) from None
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(ID_KEY_BYTES) + "\n")
+        return id_key(root, create=False)
+    return read_id_key(path) if stat.S_ISREG(mode) else _bad_key(path, "is not a regular file")
+
+
+def read_id_key(path: Path) -> bytes:
+    """An id key file (64 hex characters); anything else is refused naming the file."""
+    path = Path(path)
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            _bad_key(path, "is not a regular file")
+        text = path.read_text(encoding="ascii").strip()
+        key = bytes.fromhex(text)
+    except FileNotFoundError:
+        raise HarnessError("id key file not found", path) from None
+    except (OSError, UnicodeDecodeError, ValueError):
+        _bad_key(path, f"must hold {2 * ID_KEY_BYTES} hex characters")
+    if len(key) != ID_KEY_BYTES:
+        _bad_key(path, f"must hold {2 * ID_KEY_BYTES} hex characters")
+    return key
+
+
+def _bad_key(path: Path, problem: str):
+    raise HarnessError(f"the id key {problem}", path)
+
+
+def find_id_key(src: Path) -> bytes:
+    """The id key of the data root an organizer file sits in (``<root>/<dataset>/features/x.pkl``):
+    the nearest ``deception-ids.key`` in its folder or the three above it. None is ever made here:
+    ids made with a fresh key would match no reference, so a missing key is an error."""
+    src = Path(src).resolve()
+    folders = ([src] if src.is_dir() else []) + list(src.parents)[:4]
+    for folder in folders:
+        if os.path.lexists(folder / ID_KEY_FILE):
+            return id_key(folder, create=False)
+    raise HarnessError(f"no {ID_KEY_FILE} (the organizer's id key) beside this file or above it; pass --id-key "
+                       f"<data root>/{ID_KEY_FILE}, the key of the data root the references come from (harness data "
+                       "reference makes it)", src)
 
 
 # ----------------------------------------------------------------------------- clips
@@ -269,19 +379,22 @@ def _synthetic_source(path: Path) -> bool:
 
 
 def write_store(clips: list[Clip], out: Path, *, dataset: str | None, source: str | Path,
-                strip_labels: bool = False) -> None:
+                strip_labels: bool = False, key: bytes | None = None) -> None:
     """Write ``clips`` as a feature-store folder at ``out`` (atomically).
 
     ``source`` is the original file (its name and, when it exists, its sha256 are recorded).
     ``strip_labels`` writes a participant copy: labels dropped, videonames replaced by
-    :func:`opaque_id` and clips sorted by that id (so neither names nor order tell the labels)."""
+    :func:`opaque_id` under ``key`` and clips sorted by that id (so neither names nor order tell the
+    labels); the key itself is never written."""
     out = Path(out)
     if not clips:
         raise HarnessError("no clips to write", out)
     if strip_labels:
         if not dataset:
             raise HarnessError("strip_labels needs the dataset name (it salts the opaque ids)", out)
-        names = [opaque_id(dataset, clip.videoname) for clip in clips]
+        if key is None:
+            raise HarnessError("strip_labels needs the organizer's id key", out)
+        names = [opaque_id(key, dataset, clip.videoname) for clip in clips]
         if len(set(names)) != len(names):
             raise HarnessError("two videonames map to the same opaque id", out)
         order = sorted(range(len(clips)), key=names.__getitem__)
@@ -327,6 +440,7 @@ def write_store(clips: list[Clip], out: Path, *, dataset: str | None, source: st
                  for name, label, clip, rows in zip(names, labels, clips, rows_of)]
         (tmp / CLIPS_META).write_text(json.dumps(table, separators=(",", ":")) + "\n", encoding="utf-8")
         (tmp / STORE_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        write_manifest(tmp)
 
 
 def _write_wave(clips: list[Clip], folder: Path, rows_of: list[dict[str, list[int]]]) -> None:
@@ -352,9 +466,10 @@ def _write_wave(clips: list[Clip], folder: Path, rows_of: list[dict[str, list[in
 
 
 def convert(src: Path, out: Path, *, dataset: str | None = None, strip_labels: bool = False,
-            name: str | None = None) -> list[Path]:
+            name: str | None = None, key: bytes | None = None, overwrite: bool = False) -> list[Path]:
     """Convert a ``.pkl`` file (or every ``*.pkl`` in a folder) into store folders ``out/<stem>/``
-    (``out/<name>/`` for one file with ``name``, e.g. the split a task reads: ``train``)."""
+    (``out/<name>/`` for one file with ``name``, e.g. the split a task reads: ``train``).
+    ``strip_labels``: participant copies with ids keyed by ``key`` (default: :func:`find_id_key`)."""
     src, out = Path(src), Path(out)
     if name is not None and (not src.is_file() or Path(name).name != name or name in ("", ".", "..")):
         raise HarnessError(f"--name {name!r} needs a single .pkl file and a plain folder name", src)
@@ -366,10 +481,17 @@ def convert(src: Path, out: Path, *, dataset: str | None = None, strip_labels: b
         sources = [src]
     else:
         raise HarnessError("no such file or folder", src)
+    for path in sources:
+        stem = name or path.stem
+        if stem in ("", ".", "..") or stem.startswith(".") or Path(stem).name != stem:
+            raise HarnessError(f"cannot name an output folder {stem!r} after this file; rename it or pass --name", path)
+        check_replaceable(out / stem, overwrite)
     written = []
     for path in sources:
         target = out / (name or path.stem)
-        write_store(clips_from_pickle(path), target, dataset=dataset, source=path, strip_labels=strip_labels)
+        if strip_labels and key is None and dataset:
+            key = find_id_key(path)
+        write_store(clips_from_pickle(path), target, dataset=dataset, source=path, strip_labels=strip_labels, key=key)
         written.append(target)
     return written
 

@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ...errors import HarnessError
-from ...family import (DataSource, Family, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
+from ...family import (DataSource, image_tensor, Family, PredictionFormat, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
                       fingerprint_files, scores_of)
 from ...results import atomic_path
 from ...scoring import Problems, Upload, check_ids, number_in, read_csv
@@ -77,8 +77,7 @@ class FasRecipe:
 
 def _frame_tensors(sample: fdata.FasSample, size: int) -> dict[str, torch.Tensor]:
     frames = fdata.load_frame(sample, size=size)
-    return {m: torch.from_numpy(np.ascontiguousarray(frames[m].transpose(2, 0, 1))).float().div_(255.0)
-            for m in MODALITIES}
+    return {m: image_tensor(frames[m]) for m in MODALITIES}
 
 
 def _present(recipe: FasRecipe) -> list[bool]:
@@ -140,6 +139,7 @@ class FasTrainSet:
 
 class FasFamily(Family):
     name = "fas"
+    submission_suffixes = (".csv",)
     metric_specs = metrics.METRICS
 
     # ------------------------------------------------------------------ task checks
@@ -245,6 +245,15 @@ class FasFamily(Family):
         return [{"score": np.asarray(v)} for v in scores_of(outputs, units, "P(bona fide)")]
 
     # ------------------------------------------------------------------ prediction files
+    def prediction_format(self) -> PredictionFormat:
+        return PredictionFormat(
+            suffixes=(".csv",),
+            summary="header id,score, one row per test sample id, score = P(bona fide) in [0, 1] (higher = live).",
+            details="""\
+.csv: header id,score, one row per test sample id; score is the probability that the sample is
+    bona fide (a live face), a finite number in [0, 1]: higher means more likely live. The
+    decision threshold is the task's (see the evaluation page), never the participant's.""")
+
     def prediction_suffix(self, outputs) -> str:
         return ".csv"
 

@@ -76,7 +76,7 @@ KONIQ_CSV = "koniq10k_scores_and_distributions.csv"
 KONIQ_IMAGES = ("512x384", "1024x768")
 KADID_CSV = "dmos.csv"
 KADID_IMAGES = "images"
-_SPLIT_VALUES = {"train": "train", "val": "train", "valid": "train", "validation": "train", "test": "test"}
+SPLIT_VALUES = {"train": "train", "val": "train", "valid": "train", "validation": "train", "test": "test"}
 _RATIO_SPLIT = re.compile(r"^ratio\d+_seed\d+_split_?\d+$")
 
 LAYOUT = f"""\
@@ -133,7 +133,7 @@ def _resolve(folder: Path, value: object, listing: Path, where: str) -> Path:
     return path
 
 
-def _score(dataset: str, value: object, listing: Path, where: str) -> float:
+def _score(dataset: str, value: object, listing: Path | None, where: str) -> float:
     try:
         raw = float(str(value).strip()) if not isinstance(value, (int, float, np.number)) else float(value)
     except ValueError:
@@ -145,6 +145,11 @@ def _score(dataset: str, value: object, listing: Path, where: str) -> float:
         raise HarnessError(f"{where}: MOS {raw:g} is outside {dataset}'s native range [{lo:g}, {hi:g}] "
                            f"(the harness maps that range to 0–100 itself)", listing)
     return raw
+
+
+def check_mos(dataset: str, value: object, where: str) -> float:
+    """A MOS given for ``dataset`` (on its native range) as a float; errors name ``where``."""
+    return _score(dataset, value, None, where)
 
 
 def _require(path: Path, what: str) -> Path:
@@ -301,10 +306,10 @@ def _load_meta(folder: Path, dataset: str, split_column: str | None) -> tuple[li
         rows.append(_Row(path.stem, path, raw, group, f"{listing.name} {where}"))
         if splits is not None:
             value = _cell(listing, n, row, split_col, header[split_col]).lower()
-            if value not in _SPLIT_VALUES:
+            if value not in SPLIT_VALUES:
                 raise HarnessError(f"{where}: split {value!r} in column {header[split_col]!r} is not "
                                    f"train, val or test", listing)
-            splits[path.stem] = _SPLIT_VALUES[value]
+            splits[path.stem] = SPLIT_VALUES[value]
     return rows, splits
 
 

@@ -17,10 +17,8 @@ prediction file is CSV ``id,alpha,score`` with one row per image and α.
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
 import hashlib
-import io
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -30,11 +28,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ...errors import HarnessError
-from ...family import (DataSource, Family, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
+from ...family import (DataSource, image_tensor, Family, PredictionFormat, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
                       combined_fingerprint, held_out, roles_needed, scores_of, select_by_role)
+from ...hfdata import Column, RowImage
 from ...results import atomic_path
-from ...scoring import Problems, Upload, check_ids, decode_text, number_in, parse_rows
+from ...scoring import Problems, Upload, check_ids, csv_rows, number_in, parse_number, parse_rows
 from ...stats import MetricValue, bootstrap, mean_with_se
+from ..splicing.data import save_row_image
 from . import data, metrics, trigger
 
 SAMPLE_SEED = 0
@@ -55,7 +55,7 @@ def alpha_grid(step: float = 0.4, top: float = 4.0) -> list[float]:
 
 
 def unit_id(image_id: str, alpha: float) -> str:
-    return f"{image_id}@a={alpha:g}"
+    return f"{image_id}@a={alpha + 0.0:g}"  # -0 is 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,7 +112,7 @@ class _Images(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, float, str]:
         r = self.records[i]
-        return _tensor(data.read_image(r.image)), float(r.mos), r.sample_id
+        return image_tensor(data.read_image(r.image)), float(r.mos), r.sample_id
 
 
 def _train_collate(items: list) -> dict:
@@ -139,10 +139,6 @@ class IqaTrainSet:
         return DataLoader(_Images(self.val_records), batch_size=batch_size, shuffle=False, collate_fn=_train_collate)
 
 
-def _tensor(image: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div_(255.0)
-
-
 def collate(items: list[tuple[Unit, dict]]) -> tuple[list[Unit], dict]:
     units = [u for u, _ in items]
     return units, {"images": [inp["image"] for _, inp in items], "ids": [u.sample_id for u in units]}
@@ -162,6 +158,7 @@ def _lines(numbers: list[int], shown: int = 5) -> str:
 
 class IqaBackdoorFamily(Family):
     name = "iqa_backdoor"
+    submission_suffixes = (".csv",)
     metric_specs = metrics.METRICS
 
     # ------------------------------------------------------------------ task checks
@@ -234,6 +231,46 @@ class IqaBackdoorFamily(Family):
         datasets = {r: [d.name for d in task.datasets.get(r, [])] for r in roles}
         return DataSource(kind, root, combined_fingerprint(role_fps), datasets, notes, role_fps, {"records": chosen})
 
+    # ------------------------------------------------------------------ datasets repositories
+    row_columns = (
+        Column("id", "text", True, help="sample id (the image's file stem)"),
+        Column("image", "image", True, help="the image (PNG, JPEG, TIFF or BMP)"),
+        Column("mos", "number", True, label=True, help="the MOS on the dataset's native range "
+               + ", ".join(f"{k} [{lo:g}, {hi:g}]" for k, (lo, hi) in data.NATIVE_RANGE.items())),
+        Column("dataset", "text", help=f"the task dataset of the row ({', '.join(data.DATASETS)})"),
+        Column("split", "text", help="train, val or test (default: the harness's seeded 80/20 split)"),
+    )
+
+    def write_rows(self, rows, out: Path) -> int:
+        """``<dataset>/images/<id><ext>`` and a pyiqa-style ``meta_info.csv`` (image, MOS on the
+        native range, and ``official_split`` when the rows carry a split). Bytes are written unchanged."""
+        listed: dict[str, list] = {}
+        for row in rows:
+            where, name, sid = row["_where"], row["dataset"], row["id"]
+            if name not in data.DATASETS:
+                raise HarnessError(f"{where}: unknown IQA dataset {name!r}; known: {list(data.DATASETS)}")
+            if row.get("image") is None or row.get("mos") is None:
+                raise HarnessError(f"{where}: empty {'image' if row.get('image') is None else 'MOS'}")
+            raw = data.check_mos(name, row["mos"], where)
+            split = row.get("split")
+            if split is not None and split.strip().lower() not in data.SPLIT_VALUES:
+                raise HarnessError(f"{where}: split {split!r} is not train, val or test")
+            image, _ = save_row_image(row["image"], out / name / "images", sid)
+            listed.setdefault(name, []).append([f"images/{image.name}", repr(raw), split])
+        for name, entries in listed.items():
+            has_split = {e[2] is not None for e in entries}
+            if has_split == {True, False}:
+                raise HarnessError(f"dataset {name!r}: some rows have a split and others none; give every row one")
+            header = ["image_name", "mos"] + (["official_split"] if True in has_split else [])
+            with open(out / name / data.META_CSV, "w", newline="", encoding="utf-8") as fh:
+                csv.writer(fh).writerows([header, *[e[: len(header)] for e in entries]])
+        return sum(len(e) for e in listed.values())
+
+    def export_rows(self, task, source: DataSource, role: str):
+        for r in source.scanned["records"][role]:
+            yield {"id": r.sample_id, "image": RowImage(r.image.read_bytes(), str(r.image), r.image.name),
+                   "mos": float(r.raw_mos), "dataset": r.dataset, "split": r.split}
+
     def train_data(self, task, source: DataSource, model) -> IqaTrainSet:
         pattern, _ = model_pattern(model)
         return IqaTrainSet(source.scanned["records"].get("train", []), pattern, IqaRecipe.from_dict(task.recipe).delta_y)
@@ -251,7 +288,7 @@ class IqaBackdoorFamily(Family):
 
         def produce(image_id: str, wanted: set[str]) -> Iterator[tuple[Unit, dict]]:
             r = by_id[image_id]
-            clean = _tensor(data.read_image(r.image))
+            clean = image_tensor(data.read_image(r.image))
             if not recipe.backdoor:
                 yield Unit(image_id, reference=_reference(r, None)), {"image": clean}
                 return
@@ -283,6 +320,19 @@ class IqaBackdoorFamily(Family):
                 for unit, v in zip(units, scores_of(outputs, units, "quality on the 0-100 scale"))]
 
     # ------------------------------------------------------------------ prediction files
+    def prediction_format(self) -> PredictionFormat:
+        return PredictionFormat(
+            suffixes=(".csv",),
+            summary="header id,alpha,score, one row per test image id and trigger strength alpha of the task's "
+                    "grid (alpha 0 = clean; a plain quality task: alpha 0 or empty), score = predicted quality "
+                    "on the 0-100 MOS scale.",
+            details="""\
+.csv: header id,alpha,score. id is the test image's id; alpha the trigger strength the image was
+    scored at: a backdoor task needs one row per image and alpha of its grid (alpha 0 = the
+    clean image, the others as `harness run` injects the trigger), a plain quality task one row
+    per image with alpha 0 (or empty). score is the model's predicted quality on the 0-100 MOS
+    scale (a finite number).""")
+
     def prediction_suffix(self, outputs) -> str:
         return ".csv"
 
@@ -303,11 +353,6 @@ class IqaBackdoorFamily(Family):
         0 if present, on a plain quality task)."""
         if Path(upload.name).suffix.lower() != ".csv":
             raise HarnessError("unknown prediction format: IQA predictions are a .csv with header id,alpha,score", upload.name)
-        text = decode_text(upload)
-        reader = csv.reader(io.StringIO(text, newline=""))
-        got = next(reader)
-        if [c.strip() for c in got] != list(HEADER):
-            raise HarnessError(f"the header must be exactly {','.join(HEADER)!r}, got {','.join(got)!r}", upload.name)
         backdoor = IqaRecipe.from_dict(task.recipe).backdoor
         off_grid: list[int] = []     # plain task: rows with a trigger strength
         not_number: list[int] = []   # rows whose alpha is not a number
@@ -318,9 +363,8 @@ class IqaBackdoorFamily(Family):
                     yield n, fields
                     continue
                 image_id, alpha, score = (f.strip() for f in fields)
-                try:
-                    a = float(alpha) if alpha or backdoor else 0.0  # a plain task may leave alpha empty
-                except ValueError:
+                a = parse_number(alpha) if alpha or backdoor else 0.0  # a plain task may leave alpha empty
+                if a is None:
                     not_number.append(n)
                     continue
                 if not backdoor and a != 0:
@@ -328,7 +372,7 @@ class IqaBackdoorFamily(Family):
                     continue
                 yield n, [unit_id(image_id, a) if backdoor else image_id, score]
 
-        rows, seen = parse_rows(keyed(enumerate(reader, start=2)), ("id", "score"), {"score": number_in(-1e6, 1e6)}, problems)
+        rows, seen = parse_rows(keyed(csv_rows(upload, HEADER)), ("id", "score"), {"score": number_in(-1e6, 1e6)}, problems)
         if not_number:
             problems.add(f"{len(not_number)} row(s) with an alpha that is not a number (line(s) {_lines(not_number)})")
         if off_grid:
@@ -368,6 +412,18 @@ class IqaBackdoorFamily(Family):
             for a in (recipe.alphas or [None]):
                 refs[unit_id(r.sample_id, a) if a is not None else r.sample_id] = _reference(r, a)
         return refs, {"kind": source.kind, "root": str(source.root), "fingerprint": source.fingerprint, "samples": len(refs)}
+
+    def protocol_values(self, task, data_root: Path | None) -> dict[str, MetricValue]:
+        """The default trigger's visibility (psnr, ssim at full strength) on the test images: what
+        a run of the task records with the default trigger, measured by the same code."""
+        names = [m.name for m in task.metrics if m.name in VISIBILITY]
+        if not names or not IqaRecipe.from_dict(task.recipe).backdoor:
+            return {}
+        tests = self.test_set(task, self.resolve_data(task, data_root, need_train=False), None, None)
+        seen = [{k: unit.meta[k] for k in VISIBILITY} for unit, _ in tests.make_dataset(tests.sample_ids)
+                if all(k in unit.meta for k in VISIBILITY)]
+        rows = pd.DataFrame(seen, columns=list(VISIBILITY))
+        return {name: _visibility(rows, name) for name in names}
 
     # ------------------------------------------------------------------ scoring
     def score(self, task, outputs: dict[str, dict], references: dict[str, dict], *, n_boot: int, seed: int) -> Score:

@@ -472,8 +472,8 @@ METRICS: dict[str, MetricSpec] = {s.name: s for s in (
                "mean over non-zero α of SROCC(predα, gt + αΔy); " + _ATTACK, _CORR),
     MetricSpec("psnr", "max", "dB",
                "mean per-image PSNR of triggered vs clean images (higher = less visible trigger; "
-               "inf if unchanged); " + _ATTACK, (0.0, None)),
+               "inf if unchanged); " + _ATTACK, (0.0, None), from_upload=False),
     MetricSpec("ssim", "max", "fraction",
                "mean SSIM (Wang 2004, Gaussian 11/1.5, per RGB channel) of triggered vs clean "
-               "(higher = less visible trigger); " + _ATTACK, (-1.0, 1.0)),
+               "(higher = less visible trigger); " + _ATTACK, (-1.0, 1.0), from_upload=False),
 )}

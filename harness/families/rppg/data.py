@@ -110,8 +110,9 @@ def resample_to_frames(wave: np.ndarray, n_frames: int, gt_fs: float | None, fs:
     return np.interp(np.linspace(0.0, 1.0, n_frames), np.linspace(0.0, 1.0, wave.size), wave)
 
 
-def read_video(path: Path) -> Iterator[np.ndarray]:
-    """Stream RGB uint8 frames of a video file (OpenCV); HarnessError if it yields none."""
+def read_video(path: Path, bgr: bool = False) -> Iterator[np.ndarray]:
+    """Stream RGB (``bgr``: OpenCV's native BGR) uint8 frames of a video file (OpenCV);
+    HarnessError if it yields none."""
     path = Path(path)
     if not path.is_file():
         raise HarnessError("video file not found", path)
@@ -125,22 +126,23 @@ def read_video(path: Path) -> Iterator[np.ndarray]:
             if not ok:
                 break
             count += 1
-            yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            yield frame if bgr else cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
         if count == 0:
             raise HarnessError("no frame could be decoded (corrupt or empty video)", path)
     finally:
         cap.release()
 
 
-def read_image_sequence(paths: list[Path]) -> Iterator[np.ndarray]:
-    """Stream RGB uint8 frames from image files, one file at a time, in the given order."""
+def read_image_sequence(paths: list[Path], bgr: bool = False) -> Iterator[np.ndarray]:
+    """Stream RGB (``bgr``: OpenCV's native BGR) uint8 frames from image files, one file at a
+    time, in the given order."""
     if not paths:
         raise HarnessError("empty image sequence: no frame files")
     for p in paths:
         img = cv2.imread(str(p), cv2.IMREAD_COLOR)
         if img is None:
             raise HarnessError("cannot read image frame (missing, corrupt or unsupported)", p)
-        yield cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        yield img if bgr else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
 # ----------------------------------------------------------------------------- shared helpers
@@ -284,14 +286,22 @@ def _source(path: Path, default_fs: float, dataset: str) -> tuple[float, Callabl
 def _record(dataset: str, subject: str, key: str, fs: float, path: Path, frames: Callable[[], Iterator[np.ndarray]],
             ground_truth: Callable[[], tuple[np.ndarray, float | None]], gt_path: Path, **meta) -> VideoRecord:
     return VideoRecord(dataset=dataset, subject=subject, key=key, fs=float(fs), path=path, frames=frames,
-                       ground_truth=ground_truth, gt_path=gt_path, meta=meta)
+                       ground_truth=ground_truth, gt_path=gt_path, meta=meta, bgr_frames=_bgr_twin(frames))
+
+
+def _bgr_twin(frames: Callable[[], Iterator[np.ndarray]]) -> Callable[[], Iterator[np.ndarray]] | None:
+    """The same stream in OpenCV's BGR order, for the OpenCV readers (``read_video``,
+    ``read_image_sequence``); None for the others (HDF5, MATLAB), whose frames are RGB already."""
+    if isinstance(frames, functools.partial) and frames.func in (read_video, read_image_sequence):
+        return functools.partial(frames.func, *frames.args, **frames.keywords, bgr=True)
+    return None
 
 
 # ----------------------------------------------------------------------------- UBFC-rPPG
-def scan_ubfc_rppg(folder: Path) -> list[VideoRecord]:
+def scan_ubfc_rppg(folder: Path, unlabelled: bool = False) -> list[VideoRecord]:
     """UBFC-rPPG DATASET_2: ``subjectN/vid.avi`` + ``ground_truth.txt`` (line 1 PPG, line 2 HR,
-    line 3 timestamps in s). fs from the video header (default 30). GT rate from the timestamps
-    when present, else one sample per frame. Folders without ``vid.avi`` are ignored unless named
+    line 3 timestamps in s; a participant copy, ``unlabelled``: ``vid.avi`` only). fs from the
+    video header (default 30). GT rate from the timestamps when present, else one sample per frame. Folders without ``vid.avi`` are ignored unless named
     ``subject*``. DATASET_1 (``gtdump.xmp``) is not supported.
     """
     root = _locate(folder, lambda p: any((d / "vid.avi").is_file() for d in _subdirs(p)), ("RawData", "DATASET_2"))
@@ -302,8 +312,11 @@ def scan_ubfc_rppg(folder: Path) -> list[VideoRecord]:
             if d.name.lower().startswith("subject"):
                 _need(video, "ubfc-rppg", "video vid.avi")
             continue
-        gt = _need(d / "ground_truth.txt", "ubfc-rppg", "ground_truth.txt")
         fs, frames, _ = _source(video, DEFAULT_FS, "ubfc-rppg")
+        if unlabelled:  # a participant copy: the ground truth is withheld
+            records.append(_record("ubfc-rppg", d.name, d.name, fs, video, frames, None, None))
+            continue
+        gt = _need(d / "ground_truth.txt", "ubfc-rppg", "ground_truth.txt")
         records.append(_record("ubfc-rppg", d.name, d.name, fs, video, frames,
                                functools.partial(_ubfc_ground_truth, gt), gt))
     return records

@@ -1,18 +1,30 @@
 """The rPPG family: remote heart-rate estimation from face video.
 
-What an adapter receives (``inputs`` it declares):
-    ``rgb``     (B, T, 3) float32 spatial-mean R, G, B of the face ROI per frame (0–255), one unit
-                per video; padding beyond ``lengths`` repeats the last frame.
-    ``frames``  (B, T, S, S, 3) uint8 face crops resized to ``frame_size`` (default 72), in parts of
-                ``chunk_frames`` frames (default 180, the toolbox's chunk) so long videos stream.
-    Always: ``lengths`` (B,) valid frames, ``fs`` (B,) frame rate, ``ids`` list of sample ids.
-What it returns (``output``): ``bvp`` (B, T) waveform at the video frame rate, or ``hr`` (B,) bpm.
-A bare tensor is taken as that output.
+What an adapter receives (``inputs`` it declares; every knob is a class attribute, see README
+"Writing your model"):
+    ``rgb``     (B, T, 3) float32 spatial-mean R, G, B of the face ROI per frame (0–255); one unit
+                per video unless ``chunk_frames`` is set.
+    ``frames``  (B, T, S, S, C) face crops resized to ``frame_size`` S (default 72), RGB order,
+                channels last; uint8 for ``frame_types = ("raw",)`` (the default), else float32
+                with 3 channels per type side by side (e.g. ``("diff_normalized",
+                "standardized")`` → C = 6), computed over the whole video before chunking. Cut
+                in windows of ``chunk_frames`` (default 180) every ``chunk_stride`` frames, with
+                ``chunk_tail`` "pad" (default), "drop" or "end" (see :mod:`.chunks`).
+    Always: ``lengths`` (B,) valid frames (a padded window repeats its last frame), ``starts``
+    (B,) first frame of each window, ``fs`` (B,) frame rate, ``ids`` list of sample ids.
+The face ROI follows ``crop`` (the model's, else the task's ``inputs.crop``, else "harness"):
+see :mod:`.face`.
+What it returns (``output``): ``bvp`` (B, T) waveform at the video frame rate, ``bvp_diff``
+(B, T) its first difference (integrated by ``cumsum`` over the stitched video, as the toolbox
+does for DiffNormalized labels), or ``hr`` (B,) bpm (a video's HR is the mean over its windows).
+A bare tensor is taken as the declared ``output``.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import tempfile
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -25,12 +37,12 @@ from ...errors import HarnessError
 from ...family import cache_root, DataSource, Family, Score, StreamDataset, TestSet, Unit, fingerprint_files
 from ...registry import natural_key
 from . import data as rdata
-from . import face, metrics, predictions, signal, synth
+from . import chunks, decode, face, metrics, predictions, signal, synth
 from .types import VideoRecord
 
 SPLITS = ("all", "half-a", "half-b")
 INPUT_KINDS = ("rgb", "frames")
-OUTPUT_KINDS = ("bvp", "hr")
+OUTPUT_KINDS = ("bvp", "bvp_diff", "hr")
 SAMPLE_SEED = 0
 
 
@@ -53,53 +65,137 @@ def select_split(records: list[VideoRecord], split: str) -> list[VideoRecord]:
 
 @dataclasses.dataclass(frozen=True)
 class InputSpec:
+    """What a model is fed and how its outputs go back to frames (recorded with every run)."""
+
     kind: str = "rgb"
     frame_size: int = 72
-    chunk_frames: int = 180
+    chunking: chunks.Chunking = chunks.Chunking()  # InputSpec.of: 180-frame windows for frames models
+    frame_types: tuple[str, ...] = ("raw",)
+    crop: face.CropRecipe = face.CropRecipe()
+    output: str = "bvp"
+    decoder: str = decode.OPENCV  # for video files; see decode.py
 
     @classmethod
-    def of(cls, model: Any) -> "InputSpec":
+    def of(cls, model: Any, task: Any = None) -> "InputSpec":
+        """The spec a model declares (class attributes), with the task's ``inputs.crop`` as the
+        crop default; a bad value is refused naming the attribute."""
         inputs = tuple(getattr(model, "inputs", ()) or ("rgb",))
         kinds = [k for k in inputs if k in INPUT_KINDS]
         if len(kinds) != 1:
             raise HarnessError(f"an rPPG model declares exactly one of inputs {INPUT_KINDS}, got {inputs}")
-        return cls(kinds[0], int(getattr(model, "frame_size", 72)), int(getattr(model, "chunk_frames", 180)))
+        kind = kinds[0]
+        task_crop = ((getattr(task, "config", None) or {}).get("inputs") or {}).get("crop")
+        attr = "chunk_frames"
+        try:
+            length = getattr(model, "chunk_frames", 180 if kind == "frames" else None)
+            attr = "chunk_stride/chunk_tail"
+            chunking = chunks.Chunking(length, getattr(model, "chunk_stride", None), getattr(model, "chunk_tail", "pad"))
+            attr = "frame_types"
+            types = chunks.frame_types_of(getattr(model, "frame_types", ("raw",)))
+            attr = "crop"
+            crop = face.CropRecipe.of(getattr(model, "crop", None) or task_crop)
+            attr = "frame_size"
+            size = int(getattr(model, "frame_size", 72))
+            if size < 1:
+                raise ValueError(f"frame_size must be >= 1, got {size}")
+        except (ValueError, TypeError) as exc:
+            raise HarnessError(f"rPPG model attribute {attr}: {exc}") from exc
+        output = str(getattr(model, "output", "") or "bvp")
+        if output not in OUTPUT_KINDS:
+            raise HarnessError(f"rPPG model output must be one of {OUTPUT_KINDS}, got {output!r}")
+        return cls(kind, size, chunking, types, crop, output)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {"kind": self.kind, "chunking": self.chunking.to_dict(), "crop": self.crop.to_dict(), "output": self.output}
+        if self.kind == "frames":
+            d.update(frame_size=self.frame_size, frame_types=list(self.frame_types))
+        return d
 
 
-def stream_video(record: VideoRecord, spec: InputSpec) -> Iterator[tuple[Unit, dict]]:
-    """Decode one video once, frame by frame: yield its units (one for ``rgb``, chunks for
-    ``frames``), the last carrying the ground truth resampled to the decoded frame count."""
-    sid = record.sample_id
-    box, found = None, True
-    means: list[np.ndarray] = []
-    chunk: list[np.ndarray] = []
-    part = 0
-    pending = None  # a full chunk is sent once the next frame shows it is not the last one
+def decode_video(record: VideoRecord, spec: InputSpec, spool: Any = None) -> tuple[np.ndarray, np.ndarray | None, bool, str]:
+    """Decode one video once, frame by frame: (per-frame ROI means (T, 3) float32, face crops resized
+    to ``frame_size`` as a read-only memmap over ``spool`` (a binary temp file) for ``frames``
+    models else None, whether every face detection found a face, the decoder that ran).
+
+    Per frame only the face crop is touched: its channel sums (``cv2.sumElems``, exact on uint8,
+    so the means equal numpy's), and for ``frames`` its resize. Frames come in the decoder's own
+    BGR order where the reader offers it; only the frames a face detection looks at and the small
+    resized crops are converted to RGB. CUDA runs of ``rgb`` models with the harness crop decode
+    on the GPU (torchcodec, :mod:`.decode`) where it can."""
+    if (spec.decoder == decode.GPU and spec.kind == "rgb" and spec.crop.name == "harness"
+            and record.path.suffix.lower() in decode.VIDEO_SUFFIXES):
+        on_gpu = decode.gpu_crop_sums(record.path, face.face_box)
+        if on_gpu is not None:
+            sums, area, found = on_gpu
+            _enough_frames(record, len(sums))
+            return (np.asarray(sums, dtype=np.float64)[:, :3] / area).astype(np.float32), None, found, decode.GPU
+    bgr = record.bgr_frames is not None
+    cropper = face.Cropper.for_video(spec.crop, record.frames, bgr=bgr)
+    sums: list[tuple[float, ...]] = []
+    areas: list[int] = []
+    size = spec.frame_size
+    shape = None
     try:
-        for frame in record.frames():
-            if box is None:
-                box, found = face.face_box(frame)
-            roi = face.crop(frame, box)
-            means.append(roi.reshape(-1, 3).mean(axis=0))
-            if spec.kind == "frames":
-                if pending is not None:
-                    yield Unit(sid, part, last=False), {"frames": pending, "fs": record.fs}
-                    part, pending = part + 1, None
-                chunk.append(cv2.resize(roi, (spec.frame_size, spec.frame_size), interpolation=cv2.INTER_AREA))
-                if len(chunk) == spec.chunk_frames:
-                    pending, chunk = np.stack(chunk), []
+        for i, frame in enumerate(record.bgr_frames() if bgr else record.frames()):
+            if shape is None:
+                shape = frame.shape
+            elif frame.shape != shape:
+                raise HarnessError(f"frame {i + 1} is {frame.shape}, the first frame {shape}: "
+                                   f"a video's frames must share one size", record.path)
+            roi = cropper(i, frame)
+            sums.append(cv2.sumElems(roi))
+            areas.append(roi.shape[0] * roi.shape[1])
+            if spool is not None:
+                small = cv2.resize(roi, (size, size), interpolation=cv2.INTER_AREA)
+                spool.write(np.ascontiguousarray(cv2.cvtColor(small, cv2.COLOR_BGR2RGB) if bgr else small).tobytes())
     except HarnessError:
         raise
     except (cv2.error, OSError, ValueError) as exc:
         raise HarnessError(f"cannot decode video: {exc}", record.path) from exc
-    if len(means) < signal.MIN_WINDOW_FRAMES:
-        raise HarnessError(f"video has {len(means)} frame(s); at least {signal.MIN_WINDOW_FRAMES} are needed", record.path)
-    meta = {"n_frames": len(means), "face_found": found, "dataset": record.dataset, "subject": record.subject}
-    unit = Unit(sid, part, last=True, reference=reference(record, len(means)), meta=meta)
-    if spec.kind == "rgb":
-        yield unit, {"rgb": np.asarray(means, dtype=np.float32), "fs": record.fs}
-    else:
-        yield unit, {"frames": pending if pending is not None else np.stack(chunk), "fs": record.fs}
+    _enough_frames(record, len(sums))
+    channels = [2, 1, 0] if bgr else [0, 1, 2]
+    means = (np.asarray(sums, dtype=np.float64)[:, channels] / np.asarray(areas, dtype=np.float64)[:, None]).astype(np.float32)
+    crops = None
+    if spool is not None:
+        spool.flush()
+        crops = np.memmap(spool, dtype=np.uint8, mode="r", shape=(len(means), size, size, 3))
+    return means, crops, cropper.found, decode.OPENCV
+
+
+def _enough_frames(record: VideoRecord, n: int) -> None:
+    if n < signal.MIN_WINDOW_FRAMES:
+        raise HarnessError(f"video has {n} frame(s); at least {signal.MIN_WINDOW_FRAMES} are needed", record.path)
+
+
+def stream_video(record: VideoRecord, spec: InputSpec) -> Iterator[tuple[Unit, dict]]:
+    """Decode one video once, then yield its windows (:meth:`Chunking.windows`) in the model's
+    representation, the last carrying the ground truth resampled to the decoded frame count.
+    Face crops wait in a temporary file (``frame_size``² × 3 bytes a frame), never in memory."""
+    sid = record.sample_id
+    with tempfile.TemporaryFile(prefix="harness-crops-") if spec.kind == "frames" else contextlib.nullcontext() as spool:
+        means, crops, found, decoder = decode_video(record, spec, spool)
+        n = len(means)
+        windows = spec.chunking.windows(n)
+        if not windows:
+            raise HarnessError(f"video has {n} frames, fewer than one chunk of {spec.chunking.length} "
+                               f"(chunk_tail 'drop' leaves nothing to predict)", record.path)
+        source = chunks.Preprocessed(crops, spec.frame_types) if crops is not None else None
+        covered = max(s + v for s, v in windows)
+        meta = {"n_frames": n, "face_found": found, "dataset": record.dataset, "subject": record.subject,
+                "uncovered_frames": n - covered, "decoder": decoder}
+        for k, (start, valid) in enumerate(windows):
+            last = k == len(windows) - 1
+            length = spec.chunking.length or n
+            if source is not None:
+                x = source.window(start, max(length, valid))
+            else:
+                x = means[start:start + valid]
+                if len(x) < length:
+                    x = np.concatenate([x, np.repeat(x[-1:], length - len(x), axis=0)])
+            truth = (reference(record, n) if record.ground_truth is not None else {"fs": float(record.fs)}) if last else None
+            unit = Unit(sid, k, last=last, reference=truth,
+                        meta={**(meta if last else {}), "start": start, "valid": valid, "output": spec.output})
+            yield unit, {spec.kind: x, "fs": record.fs, "start": start, "valid": valid}
 
 
 def reference(record: VideoRecord, n_frames: int) -> dict:
@@ -134,15 +230,19 @@ def collate(items: list[tuple[Unit, dict]]) -> tuple[list[Unit], dict]:
     units = [u for u, _ in items]
     key = "rgb" if "rgb" in items[0][1] else "frames"
     values, lengths = _pad_stack([inp[key] for _, inp in items])
+    if all("valid" in inp for _, inp in items):  # windows padded before: their valid frames
+        lengths = torch.tensor([inp["valid"] for _, inp in items], dtype=torch.long)
     return units, {key: values, "lengths": lengths,
+                   "starts": torch.tensor([inp.get("start", 0) for _, inp in items], dtype=torch.long),
                    "fs": torch.tensor([inp["fs"] for _, inp in items], dtype=torch.float64),
                    "ids": [u.sample_id for u in units]}
 
 
 class TrainSet:
     """What ``fit()`` receives: re-iterable, one dict per training video (streamed, never all in
-    memory): ``sample_id``, ``dataset``, ``subject``, ``fs``, the adapter's input (``rgb`` (T, 3)
-    or ``frames`` (T, S, S, 3)) and ``bvp`` (T,) ground truth at the frame rate."""
+    memory): ``sample_id``, ``dataset``, ``subject``, ``fs``, the adapter's input for the whole
+    video, unchunked (``rgb`` (T, 3) or ``frames`` (T, S, S, C) in its ``frame_types``) and
+    ``bvp`` (T,) ground truth at the frame rate."""
 
     def __init__(self, records: list[VideoRecord], spec: InputSpec):
         self.records, self.spec = records, spec
@@ -151,16 +251,20 @@ class TrainSet:
         return len(self.records)
 
     def __iter__(self) -> Iterator[dict]:
+        frames = self.spec.kind == "frames"
         for rec in self.records:
-            units = list(stream_video(rec, self.spec))
-            parts = [inp[self.spec.kind] for _, inp in units]
-            last = units[-1][0]
+            with tempfile.TemporaryFile(prefix="harness-crops-") if frames else contextlib.nullcontext() as spool:
+                means, crops, _, _ = decode_video(rec, self.spec, spool)
+                x = chunks.Preprocessed(crops, self.spec.frame_types).window(0, len(means)) if frames else means
             yield {"sample_id": rec.sample_id, "dataset": rec.dataset, "subject": rec.subject,
-                   "fs": rec.fs, self.spec.kind: np.concatenate(parts), "bvp": last.reference["bvp"]}
+                   "fs": rec.fs, self.spec.kind: x, "bvp": reference(rec, len(means))["bvp"]}
 
 
 class RppgFamily(Family):
     name = "rppg"
+    submission_suffixes = (".npz", ".csv")
+    submission_format = ("a .npz of BVP waveforms (one float array per id, one value per video frame, plus __fs__) "
+                         "or a .csv with header id,hr_bpm (windowed tasks: id <id>#<k>); a .zip holding one is accepted")
     reference_suffix = ".npz"
     metric_specs = metrics.METRICS
 
@@ -170,6 +274,13 @@ class RppgFamily(Family):
             signal.Recipe.from_dict(task.recipe)
         except (ValueError, TypeError) as exc:
             raise HarnessError(f"recipe: {exc}", task.path) from exc
+        inputs = task.config.get("inputs") or {}
+        if not isinstance(inputs, dict) or set(inputs) - {"crop"}:
+            raise HarnessError(f"inputs: an rPPG task may set only 'crop' there, got {inputs!r}", task.path)
+        try:
+            face.CropRecipe.of(inputs.get("crop"))
+        except (ValueError, TypeError) as exc:
+            raise HarnessError(f"inputs.crop: {exc}", task.path) from exc
         for role, refs in task.datasets.items():
             for ref in refs:
                 if ref.name not in rdata.DATASETS:
@@ -193,9 +304,9 @@ class RppgFamily(Family):
             synth.synthesize(root, missing, seed=SAMPLE_SEED)
         return root
 
-    def _records(self, source_kind: str, root: Path, name: str) -> list[VideoRecord]:
-        if source_kind == "sample":  # every sample domain is written in the UBFC-rPPG layout
-            return [dataclasses.replace(r, dataset=name) for r in rdata.scan("ubfc-rppg", root / name)]
+    def _records(self, source_kind: str, root: Path, name: str, unlabelled: bool = False) -> list[VideoRecord]:
+        if source_kind == "sample" or unlabelled:  # the sample and participant copies use the UBFC-rPPG layout
+            return [dataclasses.replace(r, dataset=name) for r in rdata.scan("ubfc-rppg", root / name, unlabelled=unlabelled)]
         return rdata.scan(name, root / name)
 
     def resolve_data(self, task, data_root: Path | None, need_train: bool) -> DataSource:
@@ -224,13 +335,19 @@ class RppgFamily(Family):
             kind = _synthetic_or_real(root, roles["test"] + (roles.get("train", []) if need_train else []))
             if kind == "sample":
                 notes.append(f"{root} holds the harness's synthetic sample (synth.json): results are labelled 'sample'")
+        from ...participant import is_participant_copy
+
+        unlabelled = set(roles["test"]) if is_participant_copy(root) else set()
+        if unlabelled:
+            notes.append("participant copy: the test ground truth is withheld; a run writes its --submission file and "
+                         "scores nothing")
         used = {"test": roles["test"], "train": roles.get("train", []) if need_train else []}
         per_role, all_frames, all_heads, scanned = {}, [], [], {}
         for role, names in used.items():
             frames, heads = [], []
             for name in dict.fromkeys(names):
                 if name not in scanned:
-                    scanned[name] = self._records(kind, root, name)
+                    scanned[name] = self._records(kind, root, name, name in unlabelled)
                 for rec in scanned[name]:
                     for p in (rec.path, rec.gt_path):
                         if p is not None and p.is_dir():
@@ -241,7 +358,8 @@ class RppgFamily(Family):
                 per_role[role] = fingerprint_files(root, frames, heads)
             all_frames += frames
             all_heads += heads
-        return DataSource(kind, root, fingerprint_files(root, all_frames, all_heads), roles, notes, per_role, scanned)
+        return DataSource(kind, root, fingerprint_files(root, all_frames, all_heads), roles, notes, per_role, scanned,
+                          labelled=not unlabelled)
 
     def _role_records(self, task, source: DataSource, role: str) -> list[VideoRecord]:
         out = []
@@ -253,19 +371,26 @@ class RppgFamily(Family):
         return out
 
     def train_data(self, task, source: DataSource, model) -> TrainSet:
-        return TrainSet(self._role_records(task, source, "train"), InputSpec.of(model))
+        return TrainSet(self._role_records(task, source, "train"), InputSpec.of(model, task))
 
     def test_set(self, task, source: DataSource, model, limit: int | None) -> TestSet:
         records = self._role_records(task, source, "test")
         if limit is not None:
             records = records[: max(int(limit), 0)]
-        spec = InputSpec.of(model)
+        spec = InputSpec.of(model, task)
+        if spec.kind == "rgb" and spec.crop.name == "harness" and any(
+                r.path.suffix.lower() in decode.VIDEO_SUFFIXES for r in records):
+            spec = dataclasses.replace(spec, decoder=decode.choose())
         by_id = {r.sample_id: r for r in records}
         if len(by_id) != len(records):
             raise HarnessError("duplicate sample ids in the test set (a dataset listed twice?)", task.path)
+        on_gpu = spec.decoder == decode.GPU
         return TestSet(list(by_id), self,
                        make_dataset=lambda ids: StreamDataset([by_id[i] for i in ids], lambda r: stream_video(r, spec)),
-                       collate=collate)
+                       collate=collate, record=spec.to_dict(), key=f"decoder={decode.GPU}" if on_gpu else "",
+                       notes=[f"video decoder: torchcodec on CUDA, in the main process (OpenCV for files it refuses; "
+                              f"${decode.DECODER_ENV}=opencv decodes on the CPU)"] if on_gpu else [],
+                       max_workers=0 if on_gpu else None)
 
     # ------------------------------------------------------------------ outputs
     def split_outputs(self, outputs: Any, units: Sequence[Unit], inputs: dict) -> list[dict]:
@@ -276,28 +401,74 @@ class RppgFamily(Family):
             kind, value = keys[0], outputs[keys[0]]
         else:
             value = outputs
-            kind = "bvp" if getattr(value, "ndim", 0) == 2 else "hr"
+            declared = units[0].meta.get("output", "bvp")
+            kind = (declared if declared != "hr" else "bvp") if getattr(value, "ndim", 0) == 2 else "hr"
         value = torch.as_tensor(value).detach().float().cpu()
         lengths = inputs["lengths"]
         batch = len(units)
-        expected = (batch, int(inputs[("rgb" if "rgb" in inputs else "frames")].shape[1])) if kind == "bvp" else (batch,)
+        expected = (batch, int(inputs[("rgb" if "rgb" in inputs else "frames")].shape[1])) if kind != "hr" else (batch,)
         if tuple(value.shape) != expected:
             raise HarnessError(f"model returned {kind} of shape {tuple(value.shape)} for a batch of "
                                f"{batch}; expected {expected} (sample {units[0].sample_id})")
         out = []
         for i, unit in enumerate(units):
-            v = value[i, : int(lengths[i])] if kind == "bvp" else value[i]
+            v = value[i, : int(lengths[i])] if kind != "hr" else value[i]
             if not torch.isfinite(v).all():
                 raise HarnessError(f"model returned NaN or infinite {kind} for sample {unit.sample_id}")
-            out.append({kind: v.numpy().astype(np.float64)})
+            out.append({kind: v.numpy().astype(np.float64), "start": int(unit.meta.get("start", 0))})
         return out
 
     def merge_parts(self, parts: list[dict]) -> dict:
-        if "bvp" in parts[0]:
-            return {"bvp": np.concatenate([p["bvp"] for p in parts])}
-        return {"hr": np.asarray(np.mean([float(p["hr"]) for p in parts]))}
+        """A video's windows stitched back to its frames (overlaps averaged); ``bvp_diff`` is then
+        integrated by ``cumsum`` as rPPG-Toolbox does, so the prediction file holds a waveform."""
+        if "hr" in parts[0]:
+            return {"hr": np.asarray(np.mean([float(p["hr"]) for p in parts]))}
+        kind = "bvp_diff" if "bvp_diff" in parts[0] else "bvp"
+        if any(kind not in p for p in parts):
+            raise HarnessError(f"model returned {kind} for some windows of a video and not for others")
+        wave = chunks.stitch([(p["start"], p[kind]) for p in parts])
+        return {"bvp": np.cumsum(wave) if kind == "bvp_diff" else wave}
+
+    def write_participant_copy(self, task, root: Path, out: Path) -> tuple[list[str], dict[str, str]]:
+        """Training datasets' folders as they are; each test video's file, byte for byte, as
+        ``<dataset>/<opaque key>/vid.avi`` (the UBFC-rPPG layout) without its ground truth. Test
+        datasets must be whole (split ``all``), not also training data, and (real data) in the
+        UBFC-rPPG layout, so no video is re-encoded."""
+        import secrets
+        import shutil
+
+        from ...participant import copy_dataset_folders, opaque_key
+
+        train = [d.name for d in task.datasets.get("train", [])]
+        for ref in task.datasets["test"]:
+            if ref.name in train or ref.split != "all":
+                raise HarnessError(f"participant-copy: test dataset {ref.name!r} (split {ref.split!r}) is split or shared "
+                                   "with training data; only whole test datasets are supported", task.path)
+        source = self.resolve_data(task, root, need_train=bool(train))
+        if source.kind == "real" and any(ref.name != "ubfc-rppg" for ref in task.datasets["test"]):
+            raise HarnessError("participant-copy copies test videos without re-encoding them: supported for real test "
+                               "datasets in the UBFC-rPPG layout only", task.path)
+        copy_dataset_folders(source.root, out, train)
+        ids: dict[str, str] = {}
+        salt = secrets.token_hex(8)
+        for record in self._role_records(task, source, "test"):
+            key = opaque_key(record.sample_id, salt)
+            target = out / record.dataset / key
+            if record.path.is_dir() or target.exists():
+                raise HarnessError("participant-copy needs one video file per test video and distinct keys", record.path)
+            target.mkdir(parents=True)
+            shutil.copyfile(record.path, target / "vid.avi")
+            ids[record.sample_id] = f"{record.dataset}/{key}"
+            marker = source.root / record.dataset / synth.MARKER
+            if marker.is_file() and not (out / record.dataset / synth.MARKER).exists():
+                shutil.copyfile(marker, out / record.dataset / synth.MARKER)  # still the synthetic sample
+        return ["test videos: <dataset>/<opaque key>/vid.avi (UBFC-rPPG layout, the files as released), no ground "
+                "truth"], ids
 
     # ------------------------------------------------------------------ prediction files
+    def prediction_format(self):
+        return predictions.FORMAT
+
     def prediction_suffix(self, outputs: dict[str, dict]) -> str:
         return ".npz" if all("bvp" in o for o in outputs.values()) else ".csv"
 
@@ -317,6 +488,9 @@ class RppgFamily(Family):
     def references(self, task, data_root: Path | None) -> tuple[dict[str, dict], dict]:
         """Ground truth of the test set, read from the datasets (frames are counted, not kept)."""
         source = self.resolve_data(task, data_root, need_train=False)
+        if not source.labelled:
+            raise HarnessError("a participant copy holds no ground truth; read the reference from the organizer's "
+                               "data root", source.root)
         refs = {r.sample_id: reference(r, count_frames(r)) for r in self._role_records(task, source, "test")}
         return refs, {"kind": source.kind, "root": str(source.root), "fingerprint": source.fingerprint,
                       "samples": len(refs)}
@@ -325,7 +499,7 @@ class RppgFamily(Family):
     def score(self, task, outputs: dict[str, dict], references: dict[str, dict], *, n_boot: int, seed: int) -> Score:
         recipe = signal.Recipe.from_dict(task.recipe)
         rows = []
-        fallback = 0
+        fallback = uncovered = partial = 0
         for sid, out in outputs.items():
             ref = references[sid]
             fs = float(ref["fs"])
@@ -333,8 +507,11 @@ class RppgFamily(Family):
             fallback += not meta.get("face_found", True)
             base = {"sample_id": sid, "dataset": meta.get("dataset", sid.split("/")[0])}
             if "bvp" in out:
+                covered = min(len(out["bvp"]), len(ref["bvp"]))  # a chunked model may leave a tail
+                uncovered += len(ref["bvp"]) - covered
+                partial += covered < len(ref["bvp"])
                 try:
-                    windows = signal.evaluate_video(out["bvp"], ref["bvp"], fs, recipe)
+                    windows = signal.evaluate_video(out["bvp"][:covered], ref["bvp"][:covered], fs, recipe)
                 except ValueError as exc:
                     raise HarnessError(f"sample {sid}: {exc}") from exc
             else:
@@ -344,8 +521,13 @@ class RppgFamily(Family):
         values = metrics.summarize(table, [m.name for m in task.metrics], n_boot=n_boot, seed=seed)
         notes = []
         if fallback:
-            notes.append(f"no face found in {fallback} video(s): centre-crop fallback used")
+            notes.append(f"no face found in {fallback} video(s): the crop recipe's fallback used")
+        if uncovered:
+            notes.append(f"{uncovered} frame(s) at the end of {partial} video(s) had no prediction (chunk tail "
+                         f"dropped) and were not scored")
         counts = {"videos": len(outputs), "windows": len(table), "face_fallback": fallback}
+        if uncovered:
+            counts["uncovered_frames"] = uncovered
         return Score(values, table, notes, counts)
 
 

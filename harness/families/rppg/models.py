@@ -29,3 +29,4 @@ def _register(name: str) -> None:
 
 for _name in ("green", "ica", "chrom", "pos", "lgi", "pbv", "omit"):
     _register(_name)
+from . import neural  # noqa: E402,F401  (registers physnet, tscan, deepphys, efficientphys)

@@ -1,34 +1,40 @@
-"""rPPG prediction files: what participants upload and what ``harness run --submission`` writes.
-
-Two formats (examples in ``tasks/rppg/examples/``):
-
-``.npz`` — BVP waveforms: one 1-D float array per sample id (at the video's frame rate, one value
-    per frame), plus ``__fs__``: the sampling rate, a scalar for all ids or an array aligned with
-    ``__ids__`` (a string array of the ids in that order). Loaded with ``allow_pickle=False``.
-    A waveform at another rate is linearly resampled to the video's frame count.
-``.csv`` — heart rates: header ``id,hr_bpm``, one row per test video; for a task whose recipe is
-    windowed, one row per window with id ``<sample id>#<k>`` (k = 0, 1, … in time order).
-    HR must be a finite number in [20, 300] bpm.
-
-The reference (organizer) file uses the ``.npz`` format with the ground-truth waveforms.
+"""rPPG prediction files: what participants upload and what ``harness run --submission`` writes,
+described by :data:`FORMAT` (examples in ``tasks/rppg/examples/``). The reference (organizer) file
+uses the ``.npz`` format with the ground-truth waveforms.
 """
 from __future__ import annotations
 
-import io
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from ...errors import HarnessError
+from ...family import PredictionFormat
 from ...results import atomic_path
-from ...scoring import MAX_BYTES, Problems, Upload, check_ids, number_in, read_csv
+from ...scoring import MAX_BYTES, Problems, Upload, check_ids, number_in, read_csv, read_npz
 from . import signal
+
+FORMAT = PredictionFormat(
+    suffixes=(".npz", ".csv"),
+    summary="BVP waveforms (.npz: one float array per test video id, one value per frame, plus __fs__, the "
+            "sampling rate) or heart rates (.csv: header id,hr_bpm, one row per test video, or per window "
+            "'<id>#<k>' on windowed tasks, HR in [20, 300] bpm).",
+    details="""\
+.npz: BVP waveforms: one 1-D float array per test video id (at the video's frame rate, one value
+    per frame), plus __fs__: the sampling rate, a scalar for all ids or an array aligned with
+    __ids__ (a string array of the ids in that order). Loaded with allow_pickle=False. At the
+    video's rate, a waveform shorter than the video covers its first frames (a model that drops a
+    chunk tail): only those are scored, the rest are counted as uncovered; it must cover at least
+    half the video. A waveform at another rate is linearly resampled to the video's frame count.
+.csv: heart rates: header id,hr_bpm, one row per test video; for a task whose recipe is windowed,
+    one row per window with id <video id>#<k> (k = 0, 1, ... in time order). HR must be a finite
+    number in [20, 300] bpm.""")
 
 HR_RANGE = (20.0, 300.0)
 CSV_HEADER = ("id", "hr_bpm")
 WINDOW_SEP = "#"
 RESERVED = ("__fs__", "__ids__")
+MIN_COVERED = 0.5  # share of a video's frames a waveform at its rate must cover
 
 
 # ----------------------------------------------------------------------------- writing
@@ -77,20 +83,9 @@ def write_predictions(path: Path, outputs: dict[str, dict], references: dict[str
 
 # ----------------------------------------------------------------------------- reading
 def _load_npz(data: bytes, name: str) -> dict[str, np.ndarray]:
-    """All arrays of an NPZ, refusing pickles and archives that expand beyond the size limit."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            expanded = sum(m.file_size for m in archive.infolist())
-        if expanded > MAX_BYTES:
-            raise HarnessError(f"the .npz expands to {expanded} bytes; the limit is {MAX_BYTES}", name)
-        with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except HarnessError:
-        raise
-    except ValueError as exc:
-        raise HarnessError(f"the .npz holds Python objects (pickles are refused): {exc}", name) from exc
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise HarnessError("not a readable .npz file", name) from exc
+    """All arrays of an NPZ (:func:`harness.scoring.read_npz`: no pickles, no decompression beyond
+    the size limit, no header trusted)."""
+    return read_npz(data, name, MAX_BYTES)
 
 
 def _rates(arrays: dict[str, np.ndarray], ids: list[str], problems: Problems) -> dict[str, float] | None:
@@ -134,8 +129,12 @@ def read_waves(upload: Upload, references: dict[str, dict], problems: Problems, 
         elif sid in references and rates and sid in rates:
             ref = references[sid]
             n_ref, fs_ref = len(ref["bvp"]), float(ref["fs"])
-            if rates[sid] == fs_ref and len(wave) == n_ref:
-                outputs[sid] = {"bvp": wave.astype(np.float64)}
+            if rates[sid] == fs_ref and len(wave) <= n_ref:
+                # the video's first len(wave) frames (a chunked model's dropped tail is not scored)
+                if len(wave) >= max(signal.MIN_WINDOW_FRAMES, MIN_COVERED * n_ref):
+                    outputs[sid] = {"bvp": wave.astype(np.float64)}
+                else:
+                    too_short.append(sid)
             elif abs(len(wave) / rates[sid] - n_ref / fs_ref) > 0.1 * n_ref / fs_ref or len(wave) < 2:
                 too_short.append(sid)
             else:  # another rate: linear interpolation onto the video's frames
@@ -144,7 +143,7 @@ def read_waves(upload: Upload, references: dict[str, dict], problems: Problems, 
                 outputs[sid] = {"bvp": np.interp(t_dst, t_src, wave.astype(np.float64))}
     problems.add_ids("id(s) whose waveform is not a 1-D numeric array", bad_shape)
     problems.add_ids("id(s) whose waveform has NaN or infinite values", not_finite)
-    problems.add_ids("id(s) whose waveform does not cover the video (duration off by more than 10%)", too_short)
+    problems.add_ids("id(s) whose waveform does not cover the video (under half its frames, or duration off by more than 10%)", too_short)
     return outputs
 
 

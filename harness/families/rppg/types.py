@@ -13,6 +13,8 @@ class VideoRecord:
     """One video of a dataset on disk, not yet decoded.
 
     ``frames()`` streams RGB uint8 frames (H, W, 3) one at a time, so memory stays bounded;
+    ``bgr_frames()``, where the reader decodes with OpenCV, streams the same frames in OpenCV's
+    native BGR order, skipping the per-frame colour conversion (the family uses it when present);
     ``ground_truth()`` returns the raw GT waveform and its own sampling rate (None = one sample
     per frame), which the family resamples to the decoded frame count.
     """
@@ -26,6 +28,7 @@ class VideoRecord:
     ground_truth: Callable[[], tuple[np.ndarray, float | None]]
     gt_path: Path | None = None
     meta: dict = dataclasses.field(default_factory=dict)
+    bgr_frames: Callable[[], Iterator[np.ndarray]] | None = None
 
     @property
     def sample_id(self) -> str:

@@ -141,9 +141,18 @@ def _mp(pixels: int) -> str:
     return f"{pixels / 1e6:.3g}"
 
 
+class WrongSize(HarnessError):
+    """An image whose header declares another size than expected (found before decoding it)."""
+
+    def __init__(self, message: str, name: str | Path, size: tuple[int, int]):
+        super().__init__(message, name)
+        self.size = size  # (height, width) the header declares
+
+
 def _decode(source: Path | bytes, name: str | Path, max_pixels: int | None, formats: tuple[str, ...],
-            what: str = "image") -> Image.Image:
-    """Open ``source``, check its header size against the limit, then load it fully."""
+            what: str = "image", size: tuple[int, int] | None = None) -> Image.Image:
+    """Open ``source``, check its header size against the limit (and against ``size`` = (height,
+    width) when given), then load it fully: nothing is decoded before its size is known to fit."""
     limit = max_pixels_limit(max_pixels)
     with _pillow_unlimited():
         try:
@@ -153,6 +162,9 @@ def _decode(source: Path | bytes, name: str | Path, max_pixels: int | None, form
         except _DECODE_ERRORS as e:
             raise HarnessError(f"cannot read {what} (not a {'/'.join(formats)} file, or corrupt): {e}", name) from None
         w, h = im.size
+        if size is not None and (h, w) != tuple(size):
+            im.close()
+            raise WrongSize(f"{what} is {h}x{w} (height x width), expected {size[0]}x{size[1]}", name, (h, w))
         if w * h > limit or w <= 0 or h <= 0:
             im.close()
         if w * h > limit:
@@ -231,13 +243,16 @@ def read_mask(path: Path, max_pixels: int | None = None) -> np.ndarray:
 _PREDICTION_MODES = "L, I;16, I (0..65535), 1, P, PA, RGB, RGBA, LA"
 
 
-def read_prediction_png(data: bytes, name: str, max_pixels: int | None = None) -> np.ndarray:
+def read_prediction_png(data: bytes, name: str, max_pixels: int | None = None,
+                        size: tuple[int, int] | None = None) -> np.ndarray:
     """A participant's predicted mask PNG as uint8 (H, W), value v = probability v/255.
 
     ``L`` as is; ``I;16`` / ``I`` (0..65535) ``v >> 8``; ``1`` → 0 / 255; ``P`` / ``PA`` /
     ``RGB`` / ``RGBA`` / ``LA`` → RGB (alpha dropped), then the channel mean rounded to the
-    nearest integer (``(R+G+B+1) // 3``; no ties are possible). Other modes are refused."""
-    im = _decode(bytes(data), name, max_pixels, ("PNG",), what="PNG")
+    nearest integer (``(R+G+B+1) // 3``; no ties are possible). Other modes are refused. With
+    ``size`` (height, width), a PNG whose header declares another size is refused (:class:`WrongSize`)
+    before any pixel is decoded."""
+    im = _decode(bytes(data), name, max_pixels, ("PNG",), what="PNG", size=size)
     try:
         mode = im.mode
         if mode == "L":
@@ -252,6 +267,26 @@ def read_prediction_png(data: bytes, name: str, max_pixels: int | None = None) -
         raise _unsupported(mode, name, _PREDICTION_MODES)
     finally:
         im.close()
+
+
+#: file extension written for each decoded format
+FORMAT_EXTENSIONS = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "BMP": ".bmp"}
+
+
+def save_row_image(row_image, folder: Path, stem: str, max_pixels: int | None = None) -> tuple[Path, tuple[int, int]]:
+    """Check a ``datasets`` row's encoded image through the safe decoder (pixel limit, refused
+    modes; errors name the row and column), then write its bytes unchanged as
+    ``folder/<stem><ext>`` (ext from the decoded format). Returns (the file, (H, W))."""
+    im = _decode(row_image.data, row_image.where, max_pixels, IMAGE_FORMATS)
+    try:
+        fmt = im.format
+        shape = _to_rgb(im, row_image.where).shape[:2]
+    finally:
+        im.close()
+    path = folder / f"{stem}{FORMAT_EXTENSIONS[fmt]}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(row_image.data)
+    return path, (int(shape[0]), int(shape[1]))
 
 
 # ------------------------------------------------------------------------------------------ records

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator, Sequence
@@ -29,9 +30,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ...errors import HarnessError
-from ...family import (DataSource, Family, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
+from ...family import (DataSource, image_tensor, Family, PredictionFormat, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
                       combined_fingerprint, held_out, roles_needed, select_by_role)
-from ...results import atomic_dir, atomic_path
+from ...hfdata import Column, RowImage
+from ...results import atomic_dir, atomic_path, write_manifest
 from ...scoring import Problems, Upload, check_ids, number_in, read_csv
 from ...stats import MetricValue, bootstrap, mean_with_se
 from . import data, metrics, perturb
@@ -101,7 +103,7 @@ class _TrainImages(Dataset):
         r = self.records[i]
         image = data.read_image(r.image)
         mask = data.read_mask(r.mask) if r.mask is not None else np.zeros(image.shape[:2], bool)
-        return _to_tensor(image), torch.from_numpy(mask), r.label
+        return image_tensor(image), torch.from_numpy(mask), r.label
 
 
 def _train_collate(items: list) -> dict:
@@ -125,10 +127,6 @@ class SpliceTrainSet:
 
     def val_loader(self, batch_size: int = 8) -> DataLoader:
         return DataLoader(_TrainImages(self.val_records), batch_size=batch_size, shuffle=False, collate_fn=_train_collate)
-
-
-def _to_tensor(image: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div_(255.0)
 
 
 def collate(items: list[tuple[Unit, dict]]) -> tuple[list[Unit], dict]:
@@ -216,6 +214,60 @@ class SplicingFamily(Family):
         datasets = {r: [d.name for d in task.datasets.get(r, [])] for r in roles}
         return DataSource(kind, root, combined_fingerprint(role_fps), datasets, notes, role_fps, {"records": chosen})
 
+    # ------------------------------------------------------------------ datasets repositories
+    row_columns = (
+        Column("id", "text", True, help="sample id (the image's file stem)"),
+        Column("image", "image", True, help="the image (PNG, JPEG, TIFF or BMP)"),
+        Column("mask", "image", label=True, help="ground-truth mask of a tampered image (empty for an authentic one)"),
+        Column("label", "int", label=True, help="1 tampered, 0 authentic (default: 1 iff a mask is given)"),
+        Column("dataset", "text", help=f"the task dataset of the row ({', '.join(DATASETS)})"),
+        Column("subset", "text", help="SciSp subset C or H (optional)"),
+    )
+
+    def write_rows(self, rows, out: Path) -> int:
+        """Layout B per dataset: ``images/<id><ext>``, ``masks/<id><ext>``, ``list.json`` and, when
+        any row has a subset, ``subsets.csv``. Bytes are written unchanged."""
+        listings: dict[str, list] = {}
+        subsets: dict[str, list] = {}
+        for row in rows:
+            where, name, sid = row["_where"], row["dataset"], row["id"]
+            if name not in DATASETS:
+                raise HarnessError(f"{where}: unknown splicing dataset {name!r}; known: {list(DATASETS)}")
+            if "mask" not in row and "label" not in row:
+                raise HarnessError(f"{where}: no ground truth: neither a mask nor a label column (a participant copy "
+                                   "cannot be scored)")
+            if row.get("image") is None:
+                raise HarnessError(f"{where}: empty image")
+            label = row.get("label")
+            label = (1 if row.get("mask") is not None else 0) if label is None else label
+            if label not in (0, 1):
+                raise HarnessError(f"{where}: label {label!r} is not 0 (authentic) or 1 (tampered)")
+            if label == 1 and row.get("mask") is None:
+                raise HarnessError(f"{where}: label 1 (tampered) but no mask")
+            folder = out / name
+            image, shape = data.save_row_image(row["image"], folder / "images", sid)
+            entry = [f"images/{image.name}", data.NEGATIVE]
+            if label == 1:
+                mask, mask_shape = data.save_row_image(row["mask"], folder / "masks", sid)
+                if mask_shape != shape:
+                    raise HarnessError(f"{row['mask'].where}: mask is {mask_shape[0]}x{mask_shape[1]} but its image is "
+                                       f"{shape[0]}x{shape[1]}")
+                entry[1] = f"masks/{mask.name}"
+            listings.setdefault(name, []).append(entry)
+            if row.get("subset"):
+                subsets.setdefault(name, []).append([sid, row["subset"]])
+        for name, entries in listings.items():
+            (out / name / data.LIST_JSON).write_text(json.dumps(entries), encoding="utf-8")
+            if subsets.get(name):
+                with open(out / name / data.SUBSETS_CSV, "w", newline="", encoding="utf-8") as fh:
+                    csv.writer(fh).writerows([["id", "subset"], *subsets[name]])
+        return sum(len(e) for e in listings.values())
+
+    def export_rows(self, task, source: DataSource, role: str):
+        for r in source.scanned["records"][role]:
+            yield {"id": r.sample_id, "image": _row_image(r.image), "label": int(r.label), "dataset": r.dataset,
+                   "subset": r.subset, "mask": _row_image(r.mask) if r.mask is not None else None}
+
     def train_data(self, task, source: DataSource, model) -> SpliceTrainSet:
         return SpliceTrainSet(source.scanned["records"].get("train", []))
 
@@ -243,7 +295,7 @@ class SplicingFamily(Family):
                                                                   seed=recipe.seed, sample_id=r.sample_id)
                 sid = image_id + suffix
                 ref = _reference(r, sid, suffix[1:], image.shape[:2])
-                yield Unit(sid, reference=ref, meta={"orig_shape": list(image.shape[:2])}), {"image": _to_tensor(shown)}
+                yield Unit(sid, reference=ref, meta={"orig_shape": list(image.shape[:2])}), {"image": image_tensor(shown)}
 
         owner = {r.sample_id + suffix: r.sample_id for r in records for suffix, _ in recipe.units()}
 
@@ -290,6 +342,21 @@ class SplicingFamily(Family):
         return out
 
     # ------------------------------------------------------------------ prediction files
+    def prediction_format(self) -> PredictionFormat:
+        return PredictionFormat(
+            suffixes=(".zip",),
+            summary="a .zip (or a folder) of '<id>.png' masks, one per test image id at the image's size, pixel "
+                    "v = P(tampered) v/255, plus an optional scores.csv (header id,score: image-level P(tampered) "
+                    "in [0, 1]; without it an image's score is its mask's maximum).",
+            details="""\
+.zip (or, with harness score, a folder) of files:
+<id>.png: one predicted mask per test image id (robustness tasks: one per id@<perturbation>),
+    the image's height x width, 8-bit grayscale (16-bit, palette or RGB are converted): pixel
+    value v means P(tampered) = v/255.
+scores.csv (optional): header id,score, the image-level P(tampered) in [0, 1] per id; without it
+    an image's score is its mask's maximum / 255.
+Any other file is refused. A zip holding one folder of these files is accepted too.""")
+
     def prediction_suffix(self, outputs) -> str:
         return ".zip"
 
@@ -328,15 +395,15 @@ class SplicingFamily(Family):
         for sid, blob in pngs.items():
             if sid not in references:
                 continue
-            try:
-                mask = data.read_prediction_png(blob, f"{sid}.png")
-            except HarnessError as exc:
-                undecodable.append(f"{sid} ({exc.message if hasattr(exc, 'message') else exc})")
-                continue
             ref = references[sid]
             expected = (int(ref["height"]), int(ref["width"]))
-            if mask.shape != expected:
-                wrong_size.append(f"{sid} ({mask.shape[0]}x{mask.shape[1]}, expected {expected[0]}x{expected[1]})")
+            try:  # the header's size is checked against the reference before any pixel is decoded
+                mask = data.read_prediction_png(blob, f"{sid}.png", size=expected)
+            except data.WrongSize as exc:
+                wrong_size.append(f"{sid} ({exc.size[0]}x{exc.size[1]}, expected {expected[0]}x{expected[1]})")
+                continue
+            except HarnessError as exc:
+                undecodable.append(f"{sid} ({exc.message})")
                 continue
             if scores is None:
                 out[sid] = {"mask": mask, "score": float(mask.max()) / 255.0, "score_from_mask": True}
@@ -364,6 +431,7 @@ class SplicingFamily(Family):
                 w = csv.writer(fh)
                 w.writerow(REFERENCE_HEADER)
                 w.writerows(lines)
+            write_manifest(tmp)
 
     def read_reference(self, task, path: Path) -> tuple[dict[str, dict], dict]:
         path = Path(path)
@@ -443,6 +511,10 @@ class SplicingFamily(Family):
             breakdowns["per_subset"] = {s: {k: v.value for k, v in _level_metrics(g, per_image, names).items()}
                                         for s, g in rows[rows.subset != ""].groupby("subset")}
         return Score(values, rows, notes, counts, breakdowns)
+
+
+def _row_image(path: Path) -> RowImage:
+    return RowImage(Path(path).read_bytes(), str(path), Path(path).name)
 
 
 def _png(mask: np.ndarray) -> bytes:

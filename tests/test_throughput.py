@@ -1,0 +1,195 @@
+"""Throughput plumbing: decoding workers on the CPU (how many by default, the same outputs as one
+process, a worker's error reaching the user as the one line it is), the progress line, and the
+shared uint8 → float image conversion."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+import tests._rppg_fixtures as fx
+from harness import runner
+from harness.cli import main
+from harness.errors import HarnessError
+from harness.family import StreamDataset, Unit, WorkerFailure
+from harness.runner import RunOptions, SampleCache, loader_workers, run_task
+from harness.task import TaskIndex
+
+CPU, CUDA = torch.device("cpu"), torch.device("cuda")
+
+
+@pytest.fixture
+def cores(monkeypatch):
+    def set_cores(n: int, local_ranks: str | None = None):
+        monkeypatch.setattr(runner, "available_cores", lambda: n)
+        monkeypatch.setattr(runner.sys, "platform", "linux")
+        if local_ranks is None:
+            monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+        else:
+            monkeypatch.setenv("LOCAL_WORLD_SIZE", local_ranks)
+    return set_cores
+
+
+def test_default_workers_use_every_core_on_the_cpu(cores, monkeypatch):
+    cores(16)
+    assert loader_workers(RunOptions(), CPU) == 16
+    assert loader_workers(RunOptions(), CPU, n_items=5) == 5   # never more workers than videos/images
+    assert loader_workers(RunOptions(), CPU, n_items=1) == 0   # one item: decoded in the main process
+    assert loader_workers(RunOptions(num_workers=3), CPU, n_items=1) == 3  # asked for: as asked
+    assert loader_workers(RunOptions(), CUDA) == 4             # CUDA: up to 4, one core left to feed the GPU
+    cores(16, local_ranks="4")                                 # torchrun ranks share the machine's cores
+    assert loader_workers(RunOptions(), CPU) == 4
+    cores(1)
+    assert loader_workers(RunOptions(), CPU) == 0 and loader_workers(RunOptions(), CUDA) == 0
+    cores(2)
+    assert loader_workers(RunOptions(), CUDA) == 1
+    cores(64)
+    assert loader_workers(RunOptions(), CPU) == runner.MAX_DEFAULT_WORKERS
+    monkeypatch.setattr(runner.sys, "platform", "darwin")     # no fork by default there: one process
+    assert loader_workers(RunOptions(), CPU) == 0
+
+
+def test_available_cores_follows_the_affinity_mask():
+    import os
+
+    assert runner.available_cores() == len(os.sched_getaffinity(0))
+
+
+def _failing(item):
+    if item == "bad":
+        raise HarnessError("cannot decode video: broken", f"/data/{item}.avi")
+    yield Unit(item), {"x": torch.zeros(1)}
+
+
+def test_a_workers_error_arrives_as_an_item_not_a_traceback():
+    loader = DataLoader(StreamDataset(["a", "bad", "c", "d"], _failing), batch_size=2, num_workers=2,
+                        collate_fn=lambda items: items)
+    seen = [item for batch in loader for item in batch]
+    failures = [i for i in seen if isinstance(i, WorkerFailure)]
+    assert failures == [WorkerFailure("cannot decode video: broken", "/data/bad.avi")]
+    assert str(failures[0].error()) == "/data/bad.avi: cannot decode video: broken"
+    # worker 0 streams a, c; worker 1 stops at its failure (d is never decoded)
+    assert sorted(u.sample_id for u, _ in (i for i in seen if not isinstance(i, WorkerFailure))) == ["a", "c"]
+    with pytest.raises(HarnessError, match="broken"):  # in the main process the error is raised as it is
+        list(StreamDataset(["bad"], _failing))
+
+
+def test_run_with_workers_names_the_bad_video_in_one_line(tmp_path, capsys):
+    root = tmp_path / "data"
+    fx.ubfc_rppg(root / "ubfc-rppg", n_subjects=2)
+    short = root / "ubfc-rppg" / "subject1" / "vid.avi"
+    fx.write_video(short, fx.colours(5), 30.0)
+    code = main(["run", "--task", "rppg-pure-to-ubfc", "--model", "green", "--data-root", str(root),
+                 "--num-workers", "2", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and "DataLoader worker" not in err
+    assert f"{short}: video has 5 frame(s); at least 9 are needed" in err
+
+
+def test_workers_give_the_same_outputs_and_metrics_as_one_process(tmp_path):
+    task = TaskIndex().tasks["svc2026-rppg-phase1"]
+    records = {}
+    for workers in (0, 2):
+        opts = RunOptions(device="cpu", num_workers=workers, n_boot=50, progress=False, output=str(tmp_path / str(workers)))
+        records[workers] = run_task(task, "pos", opts, log=lambda m: None)
+    assert json.dumps(records[0]["metrics"]) == json.dumps(records[2]["metrics"])
+    caches = {w: SampleCache(next((tmp_path / str(w) / "cache" / "runs").iterdir())) for w in records}
+    ids = sorted(p.name for p in caches[0].folder.iterdir())
+    assert ids == sorted(p.name for p in caches[2].folder.iterdir()) and len(ids) == records[0]["n_samples"]
+    for path in caches[0].folder.iterdir():
+        with np.load(path) as a, np.load(caches[2].folder / path.name) as b:
+            assert a.files == b.files and all(np.array_equal(a[k], b[k]) for k in a.files)
+
+
+def test_progress_line_shows_frames_per_second_and_eta_when_there_is_no_terminal(monkeypatch):
+    lines = []
+    now = [0.0]
+    monkeypatch.setattr(runner.time, "perf_counter", lambda: now[0])
+    bar = runner.Progress(4, True, lines.append, every=5.0)  # pytest's stderr is no terminal
+    assert bar.lines
+    now[0] = 10.0
+    bar.update(1, 3000)  # 300 frames/s, 3 samples left at 10 s each
+    now[0] = 12.0
+    bar.update(0, 600)   # within 5 s of the last line: nothing
+    now[0] = 20.0
+    bar.update(1, 2400)
+    assert lines == ["progress: 1/4 samples, 300 frames/s, ETA 0:00:30",
+                     "progress: 2/4 samples, 300 frames/s, ETA 0:00:20"]
+    bar.close()
+    quiet = []
+    runner.Progress(4, False, quiet.append, every=0.0).update(1, 10)
+    assert quiet == []
+
+
+@pytest.mark.parametrize("shape", [(7, 5, 3), (4, 6, 1), (1024, 1024, 3)])
+def test_image_tensor_equals_torch_float_div_255_bit_for_bit(shape):
+    from harness.family import image_tensor
+
+    image = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    flat = image.reshape(-1)
+    flat[:256] = np.arange(min(256, flat.size), dtype=np.uint8)  # every level at least once (where it fits)
+    expected = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div_(255.0)
+    got = image_tensor(image)
+    assert got.dtype == torch.float32 and got.shape == expected.shape and got.is_contiguous()
+    assert torch.equal(got, expected)
+    assert torch.equal(image_tensor(image[:, ::-1]), expected.flip(2))  # strided views too
+
+
+def test_video_decoder_choice_follows_the_environment(monkeypatch):
+    from harness.families.rppg import decode
+
+    monkeypatch.setattr(decode, "gpu_decoding_possible", lambda: False)
+    for value, expected in (("", "opencv"), ("auto", "opencv"), ("opencv", "opencv"), ("OpenCV", "opencv")):
+        monkeypatch.setenv(decode.DECODER_ENV, value)
+        assert decode.choose() == expected
+    monkeypatch.setenv(decode.DECODER_ENV, "torchcodec")
+    with pytest.raises(HarnessError, match="needs CUDA and the torchcodec package"):
+        decode.choose()
+    monkeypatch.setenv(decode.DECODER_ENV, "nvdec")
+    with pytest.raises(HarnessError, match="HARNESS_VIDEO_DECODER must be one of auto, opencv, torchcodec"):
+        decode.choose()
+    monkeypatch.setattr(decode, "gpu_decoding_possible", lambda: True)
+    for value in ("auto", "torchcodec"):
+        monkeypatch.setenv(decode.DECODER_ENV, value)
+        assert decode.choose() == decode.GPU
+    monkeypatch.setenv(decode.DECODER_ENV, "opencv")
+    assert decode.choose() == "opencv"
+
+
+def test_gpu_decoder_path_is_keyed_recorded_and_kept_in_the_main_process(monkeypatch):
+    """Without a GPU, the GPU decoder is stood in for by sums over OpenCV's RGB frames: the family
+    must key the run by the decoder, keep decoding in the main process, record the decoder per
+    video, fall back to OpenCV where the GPU refuses a file, and give the same means."""
+    from harness.families.rppg import FAMILY, decode, face
+    from harness.families.rppg.family import InputSpec, stream_video
+
+    refused = set()
+
+    def fake_gpu(path, face_box):
+        if path in refused:
+            return None
+        frames = list(next(r for r in records if r.path == path).frames())
+        box, found = face_box(frames[0])
+        crops = [face.crop(f, box) for f in frames]
+        return np.array([c.reshape(-1, 3).sum(axis=0) for c in crops], dtype=np.float64), crops[0].shape[0] * crops[0].shape[1], found
+
+    monkeypatch.setattr(decode, "gpu_decoding_possible", lambda: True)
+    monkeypatch.setattr(decode, "gpu_crop_sums", fake_gpu)
+    monkeypatch.delenv(decode.DECODER_ENV, raising=False)
+    task = TaskIndex().tasks["svc2026-rppg-phase1"]
+    source = FAMILY.resolve_data(task, None, need_train=False)
+    pos = __import__("harness.models", fromlist=["build_model"]).build_model("pos", {})[0]
+    test = FAMILY.test_set(task, source, pos, limit=2)
+    assert test.key == "decoder=torchcodec-cuda" and test.max_workers == 0 and "torchcodec" in test.notes[0]
+    records = FAMILY._role_records(task, source, "test")[:2]
+    refused.add(records[1].path)
+    cpu, gpu = InputSpec("rgb"), InputSpec("rgb", decoder=decode.GPU)
+    for rec, decoder in zip(records, (decode.GPU, "opencv")):
+        (unit, got), = stream_video(rec, gpu)
+        (_, expected), = stream_video(rec, cpu)
+        assert unit.meta["decoder"] == decoder and np.array_equal(got["rgb"], expected["rgb"])
+    monkeypatch.setenv(decode.DECODER_ENV, "opencv")
+    assert FAMILY.test_set(task, source, pos, limit=2).key == ""
