@@ -208,7 +208,7 @@ def test_no_face_falls_back_to_centre_crop_and_is_counted(capsys, tmp_path, real
     assert code == 0, err
     rec = json.loads(out)
     assert rec["counts"]["face_fallback"] == 1
-    assert any("centre-crop fallback" in n for n in rec["notes"])
+    assert any("no face found in 1 video(s): the crop recipe's fallback used" in n for n in rec["notes"])
 
 
 @pytest.mark.parametrize("body, message", [

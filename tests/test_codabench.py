@@ -180,7 +180,7 @@ def test_a_zip_inside_the_upload_and_a_subfolder_are_accepted(built, tmp_path, c
 @pytest.mark.parametrize("files, problem", [
     ({}, "the upload holds no prediction file: BVP waveforms"),
     ({"a.csv": b"id,hr_bpm\n", "b.csv": b"id,hr_bpm\n"}, "it holds 2: 'a.csv', 'b.csv'"),
-    ({"p.zip": b"PK\x03\x04 not a zip"}, "p.zip: not a valid zip archive"),
+    ({"p.zip": b"PK\x03\x04 not a zip"}, "p.zip: the zip is not a valid zip archive"),
     ({"p.txt": b"id,hr_bpm\n"}, "p.txt: unknown prediction format"),
     ({"p.csv": b""}, "p.csv: the prediction file is empty"),
 ])

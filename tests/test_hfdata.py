@@ -84,7 +84,7 @@ def test_a_datasets_copy_of_the_sample_gives_the_on_disk_numbers(task_name, mode
     assert any("datasets repository" in n for n in parquet["data"]["notes"]) and parquet["data"]["root"] == str(export)
 
     # the same rows as memory-mapped Arrow (save_to_disk) and as hf:// from the offline cache
-    loaded = datasets.load_dataset(str(export))
+    loaded = datasets.load_dataset(str(export), cache_dir=str(tmp_path / 'hf-cache'))
     assert set(loaded) == {"test", "train"}  # both tasks train (splice-casia1 on casia2)
     arrow = tmp_path / "arrow"
     loaded.save_to_disk(str(arrow))
@@ -97,7 +97,7 @@ def test_a_datasets_copy_of_the_sample_gives_the_on_disk_numbers(task_name, mode
 
 
 def test_renamed_columns_through_columns_or_the_task_file(exports, on_disk, tmp_path, monkeypatch, capsys):
-    loaded = datasets.load_dataset(str(exports[SPLICE]), split="test")
+    loaded = datasets.load_dataset(str(exports[SPLICE]), split="test", cache_dir=str(tmp_path / 'hf-cache'))
     renamed = loaded.rename_columns({"image": "img", "mask": "gt", "id": "name"}).remove_columns(["label", "dataset"])
     repo = tmp_path / "renamed"
     (repo / "data").mkdir(parents=True)
@@ -211,7 +211,7 @@ def test_a_participant_copy_has_no_labels_and_cannot_be_scored(tmp_path, capsys)
     out = tmp_path / "participant"
     assert main(["data", "export", "--task", SPLICE, "--out", str(out), "--strip-labels"]) == 0
     assert "labels stripped" in capsys.readouterr().out
-    loaded = datasets.load_dataset(str(out))
+    loaded = datasets.load_dataset(str(out), cache_dir=str(tmp_path / 'hf-cache'))
     assert set(loaded) == {"test"} and set(loaded["test"].column_names) == {"id", "image", "dataset", "subset"}
     card = (out / "README.md").read_text()
     assert "config_name: default" in card and "synthetic sample" in card and "Participant copy" in card

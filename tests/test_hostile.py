@@ -371,7 +371,7 @@ def test_uploaded_at_is_recorded_as_given(capsys, tmp_path, rppg):
 
 def _task():
     class T:  # the minimum ``ranked`` reads of a task
-        name, version, config_hash, primary_metric, directions = "t", 1, "c", "m", DIRECTIONS
+        name, version, config_hash, primary_metric, directions, family = "t", 1, "c", "m", DIRECTIONS, "rppg"
         metrics = []
     return T()
 

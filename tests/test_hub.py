@@ -533,7 +533,7 @@ def test_export_holds_runs_and_samples_configs_that_load_dataset_reads(results, 
     export = tmp_path / "export"
     written = export_results(results, export)
     recs = [json.loads(p.read_text()) for p in written]
-    runs = datasets.load_dataset(str(export), "runs", split="train")
+    runs = datasets.load_dataset(str(export), "runs", split="train", cache_dir=str(tmp_path / 'hf-cache'))
     assert len(runs) == sum(len(r["metrics"]) for r in recs)
     for rec, path in zip(recs, written):
         file = path.relative_to(export).as_posix()
@@ -544,8 +544,8 @@ def test_export_holds_runs_and_samples_configs_that_load_dataset_reads(results, 
             assert (row["value"], row["ci_low"], row["ci_high"], row["n"]) == (m["value"], m["ci_low"], m["ci_high"], m["n"])
             assert (row["task_version"], row["config_hash"], row["data_source"], row["data_fingerprint"]) == (
                 rec["task"]["version"], rec["task"]["config_hash"], rec["data"]["source"], rec["data"]["fingerprint"])
-            assert row["model_fingerprint"] == rec["model"]["code_fingerprint"] and json.loads(row["record"]) == rec
-    samples = datasets.load_dataset(str(export), "samples", split="train")
+            assert row["model_fingerprint"] == rec["model"]["fingerprint"] and json.loads(row["record"]) == rec
+    samples = datasets.load_dataset(str(export), "samples", split="train", cache_dir=str(tmp_path / 'hf-cache'))
     tables = [path.parent / rec["files"]["samples"] for rec, path in zip(recs, written)]
     assert len(samples) == sum(len(pd.read_csv(t)) for t in tables)
     first = pd.read_csv(tables[0], dtype=str, keep_default_na=False).iloc[0].to_dict()

@@ -177,9 +177,9 @@ def test_a_truncated_test_image_fails_the_run_with_its_name(capsys, tmp_path):
 
 
 def test_the_oracle_is_never_ranked_nor_primary(capsys, tmp_path, monkeypatch):
-    from harness.leaderboard import _columns
+    from harness.leaderboard import task_columns
 
-    columns = {c.name: c for c in _columns(TaskIndex().tasks["scisp"])}
+    columns = {c.name: c for c in task_columns(TaskIndex().tasks["scisp"])}
     assert not columns["pixel_f1_oracle"].ranked and "[not ranked]" in columns["pixel_f1_oracle"].header
     folder = tmp_path / "tasks"
     folder.mkdir()

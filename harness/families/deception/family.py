@@ -182,6 +182,17 @@ def collate(items: list[tuple[Unit, dict]]) -> tuple[list[Unit], dict]:
     return units, batch
 
 
+def _write_sample_key(root: Path, seed: int) -> None:
+    """The sample's id key is public and fixed (its labels ship with the harness), so its opaque ids,
+    and prediction files written against it, are the same on every machine."""
+    key = Path(root) / features.ID_KEY_FILE
+    text = hashlib.sha256(f"harness deception sample ids, seed {seed}".encode()).hexdigest() + "\n"
+    if not key.is_file() or key.is_symlink() or key.read_text(encoding="ascii", errors="replace") != text:
+        key.unlink(missing_ok=True)
+        key.write_text(text, encoding="ascii")
+        key.chmod(0o600)
+
+
 class DeceptionFamily(Family):
     name = "deception"
     submission_suffixes = (".txt", ".csv")
@@ -229,6 +240,7 @@ class DeceptionFamily(Family):
                 shutil.copytree(folder, tmp / folder.parent.name / layout.PROTOCOL_DIR)
             shutil.copy2(staging / synth.MARKER, tmp / synth.MARKER)
             shutil.rmtree(staging)
+            _write_sample_key(tmp, seed)
         return out
 
     def sample_root(self) -> Path:
@@ -237,6 +249,7 @@ class DeceptionFamily(Family):
         root = cache_root() / f"deception-sample-v{synth.GENERATOR_VERSION}-seed{SAMPLE_SEED}"
         if not (root / synth.MARKER).is_file():
             self.synthesize(root, SAMPLE_SEED)
+        _write_sample_key(root, SAMPLE_SEED)  # a sample cached before the key was fixed gets it too
         return root
 
     def _root(self, data_root: Path | None) -> tuple[Path, str, list[str]]:

@@ -3,33 +3,50 @@
 Score = logistic of the relief (std of the depth map's central region) when depth is present,
 else of the IR texture (mean absolute Laplacian), else of the RGB texture — so it also runs on
 every missing-modality task. It is a sanity baseline and the registry-wide smoke model, not a
-contender. It computes in float64, so its scores (and the golden numbers) do not depend on the CPU's
-float32 kernels (vector width, threads, oneDNN path).
+contender. It computes in float64, one sample at a time with numpy (fixed summation order), so its
+scores (and the golden numbers) depend neither on the CPU's float32 kernels (vector width, threads,
+oneDNN path) nor on which samples share a batch (torch's batched reductions split work by shape).
 """
 from __future__ import annotations
 
+from typing import Callable
+
+import numpy as np
 import torch
 
 from ...models import Adapter
 
-_LAPLACE = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]], dtype=torch.float64)
 
-
-def _centre(x: torch.Tensor) -> torch.Tensor:
+def _centre(x: np.ndarray) -> np.ndarray:
     h, w = x.shape[-2:]
     return x[..., h // 4: h - h // 4, w // 4: w - w // 4]
 
 
+def _per_sample(x: torch.Tensor, fn: Callable[[np.ndarray], float]) -> torch.Tensor:
+    """(B,) float64: ``fn`` of each sample alone."""
+    arrays = x.detach().to("cpu", torch.float64).numpy()
+    return torch.tensor([fn(a) for a in arrays], dtype=torch.float64, device=x.device)
+
+
+def _relief(depth: np.ndarray) -> float:
+    return float(np.std(_centre(depth).ravel(), ddof=1))
+
+
+def _texture(image: np.ndarray) -> float:
+    grey = image.mean(axis=0)  # channel mean, (H, W)
+    p = np.pad(grey, 1)  # zero borders, as a padded convolution
+    lap = (p[:-2, 1:-1] + p[1:-1, :-2]) + (p[1:-1, 1:-1] * -4.0 + p[1:-1, 2:]) + p[2:, 1:-1]
+    return float(np.abs(_centre(lap)).mean())
+
+
 def relief(depth: torch.Tensor) -> torch.Tensor:
-    """(B,) std of the central depth region."""
-    return _centre(depth.double()).flatten(1).std(dim=1)
+    """(B,) std of the central depth region (B, 1, H, W)."""
+    return _per_sample(depth, _relief)
 
 
 def texture(image: torch.Tensor) -> torch.Tensor:
-    """(B,) mean |Laplacian| of the channel-mean image (fine texture energy)."""
-    grey = image.double().mean(dim=1, keepdim=True)
-    lap = torch.nn.functional.conv2d(grey, _LAPLACE.to(grey)[None, None], padding=1)
-    return _centre(lap).abs().flatten(1).mean(dim=1)
+    """(B,) mean |Laplacian| of the channel-mean image (B, C, H, W) (fine texture energy)."""
+    return _per_sample(image, _texture)
 
 
 class ReliefTexture(Adapter):

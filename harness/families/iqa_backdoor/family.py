@@ -17,6 +17,7 @@ prediction file is CSV ``id,alpha,score`` with one row per image and α.
 """
 from __future__ import annotations
 
+import csv
 import dataclasses
 import hashlib
 from pathlib import Path
