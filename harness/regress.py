@@ -202,9 +202,13 @@ def read_samples(path: Path) -> dict[tuple[str, str], dict[tuple[str, str], floa
     if not path.is_file():
         return {}
     out: dict[tuple[str, str], dict[tuple[str, str], float]] = {}
-    with gzip.open(path, "rt", encoding="utf-8", newline="") as fh:
-        for row in csv.DictReader(fh):
-            out.setdefault((row["task"], row["model"]), {})[(row["sample_id"], row["column"])] = float(row["value"])
+    try:
+        with gzip.open(path, "rt", encoding="utf-8", newline="") as fh:
+            for row in csv.DictReader(fh):
+                out.setdefault((row["task"], row["model"]), {})[(row["sample_id"], row["column"])] = float(row["value"])
+    except (OSError, EOFError, UnicodeDecodeError, csv.Error, KeyError, TypeError, ValueError) as exc:
+        raise HarnessError(f"unreadable golden per-sample file ({type(exc).__name__}: {exc}): regenerate it with "
+                           "harness regress --update-golden", path) from None
     return out
 
 
@@ -231,8 +235,12 @@ def moved_samples(expected: dict[tuple[str, str], float], got: dict[tuple[str, s
         same = new is not None and ((math.isnan(old) and math.isnan(new)) or abs(new - old) <= tolerance)
         if not same:
             moved.append((*key, old, new))
-    return sorted(moved, key=lambda m: -abs((m[3] if m[3] is not None else math.inf) - m[2])
-                  if not math.isnan(m[2]) else -math.inf)
+
+    def size(move: tuple) -> float:  # a missing or NaN side counts as the largest move
+        change = math.inf if move[3] is None else abs(move[3] - move[2])
+        return math.inf if math.isnan(change) else change
+
+    return sorted(moved, key=size, reverse=True)
 
 
 def explain_moves(task: str, model: str, moved: list, total: int) -> str:

@@ -348,11 +348,6 @@ def text_lines(upload: Upload, max_line: int = MAX_LINE) -> Iterator[tuple[int, 
         raise HarnessError("the file has no content", upload.name)
 
 
-def decode_text(upload: Upload) -> str:
-    """UTF-8 text (a BOM is dropped, CRLF accepted); binary content is refused."""
-    return "".join(line for _, line in text_lines(upload))
-
-
 @contextlib.contextmanager
 def _field_limit(limit: int) -> Iterator[None]:
     old = csv.field_size_limit(limit)

@@ -427,3 +427,10 @@ def test_a_stale_scoring_entry_fails(tmp_path):
     golden["scoring"]["version"] = 0
     [row] = regress.check_scoring(TaskIndex(), golden, "rppg", {golden["scoring"]["task"]})
     assert row.fails and row.status == "stale: task changed, regenerate"
+
+
+def test_an_unreadable_per_sample_file_is_one_clear_error(capsys, tmp_path, no_runs):
+    path = edited_golden(tmp_path, lambda d: None)
+    regress.samples_file(path).write_bytes(b"\x1f\x8b not really gzip")
+    code, _, err = run_cli(capsys, "regress", "--golden", "--golden-file", str(path), "--task", UBFC)
+    assert code == 2 and "unreadable golden per-sample file" in err and "Traceback" not in err
