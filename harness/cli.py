@@ -8,53 +8,18 @@ import os
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from tabulate import tabulate
 
 from . import __version__
 from .errors import HarnessError
+from .tables import fmt_number, metrics_table
 from .task import TaskIndex
 
 
 def _log(msg: str) -> None:
     print(f"harness: {msg}", file=sys.stderr, flush=True)
-
-
-
-def _fmt(v: Any, digits: int = 2) -> str:
-    return "–" if v is None else f"{v:.{digits}f}"
-
-
-def metrics_table(records: list[dict], mean_of_parts: bool = False) -> str:
-    """Metric rows × one column per task (a group's tasks side by side). With ``mean_of_parts``
-    (groups whose protocol averages its parts) a last column recomputes the mean of the parts."""
-    first = records[0]
-    names = list(first["directions"])
-    headers = ["metric"] + [r["task"]["name"] for r in records] + (["mean of parts"] if mean_of_parts else [])
-    rows = []
-    for m in names:
-        row = [f"{m} {'↓' if first['directions'][m] == 'min' else '↑'}"]
-        values = []
-        for r in records:
-            v = r["metrics"].get(m, {})
-            values.append(v.get("value"))
-            if v.get("value") is None:
-                reason = v.get("reason", "n=0")
-                row.append(reason if reason.startswith("undefined") else f"undefined ({reason})")
-                continue
-            digits = 3 if abs(v["value"]) <= 1 else 2
-            cell = _fmt(v["value"], digits)
-            if v.get("se") is not None:
-                cell += f" ± {_fmt(v['se'], digits)}"
-            if v.get("ci_low") is not None:
-                cell += f"  [{_fmt(v['ci_low'], digits)}, {_fmt(v['ci_high'], digits)}]"
-            row.append(cell + f"  (N={v.get('n')})")
-        if mean_of_parts:
-            defined = [x for x in values if x is not None]
-            row.append(_fmt(sum(defined) / len(defined), 3) if len(defined) == len(values) else "undefined")
-        rows.append(row)
-    return tabulate(rows, headers=headers, tablefmt="github")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -215,7 +180,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             print(render(table, args.format))
             continue
         for path, numbers in write(table, args.format, Path(args.out)):
-            shown = ", ".join(f"{k}={v if isinstance(v, int) else _fmt(v)}" for k, v in numbers.items())
+            shown = ", ".join(f"{k}={v if isinstance(v, int) else fmt_number(v)}" for k, v in numbers.items())
             print(f"{path}" + (f"  ({shown})" if shown else ""))
     return 0
 
@@ -232,7 +197,7 @@ def cmd_reference(args: argparse.Namespace) -> int:
     from .hub import resolve_data_root
 
     from .results import check_replaceable
-    from .scoring import reference_sidecar, write_reference_sidecar
+    from .reference import reference_sidecar, write_reference_sidecar
 
     out, suffix = Path(args.out), family.reference_suffix
     if out.suffix.lower() != suffix and (suffix or out.suffix.lower() in (".npz", ".csv", ".txt", ".zip")):
@@ -427,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: modules that add their own subcommands through ``add_cli(subparsers)``
-PLUGIN_COMMANDS = ("harness.regress", "harness.store", "harness.codabench", "harness.scoring", "harness.hub")
+PLUGIN_COMMANDS = ("harness.regress", "harness.store", "harness.codabench", "harness.score_command", "harness.hub")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

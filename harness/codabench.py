@@ -183,7 +183,7 @@ def _bundle_reference(task, family, dest: Path, reference: Path | None, data_roo
     description's sample/real flag carried over) or the ground truth exported from the datasets
     (``--data-root``; default: ``$HARNESS_DATA``, else the embedded sample)."""
     from .results import content_digest
-    from .scoring import load_references, reference_sidecar, write_reference_sidecar
+    from .reference import load_references, reference_sidecar, write_reference_sidecar
 
     if reference is not None:
         reference = Path(reference)
@@ -652,7 +652,8 @@ MAX_SCORE = 1e10
 
 def _score(bundle: dict, input_dir: Path, stage: Path) -> tuple[dict, dict[str, float]]:
     from .family import FAMILIES
-    from .scoring import load_references, score_upload
+    from .reference import load_references
+    from .scoring import score_upload
 
     try:
         task = _check_installed(bundle)

@@ -35,7 +35,7 @@ def participant_copy(task, data_root: str | None, out: Path, reference: Path | N
     from .family import FAMILIES, Family
     from .hub import resolve_data_root
     from .results import atomic_dir, atomic_path, write_json
-    from .scoring import reference_sidecar, write_reference_sidecar
+    from .reference import reference_sidecar, write_reference_sidecar
 
     family = FAMILIES.get(task.family)
     family.check_task(task)

@@ -49,7 +49,9 @@ from typing import Any, Iterator
 
 from .errors import HarnessError, did_you_mean
 from .results import _json_default, results_dir
+from .tables import fmt_number
 from .task import Task, TaskIndex
+from .upload import clip_reason
 
 STATUSES = ("scored", "failed")
 POLICIES = ("best", "latest")
@@ -63,7 +65,6 @@ _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 MAX_REASONS = 20       # failure reasons kept per entry
-MAX_REASON = 2000      # characters per reason (as scoring.MAX_REASON)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
@@ -99,10 +100,10 @@ def entry_problem(entry: Any) -> str | None:
 
 
 def clip_reasons(reasons: list[str] | None) -> list[str] | None:
-    """At most :data:`MAX_REASONS` reasons of at most :data:`MAX_REASON` characters each."""
+    """At most :data:`MAX_REASONS` reasons of at most :data:`harness.upload.MAX_REASON` characters each."""
     if reasons is None:
         return None
-    kept = [r if len(r) <= MAX_REASON else r[:MAX_REASON - 1] + "…" for r in reasons[:MAX_REASONS]]
+    kept = [clip_reason(r) for r in reasons[:MAX_REASONS]]
     if len(reasons) > MAX_REASONS:
         kept[-1] = f"… and {len(reasons) - MAX_REASONS + 1} more problem(s)"
     return kept
@@ -366,10 +367,6 @@ def markdown_cell(text: str) -> str:
     return _CONTROL.sub(" ", str(text)).replace("|", "\\|")
 
 
-def _fmt(v: float | None) -> str:
-    return "–" if v is None else f"{v:.3f}"
-
-
 def _store(args: argparse.Namespace) -> SubmissionStore:
     return SubmissionStore(results_dir(args.results) / "submissions")
 
@@ -398,7 +395,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     rows = []
     for e in entries:
         if e["status"] == "scored":
-            result = ", ".join(f"{m}={_fmt(metric_value(e, m))}" for m in e["metrics"])
+            result = ", ".join(f"{m}={fmt_number(metric_value(e, m), 3)}" for m in e["metrics"])
         else:
             result = "; ".join(e.get("reasons") or [])
         rows.append([e["id"], e["time"], e["phase"], e["team"], e["status"],
@@ -415,7 +412,6 @@ def _known_phase(store: SubmissionStore, task: Task, phase: str) -> None:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from .cli import _fmt as fmt_number
     from .leaderboard import render, team_board, write
 
     store = _store(args)

@@ -21,7 +21,8 @@ from _codabench_reference import run_program, run_scoring, unpack_errors
 from harness import codabench
 from harness.cli import main
 from harness.family import FAMILIES, prediction_formats_text
-from harness.scoring import load_references, score_upload
+from harness.reference import load_references
+from harness.scoring import score_upload
 from harness.families.rppg import FAMILY
 from harness.task import TaskIndex
 

@@ -13,13 +13,15 @@ import numpy as np
 import pytest
 
 import _hostile as hostile
+import harness.upload
 from harness import scoring
+from harness.batch import uploaded_times
 from harness.cli import main
 from harness.errors import HarnessError
 from harness.family import FAMILIES
 from harness.families.deception import features
 from harness.results import check_replaceable, results_dir, write_manifest
-from harness.scoring import Problems, read_upload
+from harness.upload import Problems, parse_uploaded_at, read_upload, upload_hash
 from harness.store import SubmissionStore, markdown_cell
 from harness.task import TaskIndex, load_yaml
 
@@ -44,7 +46,7 @@ def test_a_damaged_zip_member_is_one_harness_error(tmp_path, attack):
     with pytest.raises(HarnessError, match="p.zip") as err:
         read_upload(path)
     assert message in err.value.message
-    assert scoring.upload_hash(path, many=False)  # the batch's fallback hash never raises either
+    assert upload_hash(path, many=False)  # the batch's fallback hash never raises either
 
 
 def test_case_duplicates_in_a_zip_or_a_folder_are_refused(tmp_path):
@@ -232,7 +234,7 @@ def test_an_alpha_of_minus_zero_is_alpha_zero(tmp_path):
 
 
 def test_too_many_rows_are_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(scoring, "MAX_ROWS", 50)
+    monkeypatch.setattr(harness.upload, "MAX_ROWS", 50)
     with pytest.raises(HarnessError, match="more than 50 lines"):
         _read("fas", "mmdg-p1-cps-w", "p.csv", b"id,score\n" + b"a,0.5\n" * 60, {"a": {}}, tmp_path)
 
@@ -349,7 +351,7 @@ def test_ties_go_to_the_store_time_not_a_forgeable_file_time(tmp_path, rppg):
     _record(store, "original", "h1", 1.0)
     _record(store, "backdated-copy", "h2", 1.0)  # a file touched to 1980 changes nothing: mtimes are not read
     assert [r["model"] for r in store.ranked(_task(), "final")] == ["original", "backdated-copy"]
-    _record(store, "given", "h3", 1.0, submitted=scoring.parse_uploaded_at("2020-01-01T00:00:00"))
+    _record(store, "given", "h3", 1.0, submitted=parse_uploaded_at("2020-01-01T00:00:00"))
     rows = store.ranked(_task(), "final")
     assert rows[0]["model"] == "given" and rows[0]["time"] == "2020-01-01T00:00:00.000000Z"
 
@@ -385,8 +387,8 @@ def test_team_names_cannot_break_markdown(tmp_path):
 def test_batch_upload_times_come_from_a_csv_naming_every_team(tmp_path):
     times = tmp_path / "times.csv"
     times.write_text("team,uploaded_at\na,2026-01-01T00:00:00Z\nb,2026-01-02 12:00:00+02:00\n")
-    assert scoring.uploaded_times(str(times), ["a", "b"]) == {"a": "2026-01-01T00:00:00.000000Z",
+    assert uploaded_times(str(times), ["a", "b"]) == {"a": "2026-01-01T00:00:00.000000Z",
                                                                "b": "2026-01-02T10:00:00.000000Z"}
     with pytest.raises(HarnessError, match="no upload time for team\\(s\\) c"):
-        scoring.uploaded_times(str(times), ["a", "b", "c"])
-    assert scoring.uploaded_times(None, ["a"]) == {}
+        uploaded_times(str(times), ["a", "b", "c"])
+    assert uploaded_times(None, ["a"]) == {}

@@ -14,12 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import scoring
+import harness.batch as batch_scorer
 from harness.cli import main
 from harness.families.rppg import FAMILY
 from harness.results import _json_default
 from harness.scoring import INTERNAL_ERROR, score_file
 from harness.task import TaskIndex
+from harness.upload import raw_hash
 
 TASK = TaskIndex().tasks["svc2026-rppg-phase2"]
 N_BOOT = "20"
@@ -147,14 +148,14 @@ def test_a_crash_a_timeout_and_a_memory_hog_never_stop_the_others(capsys, tmp_pa
         return original(task, upload, references, problems)
 
     monkeypatch.setattr(FAMILY, "read_predictions", misbehave)
-    real_read_upload = scoring.read_upload
+    real_read_upload = batch_scorer.read_upload
 
     def read_upload(path, *args, **kwargs):  # a worker dying before it could read an empty file
         if os.getpid() != parent and Path(path).name == "dies-early.csv":
             os._exit(4)
         return real_read_upload(path, *args, **kwargs)
 
-    monkeypatch.setattr(scoring, "read_upload", read_upload)
+    monkeypatch.setattr(batch_scorer, "read_upload", read_upload)
     run = (base["folder"] / "run.npz").read_bytes()
     files = {f"{name}.npz": run for name in ("slow", "crash", "killed", "hog", "buggy")}
     folder = make_folder(tmp_path / "subs", base, {**files, "teamA.npz": run, "teamB.npz": _npz(base["waves"], noise=1.0),
@@ -257,11 +258,11 @@ def test_raw_hash_of_a_folder_covers_names_and_contents(tmp_path):
     a = tmp_path / "a"
     (a / "sub").mkdir(parents=True)
     (a / "sub" / "x.png").write_bytes(b"1")
-    h1 = scoring.raw_hash(a)
+    h1 = raw_hash(a)
     (a / "sub" / "x.png").write_bytes(b"2")
-    h2 = scoring.raw_hash(a)
+    h2 = raw_hash(a)
     shutil.move(a / "sub" / "x.png", a / "sub" / "y.png")
-    assert len({h1, h2, scoring.raw_hash(a)}) == 3
+    assert len({h1, h2, raw_hash(a)}) == 3
 
 
 def test_a_linked_entry_is_recorded_failed_not_followed(capsys, tmp_path, base):

@@ -35,7 +35,7 @@ from ...family import (DataSource, Family, PredictionFormat, Score, StreamDatase
                       combined_fingerprint, roles_needed, scores_of, select_by_role)
 from ...registry import natural_key
 from ...results import atomic_dir, atomic_path
-from ...scoring import Problems, Upload, check_ids, number_in, read_csv, read_whitespace
+from ...upload import Problems, Upload, check_ids, number_in, read_csv, read_whitespace
 from ...stats import MetricValue, bootstrap
 from . import features, layout, metrics
 

@@ -28,7 +28,7 @@ from ...errors import HarnessError
 from ...family import (DataSource, image_tensor, Family, PredictionFormat, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
                       fingerprint_files, scores_of)
 from ...results import atomic_path
-from ...scoring import Problems, Upload, check_ids, number_in, read_csv
+from ...upload import Problems, Upload, check_ids, number_in, read_csv
 from ...stats import MetricValue, bootstrap
 from . import data as fdata
 from . import metrics

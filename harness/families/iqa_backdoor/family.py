@@ -33,7 +33,7 @@ from ...family import (DataSource, image_tensor, Family, PredictionFormat, Score
                       combined_fingerprint, held_out, roles_needed, scores_of, select_by_role)
 from ...hfdata import Column, RowImage
 from ...results import atomic_path
-from ...scoring import Problems, Upload, check_ids, csv_rows, number_in, parse_number, parse_rows
+from ...upload import Problems, Upload, check_ids, csv_rows, number_in, parse_number, parse_rows
 from ...stats import MetricValue, bootstrap, mean_with_se
 from ..splicing.data import save_row_image
 from . import data, metrics, trigger

@@ -11,7 +11,7 @@ import numpy as np
 from ...errors import HarnessError
 from ...family import PredictionFormat
 from ...results import atomic_path
-from ...scoring import MAX_BYTES, Problems, Upload, check_ids, number_in, read_csv, read_npz
+from ...upload import MAX_BYTES, Problems, Upload, check_ids, number_in, read_csv, read_npz
 from . import signal
 
 FORMAT = PredictionFormat(
@@ -83,7 +83,7 @@ def write_predictions(path: Path, outputs: dict[str, dict], references: dict[str
 
 # ----------------------------------------------------------------------------- reading
 def _load_npz(data: bytes, name: str) -> dict[str, np.ndarray]:
-    """All arrays of an NPZ (:func:`harness.scoring.read_npz`: no pickles, no decompression beyond
+    """All arrays of an NPZ (:func:`harness.upload.read_npz`: no pickles, no decompression beyond
     the size limit, no header trusted)."""
     return read_npz(data, name, MAX_BYTES)
 

@@ -34,7 +34,7 @@ from ...family import (DataSource, image_tensor, Family, PredictionFormat, Score
                       combined_fingerprint, held_out, roles_needed, select_by_role)
 from ...hfdata import Column, RowImage
 from ...results import atomic_dir, atomic_path, write_manifest
-from ...scoring import Problems, Upload, check_ids, number_in, read_csv
+from ...upload import Problems, Upload, check_ids, number_in, read_csv
 from ...stats import MetricValue, bootstrap, mean_with_se
 from . import data, metrics, perturb
 
