@@ -14,7 +14,7 @@ the same runs as two Parquet ``datasets`` configs declared in the card's YAML ``
 ``runs`` (one row per run and metric, the whole record included) and ``samples`` (the per-sample
 tables), so ``load_dataset(repo, "runs")`` works; :func:`parquet_records` reads ``runs`` back.
 :func:`push_results` uploads such an export to a dataset repository in one commit
-(``harness push``). :func:`harness.results.iter_records` reads the export layout back, so
+(``harness push``). :func:`harness.records.iter_records` reads the export layout back, so
 ``harness leaderboard --results hf://datasets/<org>/<name>`` renders the same board.
 
 User errors (a malformed URL, a repository or revision not found or not cached, no network, no
@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import HarnessError
-from .results import atomic_dir, atomic_path, iter_records, results_dir, write_json
+from .records import atomic_dir, atomic_path, iter_records, results_dir, write_json
 
 HUB_PREFIX = "hf://datasets/"
 #: first line of the exported dataset card; an existing ``--out`` folder is only replaced when its
@@ -213,7 +213,7 @@ def fold_revision(fingerprint: str, origin: dict | None) -> str:
 def results_root(text: str | None) -> Path:
     """A ``--results`` value → the folder to read: an ``hf://datasets/...`` value (or
     ``$HARNESS_RESULTS`` holding one) is materialized like a data root; anything else is
-    :func:`harness.results.results_dir`."""
+    :func:`harness.records.results_dir`."""
     if text is None and is_hub_url(os.environ.get("HARNESS_RESULTS")):
         text = os.environ["HARNESS_RESULTS"]
     if is_hub_url(text):

@@ -27,7 +27,7 @@ from typing import Any
 
 from .errors import HarnessError
 from .published import entry_rows, published_rows
-from .results import atomic_path, iter_records
+from .records import atomic_path, iter_records
 from .task import Group, Task, TaskIndex
 
 ARROWS = {"min": "↓", "max": "↑"}

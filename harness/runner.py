@@ -32,7 +32,7 @@ from .family import FAMILIES, Family, WorkerFailure
 from . import hfdata
 from .hub import fold_revision, resolve_data_root
 from .models import build_model, has_fit
-from .results import (SCHEMA_VERSION, atomic_path, content_digest, model_tag, results_dir, run_dir,
+from .records import (SCHEMA_VERSION, atomic_path, content_digest, model_tag, results_dir, run_dir,
                       short_hash, write_json)
 from .task import PROJECT_ROOT, Task
 

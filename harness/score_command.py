@@ -18,7 +18,7 @@ from .upload import parse_uploaded_at, safe_reason, upload_hash
 
 
 def cmd_score(args) -> int:
-    from .results import results_dir
+    from .records import results_dir
     from .task import TaskIndex
 
     tasks = TaskIndex().resolve(args.task)

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import HarnessError, did_you_mean
-from .results import _json_default, results_dir
+from .records import _json_default, results_dir
 from .tables import fmt_number
 from .task import Task, TaskIndex
 from .upload import clip_reason
@@ -332,7 +332,7 @@ class SubmissionStore:
 
     def declare_phases(self, phases: list[str]) -> tuple[str, ...]:
         """Write the store's phase declaration (``phases.json``); tasks declaring their own keep theirs."""
-        from .results import write_json
+        from .records import write_json
 
         phases = check_phase_names(phases, self.folder / PHASES_FILE)
         write_json(self.folder / PHASES_FILE, {"phases": list(phases)})

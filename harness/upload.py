@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from .errors import HarnessError
-from .results import file_sha256
+from .records import file_sha256
 
 if TYPE_CHECKING:
     import numpy as np

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import harness.cli
-import harness.results
+import harness.records
 from harness import hub
 from harness.cli import main
 from harness.errors import HarnessError
@@ -27,7 +27,7 @@ from harness.hub import (
     results_root,
 )
 from harness.leaderboard import build, render
-from harness.results import iter_records
+from harness.records import iter_records
 from harness.task import TaskIndex
 
 TASK = "svc2026-rppg-phase2"
@@ -87,7 +87,7 @@ def with_hub_cli(monkeypatch):
     whether or not cli.py is wired yet (PLUGIN_COMMANDS, cmd_leaderboard → results_root)."""
     if "harness.hub" not in harness.cli.PLUGIN_COMMANDS:
         monkeypatch.setattr(harness.cli, "PLUGIN_COMMANDS", (*harness.cli.PLUGIN_COMMANDS, "harness.hub"))
-    monkeypatch.setattr(harness.results, "results_dir", results_root)  # cmd_leaderboard imports it at call time
+    monkeypatch.setattr(harness.records, "results_dir", results_root)  # cmd_leaderboard imports it at call time
 
 
 # ----------------------------------------------------------------------------- URLs

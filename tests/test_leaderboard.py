@@ -19,7 +19,7 @@ from harness.families.rppg.plots import bland_altman, hr_scatter
 from harness.leaderboard import (Cell, Column, Row, Table, assign_ranks, build, latex_escape, render,
                                  sort_rows, write)
 from harness.published import published_rows
-from harness.results import model_tag
+from harness.records import model_tag
 from harness.task import TaskIndex
 
 SAMPLE_TASK = "svc2026-rppg-phase2"

@@ -17,7 +17,7 @@ import pytest
 import harness.batch as batch_scorer
 from harness.cli import main
 from harness.families.rppg import FAMILY
-from harness.results import _json_default
+from harness.records import _json_default
 from harness.scoring import INTERNAL_ERROR, score_file
 from harness.task import TaskIndex
 from harness.upload import raw_hash

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import HarnessError
-from ...results import atomic_dir, check_replaceable, file_sha256, write_manifest
+from ...records import atomic_dir, check_replaceable, file_sha256, write_manifest
 
 MODALITIES: tuple[str, ...] = ("faces", "au", "affect", "mel", "wave")
 ORGANIZER_KEYS: dict[str, str] = {
