@@ -134,7 +134,7 @@ def _child(batch: _Batch, entry: Entry) -> None:
     import time
     import traceback
 
-    from .records import write_json
+    from .files import write_json
 
     _signal.signal(_signal.SIGINT, _signal.SIG_IGN)  # the parent kills its children on Ctrl-C
     import torch
@@ -262,7 +262,8 @@ def score_batch(task, args) -> int:
     import tempfile
 
     from .family import FAMILIES
-    from .records import results_dir, write_json
+    from .files import write_json
+    from .records import results_dir
 
     jobs = 1 if args.jobs is None else args.jobs
     if jobs < 1:

@@ -196,7 +196,7 @@ def cmd_reference(args: argparse.Namespace) -> int:
     family = FAMILIES.get(task.family)
     from .hub import resolve_data_root
 
-    from .records import check_replaceable
+    from .files import check_replaceable
     from .reference import reference_sidecar, write_reference_sidecar
 
     out, suffix = Path(args.out), family.reference_suffix

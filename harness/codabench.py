@@ -182,7 +182,7 @@ def _bundle_reference(task, family, dest: Path, reference: Path | None, data_roo
     checks): a given file or folder (checked as ``harness score --reference`` checks it, its
     description's sample/real flag carried over) or the ground truth exported from the datasets
     (``--data-root``; default: ``$HARNESS_DATA``, else the embedded sample)."""
-    from .records import content_digest
+    from .digest import content_digest
     from .reference import load_references, reference_sidecar, write_reference_sidecar
 
     if reference is not None:
@@ -501,7 +501,7 @@ def write_zip(bundle_dir: Path) -> Path:
     bundle_dir = Path(bundle_dir)
     target = bundle_dir.with_name(bundle_dir.name + ".zip")
     files = sorted(p for p in bundle_dir.rglob("*") if p.is_file())
-    from .records import atomic_path
+    from .files import atomic_path
 
     with atomic_path(target) as tmp:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -615,7 +615,7 @@ def _detailed_html(bundle: dict, record: dict | None, refused: _Refused | None) 
 
 def score_submission(bundle: dict, input_dir: str | Path, output_dir: str | Path) -> int:
     """Score one Codabench submission (see the module docstring); return the exit code."""
-    from .records import atomic_path
+    from .files import atomic_path
 
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)

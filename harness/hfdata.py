@@ -35,7 +35,7 @@ from typing import Any, Iterable, Iterator
 
 from .errors import HarnessError
 from .family import DataSource, Family, cache_root, combined_fingerprint, fingerprint_files, roles_needed
-from .records import atomic_dir
+from .files import atomic_dir
 
 #: rows per Arrow batch read from a repository (bounds memory: at most this many encoded images)
 BATCH_ROWS = 64

@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import HarnessError
-from .records import atomic_dir, atomic_path, iter_records, results_dir, write_json
+from .files import atomic_dir, atomic_path, write_json
+from .records import iter_records, results_dir
 
 HUB_PREFIX = "hf://datasets/"
 #: first line of the exported dataset card; an existing ``--out`` folder is only replaced when its

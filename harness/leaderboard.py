@@ -27,7 +27,8 @@ from typing import Any
 
 from .errors import HarnessError
 from .published import entry_rows, published_rows
-from .records import atomic_path, iter_records
+from .files import atomic_path
+from .records import iter_records
 from .task import Group, Task, TaskIndex
 
 ARROWS = {"min": "↓", "max": "↑"}

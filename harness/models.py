@@ -18,7 +18,7 @@ from typing import Any
 
 from .errors import HarnessError, did_you_mean
 from .registry import Registry
-from .records import file_sha256
+from .digest import file_sha256
 from .task import PROJECT_ROOT
 
 ENTRY_POINT_GROUP = "harness.models"

@@ -34,7 +34,7 @@ def participant_copy(task, data_root: str | None, out: Path, reference: Path | N
     """Write the participant copy of ``task`` to ``out`` and its reference; return the description."""
     from .family import FAMILIES, Family
     from .hub import resolve_data_root
-    from .records import atomic_dir, atomic_path, write_json
+    from .files import atomic_dir, atomic_path, write_json
     from .reference import reference_sidecar, write_reference_sidecar
 
     family = FAMILIES.get(task.family)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import HarnessError
 from .registry import Registry
-from .records import atomic_path
+from .files import atomic_path
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import HarnessError
-from .records import content_digest
+from .digest import content_digest
 
 
 def reference_sidecar(path: Path) -> Path:
@@ -22,7 +22,7 @@ def reference_sidecar(path: Path) -> Path:
 def write_reference_sidecar(path: Path, task, references: dict[str, Any], info: dict) -> dict:
     """Describe an exported reference (task name, version, config hash, content digest) beside it, so
     scoring can refuse a reference of another task or one changed since."""
-    from .records import write_json
+    from .files import write_json
 
     meta = {"task": task.name, "version": task.version, "config_hash": task.config_hash, "family": task.family,
             "samples": len(references), "digest": content_digest(references), "data": info.get("kind"),

@@ -51,7 +51,8 @@ from .leaderboard import aggregate as seed_mean, seed_runs
 from .models import BUILTIN_MODELS, _load_builtins
 from .published import aggregate, load_published, strict_mapping
 from .registry import select
-from .records import atomic_path, results_dir
+from .files import atomic_path
+from .records import results_dir
 from .runner import RunOptions, run_task
 from .task import PROJECT_ROOT, Task, TaskIndex, _read_yaml, load_yaml
 

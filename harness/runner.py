@@ -32,8 +32,9 @@ from .family import FAMILIES, Family, WorkerFailure
 from . import hfdata
 from .hub import fold_revision, resolve_data_root
 from .models import build_model, has_fit
-from .records import (SCHEMA_VERSION, atomic_path, content_digest, model_tag, results_dir, run_dir,
-                      short_hash, write_json)
+from .digest import content_digest, short_hash
+from .files import atomic_path, write_json
+from .records import SCHEMA_VERSION, model_tag, results_dir, run_dir
 from .task import PROJECT_ROOT, Task
 
 

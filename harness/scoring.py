@@ -145,7 +145,7 @@ def run_limited(fn: Callable[[], Any], *, time_limit: float | None = DEFAULT_TIM
 
 def write_outputs(out: Path, record: dict, organizer_log: list[str], rows) -> None:
     """``score.json``, ``organizer.log`` and (when scored) ``samples.csv`` under ``out``."""
-    from .records import atomic_path, write_json
+    from .files import atomic_path, write_json
 
     write_json(out / "score.json", record)
     with atomic_path(out / "organizer.log") as tmp:

@@ -48,7 +48,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import HarnessError, did_you_mean
-from .records import _json_default, results_dir
+from .files import json_default
+from .records import results_dir
 from .tables import fmt_number
 from .task import Task, TaskIndex
 from .upload import clip_reason
@@ -247,7 +248,7 @@ class SubmissionStore:
                      "supersedes": kept["id"] if kept else None, "extra": extra or {},
                      **({"submitted": submitted} if submitted else {}), **({"data": data} if data else {})}
             try:
-                line = json.dumps(entry, default=_json_default, ensure_ascii=False).encode()
+                line = json.dumps(entry, default=json_default, ensure_ascii=False).encode()
             except TypeError as exc:
                 raise HarnessError(f"submission entry cannot be stored: {exc}") from exc
             entry = json.loads(line)  # what a later read returns (numpy scalars as plain numbers)
@@ -332,7 +333,7 @@ class SubmissionStore:
 
     def declare_phases(self, phases: list[str]) -> tuple[str, ...]:
         """Write the store's phase declaration (``phases.json``); tasks declaring their own keep theirs."""
-        from .records import write_json
+        from .files import write_json
 
         phases = check_phase_names(phases, self.folder / PHASES_FILE)
         write_json(self.folder / PHASES_FILE, {"phases": list(phases)})

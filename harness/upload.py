@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from .errors import HarnessError
-from .records import file_sha256
+from .digest import file_sha256
 
 if TYPE_CHECKING:
     import numpy as np

@@ -20,7 +20,8 @@ from harness.cli import main
 from harness.errors import HarnessError
 from harness.family import FAMILIES
 from harness.families.deception import features
-from harness.records import check_replaceable, results_dir, write_manifest
+from harness.files import check_replaceable, write_manifest
+from harness.records import results_dir
 from harness.upload import Problems, parse_uploaded_at, read_upload, upload_hash
 from harness.store import SubmissionStore, markdown_cell
 from harness.task import TaskIndex, load_yaml

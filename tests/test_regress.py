@@ -13,7 +13,7 @@ import yaml
 from harness import regress
 from harness.cli import main
 from harness.families.rppg import FAMILY, metrics
-from harness.records import write_json
+from harness.files import write_json
 from harness.task import PROJECT_ROOT, TaskIndex
 
 GOLDEN = PROJECT_ROOT / "tests" / "golden" / "rppg.yaml"

@@ -6,7 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from harness.records import atomic_path, iter_records, model_tag, write_json
+from harness.files import atomic_path, write_json
+from harness.records import iter_records, model_tag
 from harness.runner import SampleCache
 
 
@@ -60,7 +61,7 @@ def test_content_digest_is_by_value_not_by_container_or_float_width():
     import numpy as np
     import torch
 
-    from harness.records import content_digest
+    from harness.digest import content_digest
 
     a = {"x": np.array([1.0, 2.5], dtype=np.float32), "y": [1, "b", None]}
     same = {"y": (1, "b", None), "x": np.array([1.0, 2.5], dtype=np.float64)}

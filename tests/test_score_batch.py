@@ -17,7 +17,7 @@ import pytest
 import harness.batch as batch_scorer
 from harness.cli import main
 from harness.families.rppg import FAMILY
-from harness.records import _json_default
+from harness.files import json_default
 from harness.scoring import INTERNAL_ERROR, score_file
 from harness.task import TaskIndex
 from harness.upload import raw_hash
@@ -79,7 +79,7 @@ def store(results: Path) -> list[dict]:
 
 
 def plain(metrics: dict) -> dict:
-    return json.loads(json.dumps(metrics, default=_json_default))
+    return json.loads(json.dumps(metrics, default=json_default))
 
 
 # ----------------------------------------------------------------------------- the same numbers

@@ -34,7 +34,7 @@ from ...errors import HarnessError
 from ...family import (DataSource, Family, PredictionFormat, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
                       combined_fingerprint, roles_needed, scores_of, select_by_role)
 from ...registry import natural_key
-from ...records import atomic_dir, atomic_path
+from ...files import atomic_dir, atomic_path
 from ...upload import Problems, Upload, check_ids, number_in, read_csv, read_whitespace
 from ...stats import MetricValue, bootstrap
 from . import features, layout, metrics

@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 
 from ...errors import HarnessError
-from ...records import atomic_dir, check_replaceable, file_sha256, write_manifest
+from ...digest import file_sha256
+from ...files import atomic_dir, check_replaceable, write_manifest
 
 MODALITIES: tuple[str, ...] = ("faces", "au", "affect", "mel", "wave")
 ORGANIZER_KEYS: dict[str, str] = {

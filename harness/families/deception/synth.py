@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...records import atomic_dir
+from ...files import atomic_dir
 from .layout import FEATURES_DIR, PROTOCOL_DIR, PROTOCOL_SPLITS
 
 #: written into every generated folder: marks the data as synthetic wherever it is copied

@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 from ...errors import HarnessError
 from ...family import (DataSource, image_tensor, Family, PredictionFormat, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
                       fingerprint_files, scores_of)
-from ...records import atomic_path
+from ...files import atomic_path
 from ...upload import Problems, Upload, check_ids, number_in, read_csv
 from ...stats import MetricValue, bootstrap
 from . import data as fdata

@@ -47,7 +47,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ...records import atomic_dir
+from ...files import atomic_dir
 from .data import DOMAINS as FOLDERS, FLEXMODAL_DIR, LIST_DIR, SPLITS, WMCA_PAI_TYPES
 
 #: written into every generated folder: marks the data as synthetic wherever it is copied

@@ -32,7 +32,7 @@ from ...errors import HarnessError
 from ...family import (DataSource, image_tensor, Family, PredictionFormat, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
                       combined_fingerprint, held_out, roles_needed, scores_of, select_by_role)
 from ...hfdata import Column, RowImage
-from ...records import atomic_path
+from ...files import atomic_path
 from ...upload import Problems, Upload, check_ids, csv_rows, number_in, parse_number, parse_rows
 from ...stats import MetricValue, bootstrap, mean_with_se
 from ..splicing.data import save_row_image

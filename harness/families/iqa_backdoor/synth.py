@@ -49,7 +49,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ...records import atomic_dir
+from ...files import atomic_dir
 
 #: written at the root (and into every dataset folder): marks the data as synthetic
 MARKER = "synth.json"

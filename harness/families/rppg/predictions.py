@@ -10,7 +10,7 @@ import numpy as np
 
 from ...errors import HarnessError
 from ...family import PredictionFormat
-from ...records import atomic_path
+from ...files import atomic_path
 from ...upload import MAX_BYTES, Problems, Upload, check_ids, number_in, read_csv, read_npz
 from . import signal
 

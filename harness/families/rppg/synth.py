@@ -57,7 +57,7 @@ import numpy as np
 from scipy import ndimage
 
 from ...errors import HarnessError, did_you_mean
-from ...records import atomic_dir
+from ...files import atomic_dir
 from .avi import write_mjpeg_avi
 
 #: written into every generated dataset folder: marks the data as synthetic wherever it is copied

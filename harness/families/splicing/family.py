@@ -33,7 +33,7 @@ from ...errors import HarnessError
 from ...family import (DataSource, image_tensor, Family, PredictionFormat, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
                       combined_fingerprint, held_out, roles_needed, select_by_role)
 from ...hfdata import Column, RowImage
-from ...records import atomic_dir, atomic_path, write_manifest
+from ...files import atomic_dir, atomic_path, write_manifest
 from ...upload import Problems, Upload, check_ids, number_in, read_csv
 from ...stats import MetricValue, bootstrap, mean_with_se
 from . import data, metrics, perturb
