@@ -67,7 +67,7 @@ def submission_entries(folder: Path) -> list[Entry]:
     items = sorted((p for p in folder.iterdir() if not p.name.startswith(".")), key=lambda p: p.name)
     if not items:
         raise HarnessError("the submissions folder holds no submissions", folder)
-    from .store import _text
+    from .submissions import _text
 
     teams: dict[str, list[str]] = {}
     for p in items:
@@ -106,7 +106,7 @@ def _record(batch: _Batch, entry: Entry, record: dict, organizer_log: list[str],
             peak_mb: float | None) -> dict[str, Any]:
     """Store one submission's result (the locked store, as ``--team`` does), write its outputs, and
     return its outcome for the batch report."""
-    from .store import SubmissionStore, metric_value
+    from .submissions import SubmissionStore, metric_value
 
     task = batch.task
     if record["status"] == "scored" and metric_value(record, task.primary_metric) is None:
@@ -270,7 +270,7 @@ def score_batch(task, args) -> int:
         raise HarnessError(f"--jobs must be ≥ 1, got {jobs}")
     time_limit, memory_limit = score_limits(args)
     family = FAMILIES.get(task.family)
-    from .store import SubmissionStore
+    from .submissions import SubmissionStore
 
     SubmissionStore(results_dir(args.results) / "submissions").check_phase(task, args.phase)
     entries = submission_entries(Path(args.submissions))

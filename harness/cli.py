@@ -392,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: modules that add their own subcommands through ``add_cli(subparsers)``
-PLUGIN_COMMANDS = ("harness.regress", "harness.store", "harness.codabench", "harness.score_command", "harness.hub")
+PLUGIN_COMMANDS = ("harness.regress", "harness.submissions", "harness.codabench", "harness.score_command", "harness.hub")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -402,7 +402,7 @@ def build_group(index: TaskIndex, group: Group, results: Path, source: str | Non
 
 def team_board(task: Task, entries: list[dict], phase: str, policy: str, other_reference: int = 0) -> Table:
     """The challenge board of one phase: one row per team (its entry chosen by
-    :meth:`harness.store.SubmissionStore.ranked`), ordered and ranked by :data:`RANK_RULE` like the
+    :meth:`harness.submissions.SubmissionStore.ranked`), ordered and ranked by :data:`RANK_RULE` like the
     run board. ``data`` is the reference's (sample or real; "unknown" for entries that predate it)."""
     columns = task_columns(task)
     rows = [Row(model=e["model"], kind="team", n=e["n"], source=f"{e['time']} (entry {e['id']})", tiebreak=e["tiebreak"],

@@ -32,7 +32,7 @@ def cmd_score(args) -> int:
         raise HarnessError("scoring into the submissions store needs the ground truth named: --reference FILE "
                            "(from harness data reference) or --data-root DIR (--data-root sample for the embedded sample)")
     if stores:  # a mistyped phase never opens a new one; checked before anything is read
-        from .store import SubmissionStore
+        from .submissions import SubmissionStore
 
         SubmissionStore(results_dir(args.results) / "submissions").check_phase(task, args.phase)
     if getattr(args, "submissions", None) is not None:
@@ -67,7 +67,7 @@ def cmd_score(args) -> int:
     if args.output:
         write_outputs(Path(args.output), record, organizer_log, rows)
     if args.team:
-        from .store import SubmissionStore
+        from .submissions import SubmissionStore
 
         store = SubmissionStore(results_dir(args.results) / "submissions")
         entry = store.record(

@@ -67,7 +67,7 @@ class Task:
     description: str
     path: Path
     config: dict[str, Any]
-    phases: tuple[str, ...] = ()  # challenge phases declared by the task (none: the store's, see harness.store)
+    phases: tuple[str, ...] = ()  # challenge phases declared by the task (none: the store's, see harness.submissions)
 
     @property
     def config_hash(self) -> str:

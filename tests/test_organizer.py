@@ -12,7 +12,7 @@ from harness.cli import main
 from harness.task import TaskIndex
 from harness.errors import HarnessError
 from harness.leaderboard import RANK_RULE, render, team_board
-from harness.store import SubmissionStore, load_task
+from harness.submissions import SubmissionStore, load_task
 
 
 def _worse_deception(src: Path, dst: Path) -> None:

@@ -260,7 +260,7 @@ def test_a_reference_is_exported_under_its_family_s_suffix(capsys, tmp_path):
 
 def test_the_store_key_includes_the_reference_digest(capsys, tmp_path, corpus):
     """The same file scored against two different truths: two entries, the board follows the latest."""
-    from harness.store import SubmissionStore
+    from harness.submissions import SubmissionStore
 
     res = tmp_path / "res"
     run = corpus["folder"] / "run.npz"
@@ -278,7 +278,7 @@ def test_the_store_key_includes_the_reference_digest(capsys, tmp_path, corpus):
 
 def test_an_unreadable_upload_scored_for_a_team_is_recorded_failed(capsys, tmp_path, corpus):
     """Nothing is lost: with --team, a file that cannot even be read still gets its failed entry."""
-    from harness.store import SubmissionStore
+    from harness.submissions import SubmissionStore
 
     res = tmp_path / "res"
     empty = tmp_path / "empty.npz"

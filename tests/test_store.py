@@ -14,7 +14,7 @@ import pytest
 
 from harness.cli import main
 from harness.errors import HarnessError
-from harness.store import SubmissionStore, load_task
+from harness.submissions import SubmissionStore, load_task
 
 TASK = """
     task: sub-task
@@ -205,7 +205,7 @@ def test_concurrent_writers_lose_nothing(store):
 def _child(folder: Path, body: str, **kw) -> subprocess.Popen:
     code = textwrap.dedent("""
         import os, signal, sys, time
-        from harness.store import SubmissionStore
+        from harness.submissions import SubmissionStore
         store = SubmissionStore(sys.argv[1])
         with store.lock("sub-task"):
     """) + textwrap.indent(textwrap.dedent(body), "    ")
