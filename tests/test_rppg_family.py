@@ -12,7 +12,7 @@ from harness.errors import HarnessError
 from harness.families.rppg import FAMILY
 from harness.families.rppg.chunks import Chunking, Preprocessed, stitch
 from harness.families.rppg.family import InputSpec, collate, select_split, stream_video, subject_halves
-from harness.families.rppg.types import VideoRecord
+from harness.families.rppg.video import VideoRecord
 from harness.task import TaskIndex
 
 

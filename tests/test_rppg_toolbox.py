@@ -12,7 +12,7 @@ from _toolbox_reference import face_video, toolbox_crop_resize
 from harness.errors import HarnessError
 from harness.families.rppg import face
 from harness.families.rppg.family import InputSpec, decode_video
-from harness.families.rppg.types import VideoRecord
+from harness.families.rppg.video import VideoRecord
 
 VIDEO = face_video(90)
 

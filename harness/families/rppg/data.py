@@ -26,7 +26,7 @@ import scipy.io
 
 from ...errors import HarnessError, did_you_mean
 from ...registry import natural_key
-from .types import VideoRecord
+from .video import VideoRecord
 
 DEFAULT_FS = 30.0
 #: largest accepted relative gap between the ground truth's and the video's durations

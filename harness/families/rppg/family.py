@@ -38,7 +38,7 @@ from ...family import cache_root, DataSource, Family, Score, StreamDataset, Test
 from ...registry import natural_key
 from . import data as rdata
 from . import chunks, decode, face, metrics, predictions, signal, synth
-from .types import VideoRecord
+from .video import VideoRecord
 
 SPLITS = ("all", "half-a", "half-b")
 INPUT_KINDS = ("rgb", "frames")

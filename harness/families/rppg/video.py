@@ -1,4 +1,4 @@
-"""Records shared by the rPPG loaders, the sample generator and the family."""
+"""The video record shared by the rPPG loaders, the sample generator and the family."""
 from __future__ import annotations
 
 import dataclasses
