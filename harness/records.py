@@ -1,4 +1,5 @@
-"""Run records on disk: where runs live, and reading them back.
+"""Run records: their typed form (:class:`RunRecord` with one :class:`TaskHeader`), where runs
+live on disk, and reading them back.
 
 Layout: ``<results>/runs/<source>/<task>/<model-tag>/`` holds ``record.json`` (the run record),
 the per-sample outputs and the per-sample table; ``<results>/cache/`` holds resumable state.
@@ -7,16 +8,103 @@ Sample-data and real-data runs live in different trees, so they can never be mix
 """
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import json
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from .digest import short_hash
 from .errors import HarnessError
 from .task import PROJECT_ROOT
 
 SCHEMA_VERSION = 1
+
+# the part of the task header each kind of record writes (the JSON of each kind never changes)
+IDENTITY_KEYS = ("name", "version", "config_hash")                      # a run that scored nothing
+SCORE_TASK_KEYS = IDENTITY_KEYS + ("family", "recipe")                   # harness score's records
+RUN_TASK_KEYS = IDENTITY_KEYS + ("family", "group", "recipe", "datasets")  # a scored run's record.json
+
+
+def utc_now() -> str:
+    """The current UTC time as records write it (ISO 8601, whole seconds)."""
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskHeader:
+    """The task a result belongs to, built once from the :class:`~harness.task.Task` and its
+    family: what decides its numbers (name, version, config hash, evaluation recipe, datasets)."""
+
+    name: str
+    version: int
+    config_hash: str
+    family: str | None = None
+    group: str | None = None
+    recipe: dict[str, Any] | None = None
+    datasets: dict[str, list[dict]] | None = None
+
+    @classmethod
+    def of(cls, task, family, group: str | None = None) -> "TaskHeader":
+        """The header of ``task`` (``family``: its :class:`~harness.family.Family`), run as part of ``group``."""
+        return cls(name=task.name, version=task.version, config_hash=task.config_hash, family=task.family,
+                   group=group, recipe=family.recipe_record(task),
+                   datasets={role: [d.to_dict() for d in refs] for role, refs in task.datasets.items()})
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TaskHeader":
+        return cls(**{f.name: data.get(f.name) for f in dataclasses.fields(cls)})
+
+    def to_dict(self, keys: tuple[str, ...] = RUN_TASK_KEYS) -> dict[str, Any]:
+        """The header as a record writes it: the fields ``keys`` names, in field order."""
+        return {k: getattr(self, k) for k in keys}
+
+
+@dataclasses.dataclass
+class RunRecord:
+    """A scored run, as ``record.json`` holds it (:meth:`to_dict` writes the keys in this order).
+    Records written by older versions may lack later keys: they read back as None."""
+
+    task: TaskHeader
+    model: dict[str, Any]
+    inputs: dict[str, Any] | None
+    data: dict[str, Any]
+    metrics: dict[str, dict[str, Any]]
+    primary_metric: str
+    directions: dict[str, str]
+    n_samples: int
+    counts: dict[str, Any]
+    breakdowns: dict[str, Any] | None
+    reportable: bool
+    limit: int | None
+    seed: int | None
+    n_boot: int | None
+    precision: str | None
+    environment: dict[str, Any]
+    distributed: dict[str, Any] | None
+    timings: dict[str, float]
+    throughput: dict[str, Any] | None
+    notes: list[str]
+    files: dict[str, Any]
+    schema: int | None = SCHEMA_VERSION
+    created: str | None = dataclasses.field(default_factory=utc_now)
+    path: Path | None = None  # where it was read from or written to (never written into the file)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record's JSON form, key for key as every version has written it."""
+        out: dict[str, Any] = {"schema": self.schema, "created": self.created}
+        for f in dataclasses.fields(self):
+            if f.name not in ("schema", "created", "path"):
+                value = getattr(self, f.name)
+                out[f.name] = value.to_dict() if isinstance(value, TaskHeader) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], path: str | Path | None = None) -> "RunRecord":
+        """The typed form of a record read from disk (``path``: where it lies)."""
+        values = {f.name: data.get(f.name) for f in dataclasses.fields(cls) if f.name not in ("task", "path")}
+        return cls(task=TaskHeader.from_dict(data.get("task") or {}), path=Path(path) if path else None, **values)
 
 
 def results_dir(override: str | Path | None = None) -> Path:

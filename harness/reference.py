@@ -4,14 +4,14 @@ datasets under a data root (the embedded sample by default).
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import HarnessError
 from .digest import content_digest
+from .errors import HarnessError
+from .records import utc_now
 
 
 def reference_sidecar(path: Path) -> Path:
@@ -26,7 +26,7 @@ def write_reference_sidecar(path: Path, task, references: dict[str, Any], info: 
 
     meta = {"task": task.name, "version": task.version, "config_hash": task.config_hash, "family": task.family,
             "samples": len(references), "digest": content_digest(references), "data": info.get("kind"),
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+            "created": utc_now()}
     write_json(reference_sidecar(path), meta)
     return meta
 

@@ -34,7 +34,7 @@ from .hub import fold_revision, resolve_data_root
 from .models import build_model, has_fit
 from .digest import content_digest, short_hash
 from .files import atomic_path, write_json
-from .records import SCHEMA_VERSION, model_tag, results_dir, run_dir
+from .records import IDENTITY_KEYS, RunRecord, TaskHeader, model_tag, results_dir, run_dir
 from .task import PROJECT_ROOT, Task
 
 
@@ -369,6 +369,41 @@ def _model_digest(model: Any) -> str | None:
         return None
 
 
+@dataclasses.dataclass
+class _Run:
+    """What the steps of one run share: built by :func:`_set_up`, then read (and the model, notes
+    and timings updated) by :func:`_train`, :func:`_predict`, :func:`_score` and :func:`_write`."""
+
+    task: Task
+    header: TaskHeader
+    model_name: str
+    opts: RunOptions
+    log: Callable[[str], None]
+    world: distributed.World
+    family: Family
+    device: torch.device
+    model: Any
+    model_info: dict[str, Any]
+    trains: bool
+    amp: torch.dtype | None
+    precision: str
+    source: Any
+    test: Any
+    train_key: str
+    cache: SampleCache
+    shard: list[str]
+    todo: list[str]
+    reused: int
+    to_predict: int              # samples left to predict, all ranks together
+    notes: list[str]
+    started: float
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    @property
+    def tag(self) -> str:
+        return model_tag(self.model_name, self.opts.model_args)
+
+
 def run_task(task: Task, model_name: str, opts: RunOptions, log: Callable[[str], None] = print,
              group: str | None = None, fitted: dict | None = None) -> dict[str, Any] | None:
     """Run one task end to end; return the run record (also written under the results folder).
@@ -380,7 +415,23 @@ def run_task(task: Task, model_name: str, opts: RunOptions, log: Callable[[str],
     gathers every rank's per-sample outputs, scores them once over the whole set and writes the
     record; the other ranks return None.
     """
-    t_start = time.perf_counter()
+    run = _set_up(task, model_name, opts, log, group)
+    _train(run, fitted)
+    gathered = _predict(run)
+    if gathered is None:  # not rank 0: rank 0 scores and writes
+        return None
+    outputs, references, shards = gathered
+    if not run.source.labelled:  # a participant copy: the prediction file is the result
+        run.family.write_predictions(Path(opts.submission), outputs, references)
+        return _unscored(run, len(outputs))
+    score = _score(run, outputs, references)
+    return _write(run, outputs, references, score, shards)
+
+
+def _set_up(task: Task, model_name: str, opts: RunOptions, log: Callable[[str], None], group: str | None) -> _Run:
+    """Check the task and the model, resolve the data, build the test set and find which of this
+    rank's samples earlier runs of the same key already predicted."""
+    started = time.perf_counter()
     world = distributed.current()
     family: Family = FAMILIES.get(task.family)
     family.check_task(task)
@@ -409,7 +460,6 @@ def run_task(task: Task, model_name: str, opts: RunOptions, log: Callable[[str],
         log(note)
     notes = list(source.notes)
 
-    timings: dict[str, float] = {}
     # the model's identity by content (its fingerprint covers code, weights and argument files), not
     # by where its files lie: a moved checkpoint resumes, a swapped one makes a new run
     model_key = {k: v for k, v in model_info.items() if k != "files"}
@@ -419,80 +469,107 @@ def run_task(task: Task, model_name: str, opts: RunOptions, log: Callable[[str],
     for note in test.notes:
         log(note)
     notes.extend(test.notes)
-    results = results_dir(opts.output)
     # the world size is not in the key: outputs are per sample, so any number of ranks resumes them
     run_key = short_hash([task.name, task.version, task.config_hash, model_key, source.fingerprint,
                           opts.seed, train_key if trains else None] + ([test.key] if test.key else [])
                          + ([precision] if amp is not None else []), 16)
-    cache = SampleCache(results / "cache" / "runs" / run_key)
+    cache = SampleCache(results_dir(opts.output) / "cache" / "runs" / run_key)
     shard = world.shard(test.sample_ids)
     todo = [sid for sid in shard if not cache.has(sid)]
     reused = len(shard) - len(todo)
     progress = world.all_gather((len(todo), reused), "comparing the ranks' progress")
     if sum(p[1] for p in progress):
         log(f"resuming: {sum(p[1] for p in progress)} of {len(test.sample_ids)} samples already done")
+    return _Run(task=task, header=TaskHeader.of(task, family, group), model_name=model_name, opts=opts, log=log,
+                world=world, family=family, device=device, model=model, model_info=model_info, trains=trains, amp=amp,
+                precision=precision, source=source, test=test, train_key=train_key, cache=cache, shard=shard,
+                todo=todo, reused=reused, to_predict=sum(p[0] for p in progress), notes=notes, started=started)
 
-    if trains and not sum(p[0] for p in progress):
-        notes.append("training skipped: every test sample's output was already cached for this run")
-    elif trains:
-        if fitted is not None and fitted.get("key") == train_key:
-            model = fitted["model"]
-            notes.append("weights fixed: reused the model trained for the previous task of the group")
+
+def _train(run: _Run, fitted: dict | None) -> None:
+    """Fit the model when it trains and some sample is left to predict (or reuse the group's
+    fitted model), then move it to the device in eval mode."""
+    task, world = run.task, run.world
+    if run.trains and not run.to_predict:
+        run.notes.append("training skipped: every test sample's output was already cached for this run")
+    elif run.trains:
+        if fitted is not None and fitted.get("key") == run.train_key:
+            run.model = fitted["model"]
+            run.notes.append("weights fixed: reused the model trained for the previous task of the group")
         else:
             t0 = time.perf_counter()
-            log(f"training {model_name} on {', '.join(source.datasets.get('train', []))}")
-            model = _fit(model, family, task, source, world)
+            run.log(f"training {run.model_name} on {', '.join(run.source.datasets.get('train', []))}")
+            run.model = _fit(run.model, run.family, task, run.source, world)
             if world.size > 1:
-                notes.append(f"trained on every one of {world.size} ranks (distributed_fit)" if getattr(model, "distributed_fit", False)
-                             else f"trained on rank 0 and sent to the other {world.size - 1} rank(s)")
-            timings["fit_s"] = time.perf_counter() - t0
+                run.notes.append(f"trained on every one of {world.size} ranks (distributed_fit)"
+                                 if getattr(run.model, "distributed_fit", False)
+                                 else f"trained on rank 0 and sent to the other {world.size - 1} rank(s)")
+            run.timings["fit_s"] = time.perf_counter() - t0
             if fitted is not None:
-                fitted.update(key=train_key, model=model)
+                fitted.update(key=run.train_key, model=run.model)
     elif task.datasets.get("train"):
-        notes.append("model has no fit(): training datasets not used")
-    if hasattr(model, "to"):
-        model = model.to(device) or model
-    if hasattr(model, "eval") and callable(model.eval):
-        model.eval()
+        run.notes.append("model has no fit(): training datasets not used")
+    if hasattr(run.model, "to"):
+        run.model = run.model.to(run.device) or run.model
+    if hasattr(run.model, "eval") and callable(run.model.eval):
+        run.model.eval()
 
+
+def _predict(run: _Run) -> tuple[dict, dict, list[dict]] | None:
+    """Predict this rank's samples left to do, then gather every rank's per-sample outputs on rank 0:
+    (outputs, references, each rank's shard report) there, None on the other ranks."""
+    world, opts = run.world, run.opts
     no_work = {"load_s": 0.0, "predict_s": 0.0, "frames": 0}
     opts_here = opts if world.main else dataclasses.replace(opts, progress=False)
-    stats = predict_all(model, family, test, todo, cache, device, opts_here, log, amp) if todo else no_work
+    stats = predict_all(run.model, run.family, run.test, run.todo, run.cache, run.device, opts_here, run.log,
+                        run.amp) if run.todo else no_work
 
     t0 = time.perf_counter()
-    mine = {sid: cache.get(sid) for sid in shard}
-    info = {"rank": world.rank, "device": str(device), "samples": len(shard), "processed": len(todo), "reused": reused,
-            "load_s": stats["load_s"], "predict_s": stats["predict_s"], "frames": stats["frames"],
-            "test": short_hash([test.sample_ids, test.key], 16)}
+    mine = {sid: run.cache.get(sid) for sid in run.shard}
+    info = {"rank": world.rank, "device": str(run.device), "samples": len(run.shard), "processed": len(run.todo),
+            "reused": run.reused, "load_s": stats["load_s"], "predict_s": stats["predict_s"], "frames": stats["frames"],
+            "test": short_hash([run.test.sample_ids, run.test.key], 16)}
     gathered = world.gather((info, mine), "gathering the per-sample outputs")
-    if gathered is None:  # not rank 0: rank 0 scores and writes
+    if gathered is None:
         return None
     shards = [g[0] for g in gathered]
-    done = _merge_shards(gathered, test.sample_ids, world)
-    timings["gather_s"] = time.perf_counter() - t0
-    timings.update(load_s=max(i["load_s"] for i in shards), predict_s=max(i["predict_s"] for i in shards))
+    done = _merge_shards(gathered, run.test.sample_ids, world)
+    run.timings["gather_s"] = time.perf_counter() - t0
+    run.timings.update(load_s=max(i["load_s"] for i in shards), predict_s=max(i["predict_s"] for i in shards))
 
-    t0 = time.perf_counter()
     outputs, references = {}, {}
-    for sid in test.sample_ids:
+    for sid in run.test.sample_ids:
         out, ref, meta = done[sid]
         outputs[sid] = out
         references[sid] = {**ref, "meta": meta}
-    if not source.labelled:  # a participant copy: the prediction file is the result
-        family.write_predictions(Path(opts.submission), outputs, references)
-        return {"scored": False, "task": {"name": task.name, "version": task.version, "config_hash": task.config_hash},
-                "model": {**model_info, "tag": model_tag(model_name, opts.model_args)}, "data": source.to_dict(),
-                "n_samples": len(test.sample_ids), "notes": notes,
-                "files": {"submission": str(Path(opts.submission).resolve())}}
-    score = family.score(task, outputs, references, n_boot=opts.n_boot, seed=opts.seed)
-    timings["score_s"] = time.perf_counter() - t0
-    timings["total_s"] = time.perf_counter() - t_start
-    notes.extend(score.notes)
+    return outputs, references, shards
 
-    tag = model_tag(model_name, opts.model_args)
+
+def _unscored(run: _Run, n_samples: int) -> dict[str, Any]:
+    """What a run on a participant copy returns: no labels, nothing scored, nothing recorded."""
+    return {"scored": False, "task": run.header.to_dict(IDENTITY_KEYS),
+            "model": {**run.model_info, "tag": run.tag}, "data": run.source.to_dict(),
+            "n_samples": n_samples, "notes": run.notes,
+            "files": {"submission": str(Path(run.opts.submission).resolve())}}
+
+
+def _score(run: _Run, outputs: dict, references: dict):
+    """Score the whole test set once (the family's own ``score``)."""
+    t0 = time.perf_counter()
+    score = run.family.score(run.task, outputs, references, n_boot=run.opts.n_boot, seed=run.opts.seed)
+    run.timings["score_s"] = time.perf_counter() - t0
+    run.timings["total_s"] = time.perf_counter() - run.started
+    run.notes.extend(score.notes)
+    return score
+
+
+def _write(run: _Run, outputs: dict, references: dict, score, shards: list[dict]) -> dict[str, Any]:
+    """Write the outputs, the per-sample table and ``record.json`` under the run's folder; return
+    the record (its JSON form, with ``_path``)."""
+    opts, family, world, timings = run.opts, run.family, run.world, run.timings
     # a --limit smoke run never replaces a full run's record; other seeds sit beside seed 0
-    folder_name = tag + (f"@seed{opts.seed}" if opts.seed else "") + (f"@limit{opts.limit}" if opts.limit is not None else "")
-    folder = run_dir(results, source.kind, task.name, folder_name)
+    folder_name = run.tag + (f"@seed{opts.seed}" if opts.seed else "") + (f"@limit{opts.limit}" if opts.limit is not None else "")
+    folder = run_dir(results_dir(opts.output), run.source.kind, run.task.name, folder_name)
     outputs_file = "outputs" + family.prediction_suffix(outputs)
     family.write_predictions(folder / outputs_file, outputs, references)
     if opts.submission:
@@ -501,39 +578,36 @@ def run_task(task: Task, model_name: str, opts: RunOptions, log: Callable[[str],
         score.rows.to_csv(tmp, index=False)
     processed = sum(i["processed"] for i in shards)
     busy = timings["load_s"] + timings["predict_s"]
-    record = {
-        "schema": SCHEMA_VERSION,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "task": {"name": task.name, "version": task.version, "config_hash": task.config_hash,
-                 "family": task.family, "group": group, "recipe": family.recipe_record(task),
-                 "datasets": {r: [d.to_dict() for d in refs] for r, refs in task.datasets.items()}},
-        "model": {**model_info, "tag": tag},
-        "inputs": test.record,
-        "data": source.to_dict(),
-        "metrics": {k: v.to_dict() for k, v in score.metrics.items()},
-        "primary_metric": task.primary_metric,
-        "directions": task.directions,
-        "n_samples": len(test.sample_ids),
-        "counts": score.counts,
-        "breakdowns": score.breakdowns,
-        "reportable": opts.limit is None,
-        "limit": opts.limit,
-        "seed": opts.seed,
-        "n_boot": opts.n_boot,
-        "precision": precision,
-        "environment": {**environment(device), "world_size": world.size},
-        "distributed": {"world_size": world.size, "backend": world.backend, "shards": shards} if world.size > 1 else None,
-        "timings": timings,
-        "throughput": {"samples_per_s": processed / max(busy, 1e-9) if processed else None,
-                       "frames_per_s": sum(i["frames"] for i in shards) / max(busy, 1e-9) if processed else None,
-                       "samples_processed": processed, "samples_reused": sum(i["reused"] for i in shards)},
-        "notes": notes,
-        "files": {"outputs": outputs_file, "samples": "samples.csv",
-                  "submission": str(Path(opts.submission).resolve()) if opts.submission else None},
-    }
-    write_json(folder / "record.json", record)
-    record["_path"] = str(folder / "record.json")
-    return record
+    record = RunRecord(
+        task=run.header,
+        model={**run.model_info, "tag": run.tag},
+        inputs=run.test.record,
+        data=run.source.to_dict(),
+        metrics={k: v.to_dict() for k, v in score.metrics.items()},
+        primary_metric=run.task.primary_metric,
+        directions=run.task.directions,
+        n_samples=len(run.test.sample_ids),
+        counts=score.counts,
+        breakdowns=score.breakdowns,
+        reportable=opts.limit is None,
+        limit=opts.limit,
+        seed=opts.seed,
+        n_boot=opts.n_boot,
+        precision=run.precision,
+        environment={**environment(run.device), "world_size": world.size},
+        distributed={"world_size": world.size, "backend": world.backend, "shards": shards} if world.size > 1 else None,
+        timings=timings,
+        throughput={"samples_per_s": processed / max(busy, 1e-9) if processed else None,
+                    "frames_per_s": sum(i["frames"] for i in shards) / max(busy, 1e-9) if processed else None,
+                    "samples_processed": processed, "samples_reused": sum(i["reused"] for i in shards)},
+        notes=run.notes,
+        files={"outputs": outputs_file, "samples": "samples.csv",
+               "submission": str(Path(opts.submission).resolve()) if opts.submission else None},
+        path=folder / "record.json")
+    written = record.to_dict()
+    write_json(record.path, written)
+    written["_path"] = str(record.path)
+    return written
 
 
 def _merge_shards(gathered: list, sample_ids: list[str], world: distributed.World) -> dict[str, tuple]:

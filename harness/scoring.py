@@ -9,13 +9,13 @@ internal errors) goes to a separate log.
 """
 from __future__ import annotations
 
-import datetime as dt
 import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
 
 from .errors import HarnessError
+from .records import SCORE_TASK_KEYS, TaskHeader, utc_now
 from .reference import load_references
 from .upload import MAX_BYTES, Problems, Upload, read_upload
 
@@ -28,10 +28,8 @@ def record_head(task, ref_info: dict, name: str, file_hash: str) -> dict[str, An
     """What every score record starts with: the task (and its recipe), the file, the reference."""
     from .family import FAMILIES
 
-    return {"task": {"name": task.name, "version": task.version, "config_hash": task.config_hash,
-                     "family": task.family, "recipe": FAMILIES.get(task.family).recipe_record(task)},
-            "file": {"name": name, "sha256": file_hash}, "reference": ref_info,
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    return {"task": TaskHeader.of(task, FAMILIES.get(task.family)).to_dict(SCORE_TASK_KEYS),
+            "file": {"name": name, "sha256": file_hash}, "reference": ref_info, "created": utc_now(),
             "primary_metric": task.primary_metric, "directions": task.directions}
 
 

@@ -69,3 +69,58 @@ def test_content_digest_is_by_value_not_by_container_or_float_width():
     assert content_digest(a) != content_digest({**a, "x": np.array([1.0, 2.25])})
     assert content_digest({"w": torch.tensor([0.5, 1.5], dtype=torch.bfloat16)}) == content_digest({"w": np.array([0.5, 1.5])})
     assert content_digest({"n": np.float64(0.1)}) == content_digest({"n": 0.1}) != content_digest({"n": "0.1"})
+
+
+# ----------------------------------------------------------------------------- the typed run record
+RUN_KEYS = ["schema", "created", "task", "model", "inputs", "data", "metrics", "primary_metric", "directions",
+            "n_samples", "counts", "breakdowns", "reportable", "limit", "seed", "n_boot", "precision", "environment",
+            "distributed", "timings", "throughput", "notes", "files"]  # record.json as every version wrote it
+
+
+def test_a_run_record_keeps_its_json_and_reads_back_typed(tmp_path):
+    from harness.family import FAMILIES
+    from harness.records import RunRecord, TaskHeader
+    from harness.runner import RunOptions, run_task
+    from harness.task import TaskIndex
+
+    task = TaskIndex().tasks["mmdg-p1-cps-w"]
+    rec = run_task(task, "fas-relief", RunOptions(output=str(tmp_path), limit=4, n_boot=10, progress=False),
+                   log=lambda _m: None, group="g")
+    path = tmp_path / "runs" / "sample" / task.name / "fas-relief@limit4" / "record.json"
+    text = path.read_text()
+    on_disk = json.loads(text)
+    assert rec["_path"] == str(path) and list(on_disk) == RUN_KEYS
+    family = FAMILIES.get(task.family)
+    assert on_disk["task"] == {"name": task.name, "version": task.version, "config_hash": task.config_hash,
+                               "family": "fas", "group": "g", "recipe": json.loads(json.dumps(family.recipe_record(task))),
+                               "datasets": {r: [d.to_dict() for d in refs] for r, refs in task.datasets.items()}}
+    typed = RunRecord.from_dict(on_disk, path)
+    assert typed.task == TaskHeader.from_dict(on_disk["task"]) and typed.task.group == "g" and typed.path == path
+    assert typed.metrics == on_disk["metrics"] and typed.reportable is False and typed.limit == 4
+    assert json.dumps(typed.to_dict(), indent=2) + "\n" == text  # read, then written again: the same bytes
+
+
+def test_an_older_record_reads_back_with_its_missing_keys_as_none():
+    from harness.records import RunRecord
+
+    old = {"task": {"name": "t", "version": 1, "config_hash": "abc"}, "model": {"tag": "m"}, "data": {"source": "real"},
+           "metrics": {"mae": {"value": 1.0}}, "primary_metric": "mae", "directions": {"mae": "min"}, "n_samples": 3}
+    typed = RunRecord.from_dict(old)
+    assert (typed.task.name, typed.task.version, typed.task.family, typed.task.recipe) == ("t", 1, None, None)
+    assert typed.schema is None and typed.created is None and typed.inputs is None and typed.precision is None
+    written = typed.to_dict()  # written again: the keys it lacked are null, the rest as read
+    assert list(written) == RUN_KEYS and {k: v for k, v in written.items() if k in old and k != "task"} == \
+        {k: v for k, v in old.items() if k != "task"}
+    assert written["task"] == {**old["task"], "family": None, "group": None, "recipe": None, "datasets": None}
+
+
+def test_a_score_record_writes_the_task_header_it_always_wrote():
+    from harness.family import FAMILIES
+    from harness.scoring import record_head
+    from harness.task import TaskIndex
+
+    task = TaskIndex().tasks["scisp"]
+    head = record_head(task, {"kind": "sample"}, "p.zip", "h")
+    assert head["task"] == {"name": task.name, "version": task.version, "config_hash": task.config_hash,
+                            "family": task.family, "recipe": FAMILIES.get(task.family).recipe_record(task)}
+    assert list(head) == ["task", "file", "reference", "created", "primary_metric", "directions"]
