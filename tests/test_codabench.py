@@ -22,7 +22,7 @@ from harness import codabench
 from harness.cli import main
 from harness.family import FAMILIES, prediction_formats_text
 from harness.scoring import load_references, score_upload
-from harness.families.rppg import FAMILY
+from harness.families.rppg.family import FAMILY
 from harness.task import TaskIndex
 
 TASK = TaskIndex().tasks["svc2026-rppg-phase2"]

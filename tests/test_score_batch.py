@@ -16,7 +16,7 @@ import pytest
 
 from harness import scoring
 from harness.cli import main
-from harness.families.rppg import FAMILY
+from harness.families.rppg.family import FAMILY
 from harness.results import _json_default
 from harness.scoring import INTERNAL_ERROR, score_file
 from harness.task import TaskIndex

@@ -476,6 +476,11 @@ class DeceptionFamily(Family):
         return {"score": float(np.mean([p["score"] for p in parts])), "n_sub": len(parts)}
 
     # ------------------------------------------------------------------ prediction files
+    def plots(self) -> dict[str, Any]:
+        from . import plots
+
+        return dict(plots.PLOTS)
+
     def prediction_format(self) -> PredictionFormat:
         return PredictionFormat(
             suffixes=(".txt", ".csv"),
