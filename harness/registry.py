@@ -11,7 +11,7 @@ import fnmatch
 import importlib
 import re
 from importlib import metadata
-from typing import Callable, Generic, Iterable, TypeVar
+from typing import Callable, Generic, Iterable, Iterator, TypeVar
 
 from .errors import HarnessError, did_you_mean
 
@@ -38,6 +38,19 @@ def import_string(target: str):
     return getattr(obj, attr) if attr else obj
 
 
+def _entry_points(group: str) -> Iterator[metadata.EntryPoint]:
+    """Every entry point of ``group``, from each installed distribution once (the first found on
+    ``sys.path``, as imports see it). Unlike ``metadata.entry_points``, two distributions giving
+    one name both appear, so the caller can refuse the clash instead of silently keeping one."""
+    seen: set[str] = set()
+    for dist in metadata.distributions():
+        name = re.sub(r"[-_.]+", "-", dist.metadata["Name"] or "").lower()
+        if name in seen:
+            continue
+        seen.add(name)
+        yield from dist.entry_points.select(group=group)
+
+
 class Registry(Generic[T]):
     """Name → object (or lazy import string) for one kind of thing."""
 
@@ -56,8 +69,8 @@ class Registry(Generic[T]):
         distributions giving one name different targets is an error naming both."""
         if not self.entry_point_group:
             return
-        for ep in metadata.entry_points(group=self.entry_point_group):
-            origin = (getattr(ep.dist, "name", None) or "an unnamed distribution", ep.value)
+        for ep in _entry_points(self.entry_point_group):
+            origin = (ep.dist.name, ep.value)
             seen = self._origins.get(ep.name)
             if seen == origin:
                 continue
