@@ -6,4 +6,4 @@ metrics) registers the models without building the whole family.
 from ...models import BUILTIN_MODELS
 
 BUILTIN_MODELS.register("fas-cnn", "harness.families.fas.baselines:LateFusionCNN")
-BUILTIN_MODELS.register("fas-relief", "harness.families.fas.heuristics:ReliefTexture")
+BUILTIN_MODELS.register("fas-relief", "harness.families.fas.baselines:ReliefTexture")
