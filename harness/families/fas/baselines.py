@@ -240,6 +240,7 @@ class LateFusionCNN(TorchAdapter):
 
 # ----------------------------------------------------------------------------- training-free
 
+
 def _centre(x: np.ndarray) -> np.ndarray:
     h, w = x.shape[-2:]
     return x[..., h // 4: h - h // 4, w // 4: w - w // 4]

@@ -351,6 +351,11 @@ def _nan_none(x: float) -> float | None:
 
 # ----------------------------------------------------------------------------- training-free
 
+_LAPLACE = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]], dtype=torch.float64)
+_HH = torch.tensor([[1.0, -1.0], [-1.0, 1.0]], dtype=torch.float64) / 2  # Haar diagonal detail
+N_FEATURES = 7
+
+
 def image_statistics(image: torch.Tensor) -> torch.Tensor:
     """(7,) float64 statistics of one (3, H, W) image in [0, 1]."""
     x = image.detach().to("cpu", torch.float64)
