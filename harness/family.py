@@ -1,29 +1,45 @@
-"""The interface every task family implements; the core (runner, results, leaderboard, CLI) only
-talks to this. Families register themselves in :data:`FAMILIES` by name.
+"""The contract every task family implements (:class:`Family`); the core (runner, scoring,
+leaderboard, plots, Codabench, participant copies, CLI) only talks to this. Families are found
+through the ``harness.families`` entry-point group of the installed packages (this project's own
+five are declared in its ``pyproject.toml``); see ``docs/adding-a-family.md``.
 """
 from __future__ import annotations
 
+import abc
 import dataclasses
 import hashlib
 import math
 import os
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from .errors import HarnessError
 from .registry import Registry
 from .stats import MetricValue
 
-FAMILIES: Registry["Family"] = Registry("family")
-FAMILIES.register("rppg", "harness.families.rppg:FAMILY")
-FAMILIES.register("fas", "harness.families.fas:FAMILY")
-FAMILIES.register("deception", "harness.families.deception.family:FAMILY")
-FAMILIES.register("splicing", "harness.families.splicing.family:FAMILY")
-FAMILIES.register("iqa_backdoor", "harness.families.iqa_backdoor.family:FAMILY")
+if TYPE_CHECKING:
+    import pandas as pd
+
+ENTRY_POINT_GROUP = "harness.families"
+
+
+def _check_family(name: str, obj: Any) -> None:
+    """An entry point of ``harness.families`` must name a :class:`Family` instance of that name."""
+    if not isinstance(obj, Family):
+        raise HarnessError(f"family entry point {name!r} gives a {type(obj).__name__}, not a harness.family.Family instance")
+    if obj.name != name:
+        raise HarnessError(f"family entry point {name!r} gives the family named {obj.name!r}; the names must match")
+
+
+#: every installed family by name, read from the ``harness.families`` entry points
+FAMILIES: Registry["Family"] = Registry(
+    "family", entry_point_group=ENTRY_POINT_GROUP, validate=_check_family,
+    missing_hint="the package's entry points are missing: reinstall it (pip install -e . in a clone)")
 
 
 @dataclasses.dataclass
@@ -132,8 +148,6 @@ def choose_root(data_root: Path | None, sample_root: Any, marker: str) -> tuple[
         return root, "sample", [f"using the embedded synthetic sample in {root} ({why}); results are labelled 'sample'"]
     root = Path(text)
     if not root.is_dir():
-        from .errors import HarnessError
-
         raise HarnessError("data root does not exist (use --data-root sample for the embedded sample)", root)
     if (root / marker).is_file():
         return root, "sample", [f"{root} holds the harness's synthetic sample ({marker}): results are labelled 'sample'"]
@@ -143,8 +157,6 @@ def choose_root(data_root: Path | None, sample_root: Any, marker: str) -> tuple[
 def scores_of(outputs: Any, units: Sequence[Unit], meaning: str) -> list[float]:
     """A model's per-unit scores as finite floats: a (B,) or (B, 1) tensor (or array), bare or under
     ``"score"``; ``meaning`` says what a score is in the error messages (e.g. "P(truth)")."""
-    from .errors import HarnessError
-
     value = outputs.get("score") if isinstance(outputs, dict) else outputs
     if value is None:
         raise HarnessError(f"model output must hold 'score' ({meaning}), got keys {sorted(outputs)}")
@@ -179,8 +191,6 @@ def select_by_role(task, roles: Sequence[str], records_of: Any, what: str) -> di
     """Each role's records (anything with ``dataset`` and ``sample_id``) from ``records_of(ref)``
     over its dataset refs, in order and without repeats; a test record that is also a training
     record is refused (``what`` names them in the message, e.g. "image")."""
-    from .errors import HarnessError
-
     chosen: dict[str, list] = {}
     for role in roles:
         records: dict[tuple, Any] = {}
@@ -223,24 +233,63 @@ def fingerprint_files(root: Path, files: Iterable[Path], heads: Iterable[Path] =
     return h.hexdigest()[:16]
 
 
-class Family:
-    """What differs between task families. Subclasses override every method."""
+#: a plot function: (per-sample table, title, PNG path) -> the numbers it drew (see harness.plots)
+PlotFn = Callable[["pd.DataFrame", str, Path], dict[str, Any]]
 
+
+class Family(abc.ABC):
+    """What differs between task families: the one contract the core calls.
+
+    A family is one instance of a subclass, named by a ``harness.families`` entry point whose name
+    is :attr:`name` (``docs/adding-a-family.md`` walks through adding one). The hooks come in
+    groups: the declaration (class attributes), tasks, data, the model loop, scoring, prediction
+    and reference files, and optional extras. Abstract methods must be implemented. The optional
+    hooks have a documented default: a neutral answer (no plots, no protocol values, one part per
+    sample...) or, for a service the family may lack (datasets repositories, participant copies,
+    conversion), one :class:`HarnessError` saying the family does not offer it;
+    :meth:`supports` tells which of those a family offers.
+    """
+
+    # --- declaration -------------------------------------------------------------------------
+    #: the name tasks give as ``family:`` (and the entry point's name)
     name: str = ""
+    #: metric name -> :class:`harness.stats.MetricSpec` (direction, ranked, from_upload, tolerance)
     metric_specs: dict[str, Any] = {}
-    many_file_predictions: bool = False  # True: a prediction is a folder or zip of files (e.g. mask PNGs)
-    reference_suffix: str = ".csv"       # what write_reference writes ("" for a folder)
-    submission_suffixes: tuple[str, ...] = ()  # what --submission may be named (empty: any name, e.g. a folder)
-    submission_format: str = ""          # the prediction file in one line, for participants (participant copy)
+    #: True: a prediction is many files (a folder or zip of them, e.g. mask PNGs); Codabench then
+    #: accepts the files themselves, a zip of them or one folder
+    many_file_predictions: bool = False
+    #: what :meth:`write_reference` writes ("" for a folder): the reference file's name in a
+    #: Codabench bundle and in participant copies
+    reference_suffix: str = ".csv"
+    #: what ``--submission`` may be named (empty: any name, e.g. a folder)
+    submission_suffixes: tuple[str, ...] = ()
+    #: the prediction file in one line, for participants (written into a participant copy)
+    submission_format: str = ""
+    #: the roles a ``datasets`` row plays for this family (:class:`harness.hfdata.Column`); empty:
+    #: the family reads no ``datasets`` repositories (and :meth:`write_rows`/:meth:`export_rows`
+    #: refuse)
+    row_columns: tuple = ()
 
+    def supports(self, hook: str) -> bool:
+        """Whether this family implements the optional hook named ``hook`` (e.g.
+        ``"write_participant_copy"``) rather than inheriting the base class's default."""
+        if not callable(getattr(Family, hook, None)):
+            raise ValueError(f"Family has no hook {hook!r}")
+        return getattr(type(self), hook) is not getattr(Family, hook)
+
+    # --- tasks -------------------------------------------------------------------------------
+    @abc.abstractmethod
     def check_task(self, task) -> None:
-        """Validate the family-specific parts of a task (recipe, dataset names, splits)."""
-        raise NotImplementedError
+        """Validate the family-specific parts of a task (recipe, dataset names, splits); call
+        :meth:`check_metrics` too."""
+
+    @abc.abstractmethod
+    def recipe_record(self, task) -> dict[str, Any]:
+        """The resolved evaluation recipe, as recorded with every result (and shown on the
+        Codabench pages)."""
 
     def check_metrics(self, task) -> None:
         """Every task metric is one of the family's, with the direction the family declares."""
-        from .errors import HarnessError
-
         for m in task.metrics:
             spec = self.metric_specs.get(m.name)
             if spec is None:
@@ -251,11 +300,13 @@ class Family:
             raise HarnessError(f"primary_metric {task.primary_metric!r} is never ranked (e.g. an oracle score); "
                                f"choose a fair metric", task.path)
 
+    def check_model(self, task, model) -> None:
+        """Refuse a model this task must not score (checked before any data is read or any
+        training starts). Default: every model of the family is accepted."""
+
     def check_submission_path(self, path: Path) -> None:
         """Refuse a ``--submission`` name this family cannot write, before any data is read or any
-        model trained."""
-        from .errors import HarnessError
-
+        model trained (from :attr:`submission_suffixes` and :attr:`many_file_predictions`)."""
         path = Path(path)
         if self.submission_suffixes and path.suffix.lower() not in self.submission_suffixes:
             raise HarnessError(f"a {self.name} prediction file is {' or '.join(self.submission_suffixes)}; "
@@ -265,108 +316,115 @@ class Family:
         if not path.resolve().parent.is_dir():
             raise HarnessError("the folder of --submission does not exist", path)
 
-    def check_model(self, task, model) -> None:
-        """Refuse a model this task must not score (checked before any data is read or any
-        training starts); most families accept every model of their family."""
+    # --- data --------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def synthesize(self, out: Path, seed: int = 0) -> Path:
+        """Write the family's embedded synthetic sample, in a real on-disk layout, under ``out``;
+        return its root (``harness data synth``; runs without a data root use it, labelled
+        ``sample``)."""
 
+    @abc.abstractmethod
     def resolve_data(self, task, data_root: Path | None, need_train: bool) -> DataSource:
-        raise NotImplementedError
+        """Find the task's datasets under ``data_root`` (None: the embedded sample, see
+        :func:`choose_root`) and fingerprint them; the training roles only when ``need_train``."""
 
+    @abc.abstractmethod
     def train_data(self, task, source: DataSource, model) -> Any:
-        raise NotImplementedError
+        """What a training model's ``fit`` receives (the family documents its shape)."""
 
+    @abc.abstractmethod
     def test_set(self, task, source: DataSource, model, limit: int | None) -> TestSet:
-        raise NotImplementedError
+        """The test samples in a fixed order and how to stream them to ``model`` (None: only the
+        ids are needed); ``limit`` keeps the first so many (a smoke run, never ranked)."""
 
+    def test_ids(self, task, source: DataSource) -> list[str]:
+        """The test sample ids of a resolved data source (those a prediction file must hold).
+        Default: those of :meth:`test_set` for no model."""
+        return self.test_set(task, source, None, None).sample_ids
+
+    # --- the model loop ----------------------------------------------------------------------
+    @abc.abstractmethod
     def split_outputs(self, outputs: Any, units: Sequence[Unit], inputs: dict) -> list[Any]:
-        """Validate a batch's model outputs and split them per unit (numpy, on the CPU)."""
-        raise NotImplementedError
+        """Validate a batch's model outputs and split them per unit (numpy, on the CPU); a bad
+        output is one HarnessError naming the sample."""
 
     def merge_parts(self, parts: list[Any]) -> Any:
-        """Join a sample's per-part outputs into one output (default: a sample is one part)."""
+        """Join a sample's per-part outputs into one output. Default: a sample is one part."""
         return parts[0]
 
+    # --- scoring -----------------------------------------------------------------------------
+    @abc.abstractmethod
     def score(self, task, outputs: dict[str, Any], references: dict[str, Any], *, n_boot: int, seed: int) -> Score:
-        raise NotImplementedError
-
-    def prediction_format(self) -> PredictionFormat:
-        """What participants upload: suffixes, a one-line summary and the full description."""
-        raise NotImplementedError
-
-    def prediction_suffix(self, outputs: dict[str, Any]) -> str:
-        """File suffix of the prediction format these outputs are written in (e.g. ".npz")."""
-        raise NotImplementedError
-
-    def write_predictions(self, path: Path, outputs: dict[str, Any], references: dict[str, Any]) -> None:
-        """Write outputs as the family's prediction file: the file participants upload."""
-        raise NotImplementedError
-
-    def read_predictions(self, task, upload, references: dict[str, Any], problems) -> dict[str, Any]:
-        """Validate an uploaded prediction file against the reference ids; collect every problem in
-        ``problems`` (participant-safe wording) and return the usable outputs."""
-        raise NotImplementedError
-
-    def read_reference(self, task, path: Path) -> tuple[dict[str, Any], dict]:
-        """(references, description) from an organizer's reference file."""
-        raise NotImplementedError
-
-    def write_reference(self, path: Path, references: dict[str, Any]) -> None:
-        """Write references as the organizer's reference file that ``read_reference`` reads."""
-        raise NotImplementedError
-
-    def references(self, task, data_root: Path | None) -> tuple[dict[str, Any], dict]:
-        """(references, description) of a task's test set, read from the datasets."""
-        raise NotImplementedError
-
-    def recipe_record(self, task) -> dict[str, Any]:
-        """The resolved evaluation recipe, as recorded with every result."""
-        raise NotImplementedError
+        """The task's metrics (with uncertainty) and the per-sample table from per-sample outputs
+        and references (both keyed by sample id)."""
 
     def protocol_values(self, task, data_root: Path | None) -> dict[str, MetricValue]:
         """Task metrics fixed by the protocol and the test data rather than by a submission (those
-        whose spec says ``from_upload=False``, e.g. a trigger's visibility); most families have none."""
+        whose spec says ``from_upload=False``, e.g. a trigger's visibility; the Codabench pages
+        show them). Default: none."""
         return {}
 
-    def synthesize(self, out: Path, seed: int = 0) -> Path:
-        """Write the family's embedded synthetic sample (in a real on-disk layout) under ``out``."""
-        from .errors import HarnessError
+    def plots(self) -> dict[str, PlotFn]:
+        """Plot kind -> plot function drawn per run by ``harness leaderboard --plots`` (see
+        :mod:`harness.plots`). Default: no plots."""
+        return {}
 
-        raise HarnessError(f"family {self.name!r} has no sample generator")
+    # --- prediction files (what participants upload) -----------------------------------------
+    @abc.abstractmethod
+    def prediction_format(self) -> PredictionFormat:
+        """What participants upload: suffixes, a one-line summary and the full description (the
+        Codabench submission page, the README and ``harness score --help`` show it)."""
 
-    #: the roles a ``datasets`` row plays for this family (:class:`harness.hfdata.Column`); empty:
-    #: the family reads no ``datasets`` repositories
-    row_columns: tuple = ()
+    @abc.abstractmethod
+    def prediction_suffix(self, outputs: dict[str, Any]) -> str:
+        """File suffix of the prediction format these outputs are written in (e.g. ".npz")."""
 
-    def write_rows(self, rows: Iterable[dict], out: Path) -> int:
-        """Write ``datasets`` rows (role → value, images as :class:`harness.hfdata.RowImage`,
-        ``dataset`` and ``id`` filled in, ``_where`` naming the row) in the family's on-disk layout
-        under ``out``; return how many rows were written. Problems name the row."""
-        from .errors import HarnessError
+    @abc.abstractmethod
+    def write_predictions(self, path: Path, outputs: dict[str, Any], references: dict[str, Any]) -> None:
+        """Write outputs as the family's prediction file: the file participants upload."""
 
-        raise HarnessError(f"family {self.name!r} reads no datasets repositories")
+    @abc.abstractmethod
+    def read_predictions(self, task, upload, references: dict[str, Any], problems) -> dict[str, Any]:
+        """Validate an uploaded prediction file against the reference ids; collect every problem in
+        ``problems`` (participant-safe wording) and return the usable outputs."""
 
-    def export_rows(self, task, source: DataSource, role: str) -> Iterable[dict]:
-        """The records of ``role`` (test, train) as ``datasets`` rows (role → value), for
-        ``harness data export``."""
-        from .errors import HarnessError
+    # --- reference files (what organizers score against) -------------------------------------
+    @abc.abstractmethod
+    def references(self, task, data_root: Path | None) -> tuple[dict[str, Any], dict]:
+        """(references, description) of a task's test set, read from the datasets."""
 
-        raise HarnessError(f"family {self.name!r} has no datasets format")
+    @abc.abstractmethod
+    def write_reference(self, path: Path, references: dict[str, Any]) -> None:
+        """Write references as the organizer's reference file (:attr:`reference_suffix`) that
+        :meth:`read_reference` reads; Codabench bundles and participant copies ship it."""
 
+    @abc.abstractmethod
+    def read_reference(self, task, path: Path) -> tuple[dict[str, Any], dict]:
+        """(references, description) from an organizer's reference file."""
+
+    # --- optional services (default: one clear refusal) --------------------------------------
     def write_participant_copy(self, task, root: Path, out: Path) -> tuple[list[str], dict[str, str] | None]:
         """Write under ``out`` a data root holding ``task``'s training datasets and its test inputs
         with opaque ids and no labels, so that ``resolve_data(task, out, ...)`` (once the core's
         ``participant.json`` is there) returns ``labelled=False``. Return (notes for participants,
-        original id → copy id, or None when the copy keeps the reference's ids)."""
-        from .errors import HarnessError
-
+        original id → copy id, or None when the copy keeps the reference's ids).
+        Default: refused (``harness data participant-copy`` does not support the family)."""
         raise HarnessError(f"harness data participant-copy does not support the {self.name} family yet")
 
-    def test_ids(self, task, source: DataSource) -> list[str]:
-        """The test sample ids of a resolved data source (those a prediction file must hold)."""
-        return self.test_set(task, source, None, None).sample_ids
+    def write_rows(self, rows: Iterable[dict], out: Path) -> int:
+        """Write ``datasets`` rows (role → value, images as :class:`harness.hfdata.RowImage`,
+        ``dataset`` and ``id`` filled in, ``_where`` naming the row) in the family's on-disk layout
+        under ``out``; return how many rows were written. Problems name the row.
+        Default: refused (the family reads no datasets repositories)."""
+        raise HarnessError(f"family {self.name!r} reads no datasets repositories")
+
+    def export_rows(self, task, source: DataSource, role: str) -> Iterable[dict]:
+        """The records of ``role`` (test, train) as ``datasets`` rows (role → value), for
+        ``harness data export``. Default: refused (the family has no datasets format)."""
+        raise HarnessError(f"the {self.name} family has no datasets format")
 
     def can_convert(self, src: Path) -> bool:
-        """Whether ``harness data convert`` should hand ``src`` to this family."""
+        """Whether ``harness data convert`` should hand ``src`` to this family. Default: never."""
         return False
 
     def convert(self, src: Path, out: Path, *, dataset: str | None = None, strip_labels: bool = False,
@@ -374,11 +432,9 @@ class Family:
         """Convert distributed files (e.g. pickles) to the family's safe internal format; return
         the folders written (``name``: the folder of a single file's output). ``strip_labels``
         writes a label-free participant copy (ids keyed with the organizer's ``id_key`` file).
-        An existing output is replaced only with ``overwrite``, and only what the harness wrote."""
-        from .errors import HarnessError
-
+        An existing output is replaced only with ``overwrite``, and only what the harness wrote.
+        Default: refused (the family has nothing to convert)."""
         raise HarnessError(f"family {self.name!r} has nothing to convert")
-
 
 
 @dataclasses.dataclass
@@ -390,8 +446,6 @@ class WorkerFailure:
     path: str | None = None
 
     def error(self):
-        from .errors import HarnessError
-
         return HarnessError(self.message, self.path)
 
 
@@ -406,8 +460,6 @@ class StreamDataset(IterableDataset):
         self.produce = produce
 
     def __iter__(self):
-        from .errors import HarnessError
-
         info = get_worker_info()
         start, step = (0, 1) if info is None else (info.id, info.num_workers)
         try:

@@ -32,14 +32,14 @@ def default_reference(out: Path, suffix: str) -> Path:
 
 def participant_copy(task, data_root: str | None, out: Path, reference: Path | None = None) -> dict[str, Any]:
     """Write the participant copy of ``task`` to ``out`` and its reference; return the description."""
-    from .family import FAMILIES, Family
+    from .family import FAMILIES
     from .hub import resolve_data_root
     from .files import atomic_dir, atomic_path, write_json
     from .reference import reference_sidecar, write_reference_sidecar
 
     family = FAMILIES.get(task.family)
     family.check_task(task)
-    if type(family).write_participant_copy is Family.write_participant_copy:
+    if not family.supports("write_participant_copy"):
         family.write_participant_copy(task, Path(), Path())  # says it is not supported, before any data is read
     out = Path(out)
     reference = Path(reference) if reference else default_reference(out, family.reference_suffix)

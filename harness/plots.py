@@ -1,45 +1,31 @@
 """Leaderboard plots: each task family declares its plot kinds; the core draws them per model.
 
-A plot function takes ``(rows, title, out_path)`` — ``rows`` the run's per-sample table
-(``samples.csv``) — writes a PNG and returns the numbers it drew (so they can be checked and
-printed). A family's kinds are those registered in :data:`PLOTS` under its name, else the
-``PLOTS`` mapping of ``harness.families.<family>.plots`` when that module exists, else none.
+A plot function (:data:`harness.family.PlotFn`) takes ``(rows, title, out_path)`` — ``rows`` the
+run's per-sample table (``samples.csv``) — writes a PNG and returns the numbers it drew (so they
+can be checked and printed). A family's kinds are what its :meth:`Family.plots` hook returns.
 Figures use matplotlib's Agg canvas directly; pyplot's global state is never touched.
 """
 from __future__ import annotations
 
-import importlib
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from .errors import HarnessError
-from .registry import Registry
 from .files import atomic_path
 
 if TYPE_CHECKING:
-    import pandas as pd
     from matplotlib.figure import Figure
 
+    from .family import PlotFn
     from .leaderboard import Table
 
-PlotFn = Callable[["pd.DataFrame", str, Path], dict[str, Any]]
 
-#: family name → {plot kind: plot function}
-PLOTS: Registry[dict[str, PlotFn]] = Registry("plot set")
-
-
-def plot_kinds(family: str) -> dict[str, PlotFn]:
+def plot_kinds(family: str) -> dict[str, "PlotFn"]:
     """The plot kinds a family declares (none when it declares none)."""
-    if family in PLOTS:
-        return PLOTS.get(family)
-    try:
-        module = importlib.import_module(f"harness.families.{family}.plots")
-    except ModuleNotFoundError as exc:
-        if exc.name not in (f"harness.families.{family}", f"harness.families.{family}.plots"):
-            raise
-        return {}
-    return dict(getattr(module, "PLOTS", {}))
+    from .family import FAMILIES
+
+    return dict(FAMILIES.get(family).plots())
 
 
 def figure(width: float = 5.0, height: float = 4.0) -> "Figure":

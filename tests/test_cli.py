@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from harness.cli import main
-from harness.families.rppg import FAMILY
+from harness.families.rppg.family import FAMILY
 
 
 def run_cli(capsys, *argv):

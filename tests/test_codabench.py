@@ -23,7 +23,7 @@ from harness.cli import main
 from harness.family import FAMILIES, prediction_formats_text
 from harness.reference import load_references
 from harness.scoring import score_upload
-from harness.families.rppg import FAMILY
+from harness.families.rppg.family import FAMILY
 from harness.task import TaskIndex
 
 TASK = TaskIndex().tasks["svc2026-rppg-phase2"]

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from harness.cli import main
-from harness.families.deception import features, layout, synth
+from harness.families.deception import data, features, synth
 from harness.families.deception.family import FAMILY
 from harness.task import TaskIndex
 
@@ -47,7 +47,7 @@ def real_root(tmp_path_factory, organizer) -> Path:
     for folder in sorted(organizer.glob("*/features")):
         dataset = folder.parent.name
         assert main(["data", "convert", str(folder), "--out", str(root / dataset / "features"), "--dataset", dataset]) == 0
-    shutil.copytree(organizer / "dolos" / layout.PROTOCOL_DIR, root / "dolos" / layout.PROTOCOL_DIR)
+    shutil.copytree(organizer / "dolos" / data.PROTOCOL_DIR, root / "dolos" / data.PROTOCOL_DIR)
     return root
 
 
@@ -138,8 +138,8 @@ def test_dolos_protocol_splits_select_by_file_name(real_root):
         task = TaskIndex().tasks[f"dolos-fold{k}"]
         train = FAMILY._split(real_root, task.datasets["train"][0], cache)
         test = FAMILY._split(real_root, task.datasets["test"][0], cache)
-        rows = layout.read_protocol_csv(real_root / "dolos" / layout.PROTOCOL_DIR / f"test_fold{k}.csv")
-        assert {layout.match_name(c.videoname) for c in test} == {layout.match_name(r.file_name) for r in rows}
+        rows = data.read_protocol_csv(real_root / "dolos" / data.PROTOCOL_DIR / f"test_fold{k}.csv")
+        assert {data.match_name(c.videoname) for c in test} == {data.match_name(r.file_name) for r in rows}
         assert not {c.sample_id for c in train} & {c.sample_id for c in test}
         folds.append({c.videoname for c in test})
     assert set().union(*folds) == pool and sum(map(len, folds)) == len(pool)  # the test folds partition the pool
@@ -148,7 +148,7 @@ def test_dolos_protocol_splits_select_by_file_name(real_root):
 
 
 def test_a_protocol_label_that_contradicts_the_features_is_an_error(capsys, root_copy):
-    path = root_copy / "dolos" / layout.PROTOCOL_DIR / "test_fold1.csv"
+    path = root_copy / "dolos" / data.PROTOCOL_DIR / "test_fold1.csv"
     frame = pd.read_csv(path)
     frame.loc[0, "label"] = {"truth": "deception", "deception": "truth"}[frame.loc[0, "label"]]
     frame.to_csv(path, index=False)
@@ -157,7 +157,7 @@ def test_a_protocol_label_that_contradicts_the_features_is_an_error(capsys, root
 
 
 def test_a_missing_protocol_file_names_it(capsys, root_copy):
-    (root_copy / "dolos" / layout.PROTOCOL_DIR / "short.csv").unlink()
+    (root_copy / "dolos" / data.PROTOCOL_DIR / "short.csv").unlink()
     code, out, err = run_cli(capsys, "run", "--task", "dolos-long-to-short", "--model", "dd-linear", "--data-root", root_copy)
     assert code == 2 and "short.csv" in err and "protocol file" in err
 

@@ -10,8 +10,8 @@ import pytest
 from scipy.io import wavfile
 
 from harness.errors import HarnessError
-from harness.families.deception import layout
-from harness.families.deception.layout import (
+from harness.families.deception import data
+from harness.families.deception.data import (
     map_label,
     match_name,
     normalise_gender,
@@ -50,14 +50,14 @@ def _csv(path: Path, text: str) -> Path:
 
 # ----------------------------------------------------------------------------- names and labels
 def test_datasets_and_protocol_splits():
-    assert set(layout.DATASETS) == {"rlt", "bol", "box", "mu3d", "dolos", "mdpe", "svc2025-final"}
-    assert all({"title", "citation"} <= set(v) for v in layout.DATASETS.values())
-    assert layout.PROTOCOL_SPLITS["fold1-train"] == "train_fold1.csv"
-    assert layout.PROTOCOL_SPLITS["fold3-test"] == "test_fold3.csv"
-    assert {"long", "short", "male", "female"} <= set(layout.PROTOCOL_SPLITS)
-    assert len(layout.PROTOCOL_SPLITS) == 10
-    assert set(layout.LABEL_MAPS) == set(layout.DATASETS)
-    assert "Training_Protocols" in layout.LAYOUT and "labels.csv" in layout.LAYOUT
+    assert set(data.DATASETS) == {"rlt", "bol", "box", "mu3d", "dolos", "mdpe", "svc2025-final"}
+    assert all({"title", "citation"} <= set(v) for v in data.DATASETS.values())
+    assert data.PROTOCOL_SPLITS["fold1-train"] == "train_fold1.csv"
+    assert data.PROTOCOL_SPLITS["fold3-test"] == "test_fold3.csv"
+    assert {"long", "short", "male", "female"} <= set(data.PROTOCOL_SPLITS)
+    assert len(data.PROTOCOL_SPLITS) == 10
+    assert set(data.LABEL_MAPS) == set(data.DATASETS)
+    assert "Training_Protocols" in data.LAYOUT and "labels.csv" in data.LAYOUT
 
 
 def test_dolos_labels_are_flipped_to_truth_one():
@@ -98,15 +98,15 @@ def test_protocol_csv_with_header_bom_and_extra_columns(tmp_path):
     path.write_bytes("\ufefffile_name, label ,gender,extra\n AN_WILTY_EP1_lie1 ,deception,M,x\n\n"
                      "BO_WILTY_EP2_truth1,truth,Female,y\n".encode("utf-8"))
     rows = read_protocol_csv(path)
-    assert rows == [layout.ProtocolRow("AN_WILTY_EP1_lie1", 0, "male"),
-                    layout.ProtocolRow("BO_WILTY_EP2_truth1", 1, "female")]
+    assert rows == [data.ProtocolRow("AN_WILTY_EP1_lie1", 0, "male"),
+                    data.ProtocolRow("BO_WILTY_EP2_truth1", 1, "female")]
 
 
 def test_protocol_csv_without_header_numeric_and_reordered_header(tmp_path):
     rows = read_protocol_csv(_csv(tmp_path / "a.csv", "A_lie1,1,male\nB_truth1,0,female\nC_x,1\n"))
     assert [(r.label, r.gender) for r in rows] == [(0, "male"), (1, "female"), (0, "")]
     rows = read_protocol_csv(_csv(tmp_path / "b.csv", "gender,label,file_name\nf,truthful,X1\n"))
-    assert rows == [layout.ProtocolRow("X1", 1, "female")]
+    assert rows == [data.ProtocolRow("X1", 1, "female")]
 
 
 def test_protocol_csv_unknown_label_names_it_and_the_line(tmp_path):
@@ -120,7 +120,7 @@ def test_protocol_csv_unknown_label_names_it_and_the_line(tmp_path):
 def test_read_video_clip_with_wav(tmp_path):
     video = _video(tmp_path / "clips" / "A_WILTY_EP1_lie1.avi", n=10)
     _wav(tmp_path / "clips" / "A_WILTY_EP1_lie1.wav", seconds=0.5, rate=44100)
-    clip = layout.read_raw_clip(video)
+    clip = data.read_raw_clip(video)
     faces = clip["faces"]
     assert faces.shape == (32, 64, 64, 3) and faces.dtype == np.uint8
     assert np.abs(faces[..., 0].astype(int) - faces[..., 2].astype(int)).max() < 40   # centre crop: no red bands
@@ -136,7 +136,7 @@ def test_read_frame_folder_natural_order_and_no_wav(tmp_path):
     folder.mkdir(parents=True)
     for i in (1, 2, 10, 3):                      # natural order 1, 2, 3, 10
         cv2.imwrite(str(folder / f"{i}.png"), np.full((40, 30, 3), 20 * i, np.uint8))
-    clip = layout.read_raw_clip(folder, frames=4, size=16)
+    clip = data.read_raw_clip(folder, frames=4, size=16)
     assert set(clip) == {"faces"} and clip["faces"].shape == (4, 16, 16, 3)
     assert clip["faces"][:, 0, 0, 0].tolist() == [20, 40, 60, 200]
 
@@ -145,17 +145,17 @@ def test_corrupt_and_missing_video_name_the_file(tmp_path):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"not a video at all")
     with pytest.raises(HarnessError, match="bad.mp4"):
-        layout.read_raw_clip(bad)
+        data.read_raw_clip(bad)
     with pytest.raises(HarnessError, match="absent.avi"):
-        layout.read_raw_clip(tmp_path / "absent.avi")
+        data.read_raw_clip(tmp_path / "absent.avi")
     empty = tmp_path / "frames"
     empty.mkdir()
     with pytest.raises(HarnessError, match="frames"):
-        layout.read_raw_clip(empty)
+        data.read_raw_clip(empty)
 
 
 def _dolos_root(root: Path) -> Path:
-    protocols = root / "dolos" / layout.PROTOCOL_DIR
+    protocols = root / "dolos" / data.PROTOCOL_DIR
     _csv(protocols / "train_fold1.csv", "file_name,label,gender\nAA_WILTY_EP1_lie1,deception,Male\n"
                                         "BB_WILTY_EP2_truth1,truth,F\n")
     _csv(protocols / "test_fold1.csv", "CC_WILTY_EP3_truth1,0,\n")        # numeric, DOLOS convention
@@ -171,38 +171,38 @@ def _dolos_root(root: Path) -> Path:
 
 def test_scan_raw_dolos_union_of_protocols(tmp_path):
     root = _dolos_root(tmp_path)
-    clips = {c.videoname: c for c in layout.scan_raw(root, "dolos")}
+    clips = {c.videoname: c for c in data.scan_raw(root, "dolos")}
     assert set(clips) == {"AA_WILTY_EP1_lie1", "BB_WILTY_EP2_truth1", "CC_WILTY_EP3_truth1"}
     assert (clips["AA_WILTY_EP1_lie1"].label, clips["AA_WILTY_EP1_lie1"].gender) == (0, "male")
     assert (clips["BB_WILTY_EP2_truth1"].label, clips["BB_WILTY_EP2_truth1"].gender) == (1, "female")
     cc = clips["CC_WILTY_EP3_truth1"]
     assert (cc.label, cc.gender, cc.path.is_dir()) == (1, "male", True)
-    assert layout.read_raw_clip(cc.path)["faces"].shape == (32, 64, 64, 3)
+    assert data.read_raw_clip(cc.path)["faces"].shape == (32, 64, 64, 3)
 
 
 def test_scan_raw_missing_clip_and_conflicting_labels(tmp_path):
     root = _dolos_root(tmp_path)
-    _csv(root / "dolos" / layout.PROTOCOL_DIR / "long.csv", "DD_WILTY_EP4_lie2,deception,m\n")
+    _csv(root / "dolos" / data.PROTOCOL_DIR / "long.csv", "DD_WILTY_EP4_lie2,deception,m\n")
     with pytest.raises(HarnessError, match="DD_WILTY_EP4_lie2"):
-        layout.scan_raw(root, "dolos")
-    _csv(root / "dolos" / layout.PROTOCOL_DIR / "long.csv", "AA_WILTY_EP1_lie1,truth,m\n")
+        data.scan_raw(root, "dolos")
+    _csv(root / "dolos" / data.PROTOCOL_DIR / "long.csv", "AA_WILTY_EP1_lie1,truth,m\n")
     with pytest.raises(HarnessError, match="AA_WILTY_EP1_lie1"):
-        layout.scan_raw(root, "dolos")
+        data.scan_raw(root, "dolos")
 
 
 def test_scan_raw_other_datasets(tmp_path):
-    assert layout.scan_raw(tmp_path, "bol") == []                           # no clips folder
+    assert data.scan_raw(tmp_path, "bol") == []                           # no clips folder
     _video(tmp_path / "bol" / "clips" / "u01_r1.avi", n=2)
     with pytest.raises(HarnessError, match="labels.csv"):
-        layout.scan_raw(tmp_path, "bol")
+        data.scan_raw(tmp_path, "bol")
     _csv(tmp_path / "bol" / "labels.csv", "file_name,label\nu01_r1.avi,1\n")
-    assert layout.scan_raw(tmp_path, "bol") == [
-        layout.RawClip("u01_r1", 1, tmp_path / "bol" / "clips" / "u01_r1.avi", "")]
+    assert data.scan_raw(tmp_path, "bol") == [
+        data.RawClip("u01_r1", 1, tmp_path / "bol" / "clips" / "u01_r1.avi", "")]
     _csv(tmp_path / "bol" / "labels.csv", "u01_r1,0\nu02_r1,1\n")
     with pytest.raises(HarnessError, match="u02_r1"):
-        layout.scan_raw(tmp_path, "bol")
+        data.scan_raw(tmp_path, "bol")
     # Real-life Trial: labels from the file names when there is no labels.csv
     _video(tmp_path / "rlt" / "clips" / "trial_lie_001.avi", n=2)
     _video(tmp_path / "rlt" / "clips" / "trial_truth_002.avi", n=2)
-    rlt = layout.scan_raw(tmp_path, "rlt")
+    rlt = data.scan_raw(tmp_path, "rlt")
     assert [(c.videoname, c.label) for c in rlt] == [("trial_lie_001", 0), ("trial_truth_002", 1)]

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.families.deception import layout, synth
+from harness.families.deception import data, synth
 
 KEYS = {"video_x", "OpenFace_x", "x_affect", "audio_x", "audio_wave", "DD_label", "videoname"}
 SOURCES = ("rlt", "bol", "box", "mu3d", "dolos")
@@ -45,7 +45,7 @@ def test_time_size_and_marker(sample):
     assert "synthetic" in on_disk["note"]
     for dataset in synth.STORES:
         assert json.loads((out / dataset / synth.MARKER).read_text())["dataset"] == dataset
-    assert set(synth.STORES) <= set(layout.DATASETS)
+    assert set(synth.STORES) <= set(data.DATASETS)
 
 
 def test_counts_and_class_balance(sample):
@@ -105,14 +105,14 @@ def test_deterministic_for_a_seed(sample, tmp_path):
 
 def test_dolos_protocols(sample):
     out = sample[0]
-    pool = {layout.match_name(c["videoname"]): c for store in ("train", "test") for c in _load(out, "dolos", store)}
+    pool = {data.match_name(c["videoname"]): c for store in ("train", "test") for c in _load(out, "dolos", store)}
     assert len(pool) == 120
-    folder = out / "dolos" / layout.PROTOCOL_DIR
-    assert sorted(p.name for p in folder.iterdir()) == sorted(layout.PROTOCOL_SPLITS.values())
-    rows = {split: layout.read_protocol_csv(folder / file) for split, file in layout.PROTOCOL_SPLITS.items()}
-    names = {split: [layout.match_name(r.file_name) for r in rs] for split, rs in rows.items()}
+    folder = out / "dolos" / data.PROTOCOL_DIR
+    assert sorted(p.name for p in folder.iterdir()) == sorted(data.PROTOCOL_SPLITS.values())
+    rows = {split: data.read_protocol_csv(folder / file) for split, file in data.PROTOCOL_SPLITS.items()}
+    names = {split: [data.match_name(r.file_name) for r in rs] for split, rs in rows.items()}
     for split, rs in rows.items():           # DOLOS words mapped to the harness convention agree with DD_label
-        assert all(pool[layout.match_name(r.file_name)]["DD_label"] == r.label for r in rs), split
+        assert all(pool[data.match_name(r.file_name)]["DD_label"] == r.label for r in rs), split
     subject = lambda name: name.split("_wilty_")[0]
     test_sets = []
     for k in (1, 2, 3):

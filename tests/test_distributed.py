@@ -84,7 +84,7 @@ def test_one_two_and_three_processes_give_identical_outputs_and_metrics(tmp_path
 
 DYING_MODEL = '''
 import os
-from harness.families.rppg.models import BaselineAdapter
+from harness.families.rppg.baselines import BaselineAdapter
 
 
 class Model(BaselineAdapter):

@@ -11,7 +11,8 @@ import pytest
 
 from harness.cli import main
 from harness.errors import HarnessError
-from harness.families.fas import FAMILY, metrics
+from harness.families.fas import metrics
+from harness.families.fas.family import FAMILY
 from harness.task import TaskIndex
 
 INDEX = TaskIndex()

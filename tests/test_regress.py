@@ -12,7 +12,8 @@ import yaml
 
 from harness import regress
 from harness.cli import main
-from harness.families.rppg import FAMILY, metrics
+from harness.families.rppg import metrics
+from harness.families.rppg.family import FAMILY
 from harness.files import write_json
 from harness.task import PROJECT_ROOT, TaskIndex
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from harness.errors import HarnessError
-from harness.families.rppg import FAMILY
+from harness.families.rppg.family import FAMILY
 from harness.families.rppg.chunks import Chunking, Preprocessed, stitch
 from harness.families.rppg.family import InputSpec, collate, select_split, stream_video, subject_halves
 from harness.families.rppg.video import VideoRecord

@@ -16,7 +16,7 @@ import pytest
 
 import harness.batch as batch_scorer
 from harness.cli import main
-from harness.families.rppg import FAMILY
+from harness.families.rppg.family import FAMILY
 from harness.files import json_default
 from harness.scoring import INTERNAL_ERROR, score_file
 from harness.task import TaskIndex

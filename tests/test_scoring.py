@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from harness.cli import main
 from harness.errors import HarnessError
-from harness.families.rppg import FAMILY, signal
+from harness.families.rppg import signal
+from harness.families.rppg.family import FAMILY
 from harness.scoring import score_file
 from harness.task import TaskIndex
 

@@ -163,7 +163,8 @@ def test_gpu_decoder_path_is_keyed_recorded_and_kept_in_the_main_process(monkeyp
     """Without a GPU, the GPU decoder is stood in for by sums over OpenCV's RGB frames: the family
     must key the run by the decoder, keep decoding in the main process, record the decoder per
     video, fall back to OpenCV where the GPU refuses a file, and give the same means."""
-    from harness.families.rppg import FAMILY, decode, face
+    from harness.families.rppg import decode, face
+    from harness.families.rppg.family import FAMILY
     from harness.families.rppg.family import InputSpec, stream_video
 
     refused = set()

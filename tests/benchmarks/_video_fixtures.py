@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from harness.families.rppg import FAMILY
+from harness.families.rppg.family import FAMILY
 from harness.families.rppg.data import read_video
 
 FS = 30.0

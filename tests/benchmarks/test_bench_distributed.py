@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from harness.families.rppg import FAMILY
+from harness.families.rppg.family import FAMILY
 
 TASK = "svc2026-rppg-phase1"
 _counter = itertools.count()

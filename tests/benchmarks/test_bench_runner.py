@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 import torch
 
-from harness.families.rppg import FAMILY, metrics, signal
+from harness.families.rppg import metrics, signal
+from harness.families.rppg.family import FAMILY
 from harness.families.rppg.family import collate, stream_video
 from harness.models import build_model
 from harness.runner import RunOptions, run_task

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.families.rppg import FAMILY, metrics, predictions, signal
+from harness.families.rppg import metrics, predictions, signal
+from harness.families.rppg.family import FAMILY
 from harness.families.rppg.family import _hr_windows
 from harness.scoring import score_file
 from harness.task import Task, parse_task

@@ -1,7 +1,7 @@
 """The deception family: cross-domain audio-visual deception detection (SVC 2025, SVC 2026, DOLOS).
 
 Datasets are named by their folder (``rlt``, ``bol``, ``box``, ``mu3d``, ``dolos``, ``mdpe``,
-``svc2025-final``; layout in :data:`layout.LAYOUT`). Clips come from the organizers' per-clip
+``svc2025-final``; layout in :data:`data.LAYOUT`). Clips come from the organizers' per-clip
 features, converted once from pickles to a memory-mapped store (``harness data convert``), or from
 raw clips. Labels follow SVC: **truth = 1, lie = 0**; each dataset's own convention is mapped at
 load time. Sample ids are opaque (``dd-`` + a hash of dataset and clip name), so no submission
@@ -37,7 +37,7 @@ from ...registry import natural_key
 from ...files import atomic_dir, atomic_path
 from ...upload import Problems, Upload, check_ids, number_in, read_csv, read_whitespace
 from ...stats import MetricValue, bootstrap
-from . import features, layout, metrics
+from . import data, features, metrics
 
 SAMPLE_SEED = 0
 VAL_SHARE = 0.2
@@ -103,7 +103,7 @@ class ClipRef:
         if self.store is not None:
             subs = self.store.sub_clips(self.index)
         else:
-            subs = [layout.read_raw_clip(self.raw_path)]
+            subs = [data.read_raw_clip(self.raw_path)]
         return [{k: v for k, v in s.items() if k in modalities} for s in subs]
 
 
@@ -213,10 +213,10 @@ class DeceptionFamily(Family):
                 raise HarnessError("deception tasks hold out validation clips from the sources themselves; "
                                    "remove datasets.val", task.path)
             for ref in refs:
-                if ref.name not in layout.DATASETS:
+                if ref.name not in data.DATASETS:
                     raise HarnessError(f"datasets.{role}: unknown deception dataset {ref.name!r}; "
-                                       f"known: {sorted(layout.DATASETS)}", task.path)
-                if ref.split in layout.PROTOCOL_SPLITS and ref.name != "dolos":
+                                       f"known: {sorted(data.DATASETS)}", task.path)
+                if ref.split in data.PROTOCOL_SPLITS and ref.name != "dolos":
                     raise HarnessError(f"datasets.{role}: split {ref.split!r} is a DOLOS protocol split", task.path)
         self.check_metrics(task)
 
@@ -236,8 +236,8 @@ class DeceptionFamily(Family):
             for pkl in sorted(staging.glob("*/features/*.pkl")):
                 dataset = pkl.parent.parent.name
                 features.convert(pkl, tmp / dataset / "features", dataset=dataset)
-            for folder in sorted(staging.glob("*/" + layout.PROTOCOL_DIR)):
-                shutil.copytree(folder, tmp / folder.parent.name / layout.PROTOCOL_DIR)
+            for folder in sorted(staging.glob("*/" + data.PROTOCOL_DIR)):
+                shutil.copytree(folder, tmp / folder.parent.name / data.PROTOCOL_DIR)
             shutil.copy2(staging / synth.MARKER, tmp / synth.MARKER)
             shutil.rmtree(staging)
             _write_sample_key(tmp, seed)
@@ -265,7 +265,7 @@ class DeceptionFamily(Family):
 
         train = [d.name for d in task.datasets.get("train", [])]
         for ref in task.datasets["test"]:
-            if ref.name in train or ref.split in layout.PROTOCOL_SPLITS:
+            if ref.name in train or ref.split in data.PROTOCOL_SPLITS:
                 raise HarnessError(f"participant-copy: test dataset {ref.name!r} (split {ref.split!r}) shares its folder "
                                    "or protocol files with training data; not supported for this task", task.path)
         source = self.resolve_data(task, root, need_train=bool(train))
@@ -326,12 +326,12 @@ class DeceptionFamily(Family):
                 label = None if store.labels is None else int(store.labels[i])
                 pool.append((name, ClipRef(dataset, videoname, sid, label, store, i, present=store.present(i),
                                            stable_id=stable)))
-        for raw in layout.scan_raw(root, dataset):
+        for raw in data.scan_raw(root, dataset):
             pool.append(("raw", ClipRef(dataset, raw.videoname, sample_id(raw.videoname), raw.label,
                                         raw_path=raw.path, gender=raw.gender, present=("faces", "wave"),
                                         stable_id=features.name_digest(dataset, raw.videoname))))
         if not pool:
-            raise HarnessError(f"no clips for dataset {dataset!r}; expected layout: {layout.LAYOUT}", root / dataset)
+            raise HarnessError(f"no clips for dataset {dataset!r}; expected layout: {data.LAYOUT}", root / dataset)
         if dataset == "dolos":
             self._attach_protocol_metadata(root, pool)
         cache[dataset] = pool
@@ -346,13 +346,13 @@ class DeceptionFamily(Family):
 
     def _attach_protocol_metadata(self, root: Path, pool: list[tuple[str, ClipRef]]) -> None:
         """Gender from DOLOS's male/female lists; labels cross-checked against every protocol file."""
-        by_name = {layout.match_name(c.videoname): c for _, c in pool}
-        for split, file in layout.PROTOCOL_SPLITS.items():
-            path = root / "dolos" / layout.PROTOCOL_DIR / file
+        by_name = {data.match_name(c.videoname): c for _, c in pool}
+        for split, file in data.PROTOCOL_SPLITS.items():
+            path = root / "dolos" / data.PROTOCOL_DIR / file
             if not path.is_file():
                 continue
-            for row in layout.read_protocol_csv(path):
-                clip = by_name.get(layout.match_name(row.file_name))
+            for row in data.read_protocol_csv(path):
+                clip = by_name.get(data.match_name(row.file_name))
                 if clip is None:
                     continue
                 if clip.label is not None and clip.label != row.label:
@@ -367,17 +367,17 @@ class DeceptionFamily(Family):
         pool = self._pool(root, ref.name, cache)
         if ref.split == "all":
             return list({c.sample_id: c for _, c in pool}.values())
-        if ref.split in layout.PROTOCOL_SPLITS:
-            path = root / "dolos" / layout.PROTOCOL_DIR / layout.PROTOCOL_SPLITS[ref.split]
+        if ref.split in data.PROTOCOL_SPLITS:
+            path = root / "dolos" / data.PROTOCOL_DIR / data.PROTOCOL_SPLITS[ref.split]
             if not path.is_file():
-                raise HarnessError(f"DOLOS protocol file for split {ref.split!r} is missing; expected layout: {layout.LAYOUT}", path)
-            by_name = {layout.match_name(c.videoname): c for _, c in pool}
-            rows = layout.read_protocol_csv(path)
-            missing = [r.file_name for r in rows if layout.match_name(r.file_name) not in by_name]
+                raise HarnessError(f"DOLOS protocol file for split {ref.split!r} is missing; expected layout: {data.LAYOUT}", path)
+            by_name = {data.match_name(c.videoname): c for _, c in pool}
+            rows = data.read_protocol_csv(path)
+            missing = [r.file_name for r in rows if data.match_name(r.file_name) not in by_name]
             if missing:
                 raise HarnessError(f"{len(missing)} clip(s) of the protocol file have no features or clip, e.g. "
                                    f"{missing[:3]}", path)
-            return list({c.sample_id: c for c in (by_name[layout.match_name(r.file_name)] for r in rows)}.values())
+            return list({c.sample_id: c for c in (by_name[data.match_name(r.file_name)] for r in rows)}.values())
         chosen = [c for name, c in pool if name == ref.split or name.startswith(f"{ref.split}-part")]
         if not chosen:
             stores = sorted({name for name, _ in pool})
@@ -476,6 +476,11 @@ class DeceptionFamily(Family):
         return {"score": float(np.mean([p["score"] for p in parts])), "n_sub": len(parts)}
 
     # ------------------------------------------------------------------ prediction files
+    def plots(self) -> dict[str, Any]:
+        from . import plots
+
+        return dict(plots.PLOTS)
+
     def prediction_format(self) -> PredictionFormat:
         return PredictionFormat(
             suffixes=(".txt", ".csv"),

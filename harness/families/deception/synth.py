@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from ...files import atomic_dir
-from .layout import FEATURES_DIR, PROTOCOL_DIR, PROTOCOL_SPLITS
+from .data import FEATURES_DIR, PROTOCOL_DIR, PROTOCOL_SPLITS
 
 #: written into every generated folder: marks the data as synthetic wherever it is copied
 MARKER = "synth.json"

@@ -415,3 +415,6 @@ def _breakdowns(test: pd.DataFrame, threshold: float | None) -> dict:
     out["per_domain"] = {str(k): {"n": int(len(g)), "bona_fide": int((g.label == 1).sum())}
                          for k, g in test.groupby("domain")}
     return out
+
+
+FAMILY = FasFamily()

@@ -321,6 +321,11 @@ class IqaBackdoorFamily(Family):
                 for unit, v in zip(units, scores_of(outputs, units, "quality on the 0-100 scale"))]
 
     # ------------------------------------------------------------------ prediction files
+    def plots(self) -> dict[str, Any]:
+        from . import plots
+
+        return dict(plots.PLOTS)
+
     def prediction_format(self) -> PredictionFormat:
         return PredictionFormat(
             suffixes=(".csv",),

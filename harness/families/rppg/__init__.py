@@ -1,5 +1,10 @@
-"""rPPG family: loaders, sample generator, HR recipe, metrics, baselines."""
-from . import models  # noqa: F401  (registers the built-in baselines)
-from .family import RppgFamily
+"""rPPG family: loaders, sample generator, HR recipe, metrics, baselines.
 
-FAMILY = RppgFamily()
+The family object lives in ``family.py`` (``FAMILY``), so importing one module (a loader, the
+metrics) registers the models without building the whole family.
+"""
+from ...models import BUILTIN_MODELS
+from . import baselines, neural
+
+for _name, _cls in {**baselines.ADAPTERS, **neural.ADAPTERS}.items():
+    BUILTIN_MODELS.register(_name, _cls)

@@ -1,4 +1,5 @@
-"""The seven unsupervised rPPG baselines of rPPG-Toolbox (reference §1.4), in torch.
+"""The seven unsupervised rPPG baselines of rPPG-Toolbox (reference §1.4), in torch, and their
+built-in adapters (:data:`ADAPTERS`, registered in ``__init__.py``).
 
 Every method has the signature ``method(rgb, fs, lengths=None) -> bvp``:
 
@@ -59,6 +60,7 @@ import torch
 from scipy import signal as scipy_signal
 
 from harness.families.rppg import signal as rppg_signal
+from harness.models import Adapter
 
 WINDOW_S = 1.6  # POS and CHROM window length (seconds)
 DETREND_LAMBDA = 100.0
@@ -480,3 +482,30 @@ METHODS: dict[str, Callable[..., torch.Tensor]] = {
     "pbv": pbv,
     "omit": omit,
 }
+
+
+# ----------------------------------------------------------------------------- the built-in adapters
+
+class BaselineAdapter(Adapter):
+    """Wraps one of :data:`METHODS`: RGB traces in, BVP out, on whatever device the batch is."""
+
+    family = "rppg"
+    inputs = ("rgb",)
+    output = "bvp"
+    method = ""
+
+    def predict(self, batch: dict) -> dict[str, torch.Tensor]:
+        bvp = METHODS[self.method](batch["rgb"], batch["fs"], batch["lengths"])
+        return {"bvp": bvp}
+
+
+def _adapter(name: str) -> type[BaselineAdapter]:
+    cls = type(f"{name.upper()}Adapter", (BaselineAdapter,),
+               {"method": name, "__doc__": f"rPPG-Toolbox-style {name.upper()} baseline (no training)."})
+    cls.__module__ = __name__
+    return cls
+
+
+#: model name -> adapter class of the seven unsupervised baselines (registered in ``__init__.py``)
+ADAPTERS: dict[str, type[BaselineAdapter]] = {
+    name: _adapter(name) for name in ("green", "ica", "chrom", "pos", "lgi", "pbv", "omit")}

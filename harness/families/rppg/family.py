@@ -466,6 +466,11 @@ class RppgFamily(Family):
                 "truth"], ids
 
     # ------------------------------------------------------------------ prediction files
+    def plots(self) -> dict[str, Any]:
+        from . import plots
+
+        return dict(plots.PLOTS)
+
     def prediction_format(self):
         return predictions.FORMAT
 
@@ -559,3 +564,6 @@ def _hr_windows(sid: str, hr: np.ndarray, gt: np.ndarray, fs: float, recipe: sig
         gt_hr[ks] = signal.hr_from_bvp(np.stack([gt[bounds[k][0]:bounds[k][1]] for k in ks]), fs, recipe)
     return [{"start": s, "end": e, "hr_pred": float(h), "hr_gt": float(g), "snr_db": np.nan, "macc": np.nan}
             for (s, e), h, g in zip(bounds, hr, gt_hr)]
+
+
+FAMILY = RppgFamily()

@@ -22,7 +22,7 @@ import torch
 import yaml
 
 from ...errors import HarnessError
-from ...models import BUILTIN_MODELS, TorchAdapter
+from ...models import TorchAdapter
 from . import chunks, face, networks
 
 RANDOM_WEIGHTS_ENV = "HARNESS_ALLOW_RANDOM_WEIGHTS"
@@ -172,13 +172,16 @@ class ToolboxAdapter(TorchAdapter):
         return {self.output: out.reshape(b, t)}
 
 
-def _register(arch: str, example: str, doc: str) -> None:
+def _adapter(arch: str, example: str, doc: str) -> type[ToolboxAdapter]:
     cls = type(f"{arch.capitalize()}Adapter", (ToolboxAdapter,), {"arch": arch, "example": example, "__doc__": doc})
     cls.__module__ = __name__
-    BUILTIN_MODELS.register(arch, cls)
+    return cls
 
 
-_register("physnet", "PURE_PhysNet_DiffNormalized.pth", "PhysNet (Yu et al. 2019) with rPPG-Toolbox checkpoints.")
-_register("tscan", "PURE_TSCAN.pth", "TS-CAN (Liu et al. 2020) with rPPG-Toolbox checkpoints.")
-_register("deepphys", "PURE_DeepPhys.pth", "DeepPhys (Chen & McDuff 2018) with rPPG-Toolbox checkpoints.")
-_register("efficientphys", "PURE_EfficientPhys.pth", "EfficientPhys-C (Liu et al. 2023) with rPPG-Toolbox checkpoints.")
+#: model name -> adapter class of the toolbox's networks (registered in ``__init__.py``)
+ADAPTERS: dict[str, type[ToolboxAdapter]] = {arch: _adapter(arch, example, doc) for arch, example, doc in (
+    ("physnet", "PURE_PhysNet_DiffNormalized.pth", "PhysNet (Yu et al. 2019) with rPPG-Toolbox checkpoints."),
+    ("tscan", "PURE_TSCAN.pth", "TS-CAN (Liu et al. 2020) with rPPG-Toolbox checkpoints."),
+    ("deepphys", "PURE_DeepPhys.pth", "DeepPhys (Chen & McDuff 2018) with rPPG-Toolbox checkpoints."),
+    ("efficientphys", "PURE_EfficientPhys.pth", "EfficientPhys-C (Liu et al. 2023) with rPPG-Toolbox checkpoints."),
+)}

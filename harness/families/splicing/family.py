@@ -342,6 +342,11 @@ class SplicingFamily(Family):
         return out
 
     # ------------------------------------------------------------------ prediction files
+    def plots(self) -> dict[str, Any]:
+        from . import plots
+
+        return dict(plots.PLOTS)
+
     def prediction_format(self) -> PredictionFormat:
         return PredictionFormat(
             suffixes=(".zip",),
