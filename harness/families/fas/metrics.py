@@ -36,7 +36,7 @@ from harness.binary import (
     nan_tuple,
     to_numpy,
 )
-from harness.stats import MetricSpec
+from harness.stats import Bootstrap, MetricSpec
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -370,24 +370,51 @@ def flipped_warning(auc_value: float) -> str | None:
 
 
 # ----------------------------------------------------------------------------- metric table
+# The arrays a FAS metric is computed from (built by the family's ``score``): ``scores``,
+# ``labels`` and ``attack_types`` of the test rows, ``val_threshold`` (the sources' val EER
+# threshold, ``None`` when it could not be set) and ``n`` (test rows).
 _RATE = (0.0, 1.0)
+_BOOT = Bootstrap(("scores", "labels"))  # over test rows (frames, or videos with level: video)
+_NO_VAL = "no threshold from the sources' val sets"
+
+
+def _one_class(a: dict) -> str | None:
+    y = a["labels"]
+    return f"the test set has one class only (n={len(y)})" if len(set(np.asarray(y).tolist())) < 2 else None
+
+
+def _needs_val(a: dict) -> str | None:
+    return _one_class(a) or (_NO_VAL if a["val_threshold"] is None else None)
+
+
+def _spec(name: str, direction: str, description: str, compute, *, val: bool = False, boot: bool = False,
+          **kw) -> MetricSpec:
+    return MetricSpec(name, direction, "fraction", description, _RATE, compute=compute,
+                      uncertainty=_BOOT if boot else None, undefined=_needs_val if val else _one_class, **kw)
+
+
 METRICS: dict[str, MetricSpec] = {s.name: s for s in (
-    MetricSpec("auc", "max", "fraction", "exact ROC AUC (ties count 1/2), bona fide positive", _RATE),
-    MetricSpec("eer", "min", "fraction",
-               "EER of the test scores, bob.measure: (FAR+FRR)/2 at the midpoint threshold "
-               "minimising |FAR-FRR|", _RATE),
-    MetricSpec("hter_val", "min", "fraction",
-               "HTER on test at the EER threshold of the sources' val sets (fair default)", _RATE),
-    MetricSpec("hter_test_eer", "min", "fraction",
-               "HTER at threshold at target test EER (lineage); an oracle threshold", _RATE),
-    MetricSpec("hter_05", "min", "fraction", "HTER at the fixed threshold 0.5", _RATE),
-    MetricSpec("tpr_at_fpr_1", "max", "fraction", "largest TPR with FPR <= 1e-2 (exact, no interpolation)",
-               _RATE),
-    MetricSpec("tpr_at_fpr_01", "max", "fraction", "largest TPR with FPR <= 1e-3 (exact, no interpolation)",
-               _RATE),
-    MetricSpec("apcer", "min", "fraction", "ISO/IEC 30107-3 APCER: worst attack type's acceptance rate",
-               _RATE),
-    MetricSpec("bpcer", "min", "fraction", "ISO/IEC 30107-3 BPCER: share of bona fide rejected", _RATE),
-    MetricSpec("acer", "min", "fraction", "(APCER + BPCER) / 2 (OULU-NPU style, not an ISO metric)", _RATE),
-    MetricSpec("bpcer20", "min", "fraction", "lowest BPCER with every attack type's APCER <= 5%", _RATE),
+    _spec("auc", "max", "exact ROC AUC (ties count 1/2), bona fide positive",
+          lambda a: auc(a["scores"], a["labels"]), boot=True),
+    _spec("eer", "min", "EER of the test scores, bob.measure: (FAR+FRR)/2 at the midpoint threshold "
+          "minimising |FAR-FRR|", lambda a: eer(a["scores"], a["labels"])[0], boot=True),
+    _spec("hter_val", "min", "HTER on test at the EER threshold of the sources' val sets (fair default)",
+          lambda a: hter(a["scores"], a["labels"], a["val_threshold"]), val=True, boot=True),
+    _spec("hter_test_eer", "min", "HTER at threshold at target test EER (lineage); an oracle threshold set on "
+          "the test set itself, reported, never ranked",
+          lambda a: hter(a["scores"], a["labels"], threshold_at_eer(a["scores"], a["labels"])), boot=True,
+          ranked=False),
+    _spec("hter_05", "min", "HTER at the fixed threshold 0.5", lambda a: hter(a["scores"], a["labels"], 0.5)),
+    _spec("tpr_at_fpr_1", "max", "largest TPR with FPR <= 1e-2 (exact, no interpolation)",
+          lambda a: tpr_at_fpr(a["scores"], a["labels"], 1e-2)),
+    _spec("tpr_at_fpr_01", "max", "largest TPR with FPR <= 1e-3 (exact, no interpolation)",
+          lambda a: tpr_at_fpr(a["scores"], a["labels"], 1e-3)),
+    _spec("apcer", "min", "ISO/IEC 30107-3 APCER: worst attack type's acceptance rate",
+          lambda a: apcer(a["scores"], a["labels"], a["attack_types"], a["val_threshold"])[0], val=True),
+    _spec("bpcer", "min", "ISO/IEC 30107-3 BPCER: share of bona fide rejected",
+          lambda a: bpcer(a["scores"], a["labels"], a["val_threshold"]), val=True),
+    _spec("acer", "min", "(APCER + BPCER) / 2 (OULU-NPU style, not an ISO metric)",
+          lambda a: acer(a["scores"], a["labels"], a["attack_types"], a["val_threshold"]), val=True),
+    _spec("bpcer20", "min", "lowest BPCER with every attack type's APCER <= 5%",
+          lambda a: bpcer_at_apcer(a["scores"], a["labels"], a["attack_types"], 0.05)[0]),
 )}
