@@ -176,6 +176,7 @@ class MeanSE:
 
     ddof: int = 1
     unit: str | None = None  # what a unit is, named in se_method when some are left out
+    empty: str = "no values"  # the reason when no unit has a finite value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -217,6 +218,10 @@ class MetricSpec:
     uncertainty: Uncertainty = None
     undefined: Callable[[Mapping[str, Any]], str | None] | None = dataclasses.field(default=None, compare=False,
                                                                                      repr=False)
+    excluded: str | None = None  # the arrays entry counting observations dropped before the metric
+    #                              (e.g. windows whose HR could not be estimated): the value's n_excluded
+    rows: str | None = None  # the array whose length is N (an int array is N itself); default: the
+    #                          first bootstrapped array, else arrays["n"]
 
     def clip(self, value: MetricValue) -> MetricValue:
         """Clip a normal-approximation CI to the metric's range (an MAE CI never goes below 0)."""
@@ -235,7 +240,7 @@ def evaluate(specs: Sequence[MetricSpec], arrays: Mapping[str, Any], n_boot: int
              level: float = 0.95) -> dict[str, MetricValue]:
     """Every metric of ``specs`` on ``arrays``: value, N, SE/CI by the spec's uncertainty, or
     the reason it is undefined.  N is the length of the spec's first bootstrapped array (or of
-    the per-unit values, or ``arrays["n"]``).  Each bootstrapped metric draws its own resamples
+    the per-unit values, or ``arrays[spec.rows]``, or ``arrays["n"]``).  Each bootstrapped metric draws its own resamples
     from ``seed`` (``np.random.default_rng(seed)``), so adding a metric never moves another's CI.
 
     >>> spec = MetricSpec("mean", "max", "", "", compute=lambda a: a["x"].mean(), uncertainty=Bootstrap(("x",)))
@@ -243,15 +248,22 @@ def evaluate(specs: Sequence[MetricSpec], arrays: Mapping[str, Any], n_boot: int
     >>> v.value, v.ci_low < 4.5 < v.ci_high
     (4.5, True)
     """
-    return {spec.name: spec.clip(_evaluate_one(spec, arrays, n_boot, seed, level)) for spec in specs}
+    out = {}
+    for spec in specs:
+        value = spec.clip(_evaluate_one(spec, arrays, n_boot, seed, level))
+        if spec.excluded is not None:
+            value = dataclasses.replace(value, n_excluded=int(arrays[spec.excluded]))
+        out[spec.name] = value
+    return out
 
 
 def _rows(spec: MetricSpec, arrays: Mapping[str, Any]) -> int:
     u = spec.uncertainty
-    if isinstance(u, Bootstrap):
-        first = arrays[u.over[0]]
-        return 0 if first is None else len(first)
-    return int(arrays.get("n", 0))
+    key = spec.rows or (u.over[0] if isinstance(u, Bootstrap) else "n")
+    rows = arrays.get(key)
+    if rows is None:
+        return 0
+    return int(rows) if isinstance(rows, (int, np.integer)) else len(rows)
 
 
 def _compute(spec: MetricSpec, arrays: Mapping[str, Any]) -> tuple[Any, str | None]:
@@ -272,7 +284,7 @@ def _evaluate_one(spec: MetricSpec, arrays: Mapping[str, Any], n_boot: int, seed
     if reason is None and isinstance(u, MeanSE):
         v = mean_with_se(np.asarray(value, dtype=np.float64), level=level, ddof=u.ddof)
         if not v.n:
-            return MetricValue.undefined(f"undefined: no {u.unit or 'values'}", n_excluded=v.n_excluded)
+            return MetricValue.undefined(f"undefined: {u.empty}", n_excluded=v.n_excluded)
         if v.n_excluded and u.unit:
             v = dataclasses.replace(v, se_method=(v.se_method or "") + f"; {v.n_excluded} {u.unit} undefined, left out")
         return v
@@ -283,8 +295,10 @@ def _evaluate_one(spec: MetricSpec, arrays: Mapping[str, Any], n_boot: int, seed
     value = float(value)
     if isinstance(u, Formula):
         return u.fn(value, arrays, level)
-    if not isinstance(u, Bootstrap) or n_boot < 2 or n < max(2, u.min_n):
+    if not isinstance(u, Bootstrap) or n_boot < 2:
         return MetricValue(value, n=n)
+    if n < max(2, u.min_n):
+        return MetricValue(value, n=n, reason=f"se undefined: n={n}")
     se, low, high = _bootstrap_spec(spec, u, arrays, n, n_boot, seed, level)
     if not math.isfinite(se):
         return MetricValue(value, n=n, reason="se undefined: too few defined resamples")

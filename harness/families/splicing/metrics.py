@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from harness.binary import Evaluation
-from harness.stats import MetricSpec
+from harness.stats import Bootstrap, MeanSE, MetricSpec
 
 __all__ = [
     "CLASS_NAMES",
@@ -84,33 +84,50 @@ _WIDE = 2**31  # histogram rows with more pixels are multiplied in float64 (int6
 _RATE = (0.0, 1.0)
 _CORR = (-1.0, 1.0)
 _MEAN = "per-image mean over tampered images with a non-empty mask"
+# The arrays a splicing metric is computed from, for one perturbation level (built by the
+# family's ``score``): ``per_image`` (metric name -> the tampered images' per-image values),
+# ``pos`` / ``neg`` (their (T, 256) histograms, ``None`` with no tampered image), ``scores`` and
+# ``labels`` of every image.
+_PER_IMAGE_SE = MeanSE(unit="image(s)", empty="no tampered image with a non-empty mask")
+_OVER_TAMPERED = Bootstrap(("pos", "neg"), unit="tampered images")
+_OVER_IMAGES = Bootstrap(("scores", "labels"), unit="images")
+
+
+def _per_image(name: str, description: str, bounds: tuple, **kw) -> MetricSpec:
+    return MetricSpec(name, "max", "correlation" if bounds == _CORR else "fraction", description, bounds,
+                      compute=lambda a: a["per_image"][name], uncertainty=_PER_IMAGE_SE, **kw)
+
+
+def _pooled(name: str, description: str, bounds: tuple) -> MetricSpec:
+    return MetricSpec(name, "max", "correlation" if bounds == _CORR else "fraction", description, bounds,
+                      compute=lambda a: pooled(name, a["pos"], a["neg"]), uncertainty=_OVER_TAMPERED,
+                      undefined=lambda a: undefined_reason(name, a["pos"], a["neg"]))
+
+
+def _image(name: str, description: str) -> MetricSpec:
+    return MetricSpec(name, "max", "fraction", description, _RATE,
+                      compute=lambda a: image_metric(name, a["scores"], a["labels"]), uncertainty=_OVER_IMAGES,
+                      undefined=lambda a: undefined_reason(name, a["scores"], a["labels"]))
+
+
 METRICS: dict[str, MetricSpec] = {s.name: s for s in (
-    MetricSpec("pixel_f1", "max", "fraction", f"pixel F1 at v >= 128 (p > 0.5), {_MEAN}", _RATE),
-    MetricSpec("pixel_iou", "max", "fraction", f"pixel IoU at v >= 128 (p > 0.5), {_MEAN}", _RATE),
-    MetricSpec("pixel_mcc", "max", "correlation",
-               "pixel MCC at v >= 128, per-image mean over tampered images with both pixel classes; "
+    _per_image("pixel_f1", f"pixel F1 at v >= 128 (p > 0.5), {_MEAN}", _RATE),
+    _per_image("pixel_iou", f"pixel IoU at v >= 128 (p > 0.5), {_MEAN}", _RATE),
+    _per_image("pixel_mcc", "pixel MCC at v >= 128, per-image mean over tampered images with both pixel classes; "
                "a constant prediction scores 0", _CORR),
-    MetricSpec("pixel_auc", "max", "fraction",
-               "exact pixel ROC AUC (ties count 1/2), threshold-free, per-image mean over tampered images "
-               "with both pixel classes", _RATE),
-    MetricSpec("pixel_f1_oracle", "max", "fraction",
-               f"pixel F1 at each image's best threshold, {_MEAN}: an oracle that sees the ground truth, "
-               "not a fair score", _RATE, ranked=False),
-    MetricSpec("pixel_f1_pooled", "max", "fraction", "pixel F1 at v >= 128 over all tampered images' pixels",
-               _RATE),
-    MetricSpec("pixel_iou_pooled", "max", "fraction", "pixel IoU at v >= 128 over all tampered images' pixels",
-               _RATE),
-    MetricSpec("pixel_mcc_pooled", "max", "correlation",
-               "pixel MCC at v >= 128 over all tampered images' pixels; a constant prediction scores 0", _CORR),
-    MetricSpec("pixel_auc_pooled", "max", "fraction",
-               "exact pixel ROC AUC (ties count 1/2) over all tampered images' pixels", _RATE),
-    MetricSpec("image_auc", "max", "fraction", "exact image ROC AUC of P(tampered) (ties count 1/2)", _RATE),
-    MetricSpec("image_accuracy", "max", "fraction", "share of images classified correctly, tampered iff "
-               "score >= 0.5", _RATE),
-    MetricSpec("image_f1", "max", "fraction", "image F1 with tampered positive, tampered iff score >= 0.5",
-               _RATE),
-    MetricSpec("image_balanced_accuracy", "max", "fraction",
-               "mean of tampered and authentic recall, tampered iff score >= 0.5", _RATE),
+    _per_image("pixel_auc", "exact pixel ROC AUC (ties count 1/2), threshold-free, per-image mean over tampered "
+               "images with both pixel classes", _RATE),
+    _per_image("pixel_f1_oracle", f"pixel F1 at each image's best threshold, {_MEAN}: an oracle that sees the "
+               "ground truth, not a fair score", _RATE, ranked=False),
+    _pooled("pixel_f1_pooled", "pixel F1 at v >= 128 over all tampered images' pixels", _RATE),
+    _pooled("pixel_iou_pooled", "pixel IoU at v >= 128 over all tampered images' pixels", _RATE),
+    _pooled("pixel_mcc_pooled", "pixel MCC at v >= 128 over all tampered images' pixels; a constant prediction "
+            "scores 0", _CORR),
+    _pooled("pixel_auc_pooled", "exact pixel ROC AUC (ties count 1/2) over all tampered images' pixels", _RATE),
+    _image("image_auc", "exact image ROC AUC of P(tampered) (ties count 1/2)"),
+    _image("image_accuracy", "share of images classified correctly, tampered iff score >= 0.5"),
+    _image("image_f1", "image F1 with tampered positive, tampered iff score >= 0.5"),
+    _image("image_balanced_accuracy", "mean of tampered and authentic recall, tampered iff score >= 0.5"),
 )}
 PER_IMAGE = ("pixel_f1", "pixel_iou", "pixel_mcc", "pixel_auc", "pixel_f1_oracle")
 POOLED = ("pixel_f1_pooled", "pixel_iou_pooled", "pixel_mcc_pooled", "pixel_auc_pooled")
