@@ -68,12 +68,41 @@ def bpcer20(s, y, types):
     return min((s[y == 1] < t).mean() for t in [*np.unique(s), np.inf] if apcer_at(s, y, types, t) <= 0.05)
 
 
+def bob_far_threshold(attacks, target):
+    """bob.measure's ``far_threshold`` as a plain walk: down the distinct attack scores from the
+    top, keep the last one whose acceptance rate count(>= v)/n is still <= target (start: just
+    above the highest score)."""
+    a = np.sort(attacks)[::-1]
+    keep = float(np.nextafter(a[0], np.inf))
+    for v in dict.fromkeys(a.tolist()):
+        if (a >= v).sum() / a.size > target:
+            break
+        keep = v
+    return keep
+
+
+def bob_pad_bpcer20_threshold(s, y, types):
+    """bob.pad.base's ``calc_threshold("bpcer20")``: the highest per-attack-type far_threshold at 5%;
+    ``None`` where bob refuses (a type with fewer than two scores, no attack)."""
+    kinds = np.unique(types[y == 0])
+    if not kinds.size or any((types[y == 0] == k).sum() < 2 for k in kinds):
+        return None
+    return max(bob_far_threshold(s[(y == 0) & (types == k)], 0.05) for k in kinds)
+
+
 def _fas_ref(fn, val=False):
     def ref(c):
         if not _two_classes(c["labels"]) or (val and c["val_threshold"] is None):
             return None
         return fn(c["scores"], c["labels"], c["attack_types"], c["val_threshold"])
     return ref
+
+
+def _bpcer20_val(c):
+    t = bob_pad_bpcer20_threshold(c["val_scores"], c["val_labels"], c["val_types"])
+    if t is None or not _two_classes(c["labels"]):
+        return None
+    return (c["scores"][c["labels"] == 1] < t).mean()  # bob's farfrr: a bona fide below t is rejected
 
 
 FAS_REFS = {
@@ -88,7 +117,17 @@ FAS_REFS = {
     "bpcer": _fas_ref(lambda s, y, k, t: (s[y == 1] < t).mean(), val=True),
     "acer": _fas_ref(lambda s, y, k, t: (apcer_at(s, y, k, t) + (s[y == 1] < t).mean()) / 2, val=True),
     "bpcer20": _fas_ref(lambda s, y, k, t: bpcer20(s, y, k)),
+    "bpcer20_val": _bpcer20_val,
 }
+
+
+def fas_arrays(c):
+    """The arrays the FAS family builds: the test rows and the thresholds set on the val rows."""
+    try:
+        t = fas.threshold_at_apcer(c["val_scores"], c["val_labels"], c["val_types"], 0.05)
+    except ValueError:
+        t = None
+    return {**c, "val_threshold_bpcer20": t}
 
 
 def _fas_cases():
@@ -101,11 +140,23 @@ def _fas_cases():
         if levels:
             s = np.round(s * levels) / levels
         types = np.where(y == 1, "", rng.choice(["print", "replay", "mask"], n))
-        out[name] = {"scores": s, "labels": y, "attack_types": types, "val_threshold": 0.45, "n": n}
+        val_y = (rng.random(n) < 0.4).astype(int)
+        val_s = np.clip(rng.normal(0.35 + 0.3 * val_y, 0.2), 0, 1)
+        if levels:
+            val_s = np.round(val_s * levels) / levels
+        val_types = np.where(val_y == 1, "", rng.choice(["print", "replay", "mask"], n))
+        out[name] = {"scores": s, "labels": y, "attack_types": types, "val_threshold": 0.45, "n": n,
+                     "val_scores": val_s, "val_labels": val_y, "val_types": val_types}
     one = out["small"] | {"labels": np.ones(9, int)}
     out["one_class"] = one
     out["no_val_threshold"] = out["ties"] | {"val_threshold": None}
     out["threshold_on_a_score"] = out["ties"] | {"val_threshold": float(out["ties"]["scores"][5])}
+    # the val set as the test set: bob's threshold sits on an attack score, which is accepted
+    out["val_is_test"] = out["ties"] | {"val_scores": out["ties"]["scores"], "val_labels": out["ties"]["labels"],
+                                        "val_types": out["ties"]["attack_types"]}
+    out["one_val_attack_of_a_type"] = out["small"] | {
+        "val_scores": np.array([0.9, 0.8, 0.2, 0.1, 0.3]), "val_labels": np.array([1, 1, 0, 0, 0]),
+        "val_types": np.array(["", "", "print", "print", "replay"])}
     return out
 
 
@@ -147,7 +198,7 @@ def _dd_cases():
 def _pixel(pred, gt, name):
     """One image's pixel metric by sklearn (None where the harness leaves the image out)."""
     g, p = gt.ravel().astype(int), pred.ravel()
-    hard = (p >= spl.PIXEL_LEVEL).astype(int)
+    hard = (p / 255 > 0.5).astype(int)  # IMDL-BenCo: pred > 0.5
     if not g.any():
         return None
     both = not g.all()
@@ -178,7 +229,7 @@ def _pooled_ref(name):
             return None
         p = np.concatenate([p.ravel() for p, _ in kept])
         g = np.concatenate([g.ravel() for _, g in kept]).astype(int)
-        hard = (p >= spl.PIXEL_LEVEL).astype(int)
+        hard = (p / 255 > 0.5).astype(int)
         if name in ("pixel_mcc_pooled", "pixel_auc_pooled") and g.all():
             return None
         return {"pixel_f1_pooled": lambda: skm.f1_score(g, hard), "pixel_iou_pooled": lambda: skm.jaccard_score(g, hard),
@@ -190,7 +241,7 @@ def _pooled_ref(name):
 def _image_ref(name):
     def ref(c):
         s, y = c["image_scores"], c["image_labels"]
-        hard = (s >= spl.IMAGE_THRESHOLD).astype(int)
+        hard = (s > 0.5).astype(int)  # IMDL-BenCo's image rule
         if name in ("image_auc", "image_balanced_accuracy") and not _two_classes(y):
             return None
         return _none_if_nan({"image_auc": lambda: skm.roc_auc_score(y, s),
@@ -231,6 +282,7 @@ def _spl_cases():
     masks.append((np.full((9, 11), 128, np.uint8), masks[1][1]))   # constant, on the cut: tampered
     masks.append((masks[2][0], np.zeros((9, 11), bool)))           # empty ground truth: left out
     scores = np.round(rng.random(12), 1)
+    scores[2:4] = 0.5  # exactly 0.5: authentic
     labels = (rng.random(12) < 0.6).astype(int)
     labels[:2] = [0, 1]
     full = np.ones((9, 11), bool)
@@ -367,7 +419,7 @@ def _rppg_cases():
 
 
 # ----------------------------------------------------------------------------- the shared tester
-CASES = {"fas": (_fas_cases(), lambda c: c, FAS_REFS), "deception": (_dd_cases(), lambda c: c, DD_REFS),
+CASES = {"fas": (_fas_cases(), fas_arrays, FAS_REFS), "deception": (_dd_cases(), lambda c: c, DD_REFS),
          "splicing": (_spl_cases(), splicing_arrays, SPL_REFS), "iqa_backdoor": (_iqa_cases(), iqa_arrays, IQA_REFS),
          "rppg": (_rppg_cases(), rppg_arrays, RPPG_REFS)}
 PARAMS = [(fam, name, case) for fam, (cases, _, refs) in CASES.items() for name in refs for case in cases]
@@ -415,3 +467,37 @@ def test_bootstrap_ci_equals_a_plain_resampling_loop(family, name, case):
     low, high = np.percentile(reps, [2.5, 97.5])
     assert (got.ci_low, got.ci_high) == (pytest.approx(low, abs=1e-12), pytest.approx(high, abs=1e-12))
     assert got.se == pytest.approx(reps.std(ddof=1), abs=1e-12)
+
+
+def test_bpcer20_threshold_sits_on_an_attack_score_and_the_oracle_is_never_worse():
+    """bob.pad.base's rule at its boundary: 20 attacks of one type, 5% = one may pass, so the
+    threshold is the highest attack score (accepted), and a bona fide just below it is rejected;
+    on the same split the test-set oracle (bpcer20) can only do better than the dev->eval rule."""
+    attacks = np.linspace(0.0, 0.6, 20)
+    s = np.concatenate([[0.6 - 1e-9, 0.7, 0.9], attacks])
+    y = np.array([1, 1, 1] + [0] * 20)
+    types = np.array([""] * 3 + ["print"] * 20)
+    assert fas.threshold_at_apcer(s, y, types, 0.05) == 0.6 == bob_pad_bpcer20_threshold(s, y, types)
+    arrays = fas_arrays({"scores": s, "labels": y, "attack_types": types, "val_threshold": 0.5, "n": len(s),
+                         "val_scores": s, "val_labels": y, "val_types": types})
+    got = evaluate([fas.METRICS["bpcer20_val"], fas.METRICS["bpcer20"]], arrays, n_boot=0)
+    assert got["bpcer20_val"].value == pytest.approx(1 / 3)   # 0.6 - 1e-9 < 0.6: rejected
+    assert got["bpcer20"].value == 0.0                       # the oracle accepts above 0.6 - ... : optimistic
+    assert not fas.METRICS["bpcer20"].ranked and fas.METRICS["bpcer20_val"].ranked
+    assert not fas.METRICS["hter_test_eer"].ranked
+
+
+def test_splicing_probability_of_exactly_one_half_is_authentic():
+    """IMDL-BenCo's ``pred > 0.5``: a constant-0.5 probability map predicts no tampered pixel
+    (F1 0, as sklearn on ``p > 0.5``), the next float above 0.5 predicts all; image scores alike."""
+    gt = np.zeros((4, 5), bool)
+    gt[1:3, 1:4] = True
+    half = spl.probability_to_level(np.full((4, 5), 0.5))
+    above = spl.probability_to_level(np.full((4, 5), np.nextafter(0.5, 1.0)))
+    assert (half == 127).all() and (above == 128).all()
+    for mask, expected in ((half, 0.0), (above, skm.f1_score(gt.ravel(), np.ones(20, int)))):
+        c = {"tampered": [(mask, gt)], "image_scores": np.array([0.5, np.nextafter(0.5, 1.0)]),
+             "image_labels": np.array([1, 0])}
+        got = evaluate([spl.METRICS["pixel_f1"], spl.METRICS["image_accuracy"]], splicing_arrays(c), n_boot=0)
+        assert got["pixel_f1"].value == pytest.approx(expected)
+        assert got["image_accuracy"].value == 0.0  # 0.5 -> authentic (wrong), just above -> tampered (wrong)

@@ -344,8 +344,15 @@ def _fas_metrics(val: pd.DataFrame, test: pd.DataFrame, names: list[str], n_boot
     except ValueError as exc:
         t_val = None
         notes.append(f"no threshold from the sources' val sets: {exc}")
+    try:
+        t_bpcer20 = metrics.threshold_at_apcer(val.score.to_numpy(), val.label.to_numpy(),
+                                               val.attack_type.to_numpy(dtype=str), 0.05)
+        why_not = None
+    except ValueError as exc:
+        t_bpcer20, why_not = None, f"no BPCER20 threshold from the sources' val sets: {exc}"
     arrays = {"scores": test.score.to_numpy(), "labels": test.label.to_numpy(),
-              "attack_types": test.attack_type.to_numpy(dtype=str), "val_threshold": t_val, "n": len(test)}
+              "attack_types": test.attack_type.to_numpy(dtype=str), "val_threshold": t_val, "n": len(test),
+              "val_threshold_bpcer20": t_bpcer20, "val_threshold_bpcer20_reason": why_not}
     one_class = metrics.METRICS["auc"].undefined(arrays)
     if one_class:
         notes.append(f"AUC, EER and HTER are undefined: {one_class}")

@@ -78,7 +78,7 @@ class SpliceRecipe:
         return {"perturbation": self.perturbation, "levels": list(self.levels), "seed": self.seed,
                 "resolution": "original (predictions on resized images are mapped back before scoring)",
                 "pixel_threshold": "tampered iff level >= 128 of 255 (p > 0.5)",
-                "image_threshold": "tampered iff score >= 0.5",
+                "image_threshold": "tampered iff score > 0.5",
                 "image_score": "the model's, else the mask maximum",
                 "mask_binarisation": "ground truth: channel mean > 127.5",
                 "pixel_metrics_on": "tampered images only; mean over images (pooled variants named *_pooled)",
@@ -328,7 +328,7 @@ class SplicingFamily(Family):
             m = m.numpy()
             if not np.isfinite(m).all() or m.min() < 0 or m.max() > 1:
                 raise HarnessError(f"mask of {unit.sample_id} must hold probabilities in [0, 1] (apply a sigmoid)")
-            level = np.rint(m * 255.0).astype(np.uint8)
+            level = metrics.probability_to_level(m)
             orig = tuple(unit.meta["orig_shape"])
             if level.shape != orig:
                 level = perturb.restore_size(level, orig)

@@ -1,8 +1,10 @@
 """Splicing metrics: pixel localisation from 8-bit masks, image-level detection (reference
 ``splicing_iqa.md`` §2.3–§2.5).
 
-Pixel metrics.  A predicted mask is uint8, level v meaning P(tampered) = v/255; a pixel is
-predicted tampered iff ``v >= 128``.  Every pixel metric therefore follows from two 256-bin
+The 0.5 rule (IMDL-BenCo's ``pred > 0.5``, for pixels and images alike): a probability of
+exactly 0.5 is **not** tampered.  A predicted mask is uint8, level v meaning P(tampered) = v/255;
+a probability map becomes levels by rounding half down (:func:`probability_to_level`, so p = 0.5
+→ 127), and a pixel is predicted tampered iff ``v >= 128``, i.e. iff v/255 > 0.5.  Every pixel metric therefore follows from two 256-bin
 histograms per image, the levels of the ground-truth tampered pixels (``pos``) and of the
 authentic ones (``neg``): :func:`pixel_histograms` computes them with one ``torch.bincount`` on any
 device, and every other pixel function takes ``(B, 256)`` int64 histograms and returns ``(B,)``
@@ -29,7 +31,8 @@ instead of leaving the image out (which would reward predicting nothing); MCC an
 only images whose mask covers every pixel.
 
 Image metrics: scores P(tampered) in [0, 1], labels 1 = tampered, 0 = authentic, an image is
-predicted tampered iff ``score >= 0.5``.  Accuracy, F1 (tampered positive), balanced accuracy
+predicted tampered iff ``score > 0.5`` (:data:`IMAGE_THRESHOLD` is the next float above 0.5 under
+the shared ``score >= threshold`` rule).  Accuracy, F1 (tampered positive), balanced accuracy
 and the exact AUC come from :class:`harness.binary.Evaluation`, shared with the other families.
 """
 from __future__ import annotations
@@ -71,12 +74,14 @@ __all__ = [
     "pooled_f1",
     "pooled_iou",
     "pooled_mcc",
+    "probability_to_level",
     "undefined_reason",
 ]
 
 LEVELS = 256  # levels of an 8-bit mask
-PIXEL_LEVEL = 128  # a pixel is predicted tampered iff v >= 128 (p > 0.5)
-IMAGE_THRESHOLD = 0.5  # an image is predicted tampered iff score >= 0.5
+PIXEL_LEVEL = 128  # a pixel is predicted tampered iff v >= 128 (v/255 > 0.5)
+# an image is predicted tampered iff score > 0.5 (IMDL-BenCo): score >= the next float above 0.5
+IMAGE_THRESHOLD = float(np.nextafter(0.5, 1.0))
 CLASS_NAMES = ("authentic", "tampered")  # (label 0, label 1)
 _NAN = float("nan")
 _WIDE = 2**31  # histogram rows with more pixels are multiplied in float64 (int64 could overflow)
@@ -111,7 +116,7 @@ def _image(name: str, description: str) -> MetricSpec:
 
 
 METRICS: dict[str, MetricSpec] = {s.name: s for s in (
-    _per_image("pixel_f1", f"pixel F1 at v >= 128 (p > 0.5), {_MEAN}", _RATE),
+    _per_image("pixel_f1", f"pixel F1 at v >= 128 (p > 0.5; p = 0.5 authentic), {_MEAN}", _RATE),
     _per_image("pixel_iou", f"pixel IoU at v >= 128 (p > 0.5), {_MEAN}", _RATE),
     _per_image("pixel_mcc", "pixel MCC at v >= 128, per-image mean over tampered images with both pixel classes; "
                "a constant prediction scores 0", _CORR),
@@ -125,9 +130,9 @@ METRICS: dict[str, MetricSpec] = {s.name: s for s in (
             "scores 0", _CORR),
     _pooled("pixel_auc_pooled", "exact pixel ROC AUC (ties count 1/2) over all tampered images' pixels", _RATE),
     _image("image_auc", "exact image ROC AUC of P(tampered) (ties count 1/2)"),
-    _image("image_accuracy", "share of images classified correctly, tampered iff score >= 0.5"),
-    _image("image_f1", "image F1 with tampered positive, tampered iff score >= 0.5"),
-    _image("image_balanced_accuracy", "mean of tampered and authentic recall, tampered iff score >= 0.5"),
+    _image("image_accuracy", "share of images classified correctly, tampered iff score > 0.5"),
+    _image("image_f1", "image F1 with tampered positive, tampered iff score > 0.5"),
+    _image("image_balanced_accuracy", "mean of tampered and authentic recall, tampered iff score > 0.5"),
 )}
 PER_IMAGE = ("pixel_f1", "pixel_iou", "pixel_mcc", "pixel_auc", "pixel_f1_oracle")
 POOLED = ("pixel_f1_pooled", "pixel_iou_pooled", "pixel_mcc_pooled", "pixel_auc_pooled")
@@ -200,6 +205,16 @@ def _wide(*xs: torch.Tensor) -> bool:
 
 
 # ----------------------------------------------------------------------------- per-image metrics
+def probability_to_level(p: Any) -> np.ndarray:
+    """Probabilities in [0, 1] → uint8 levels ``v``, the nearest level with halves rounded down,
+    so that ``v >= 128`` exactly when ``p > 0.5`` (p = 0.5 → 127; 255·p = k + ½ → k).
+
+    >>> probability_to_level(np.array([0.0, 0.5, np.nextafter(0.5, 1), 0.7, 1.0])).tolist()  # 255 * 0.7 = 178.4999...
+    [0, 127, 128, 178, 255]
+    """
+    return np.ceil(np.asarray(p, dtype=np.float64) * 255.0 - 0.5).astype(np.uint8)
+
+
 def counts(pos: Any, neg: Any, level: int = PIXEL_LEVEL) -> tuple[torch.Tensor, ...]:
     """``(TP, FP, FN, TN)``, each ``(B,)`` int64, predicting tampered iff ``v >= level``."""
     pos, neg = _hist("counts", pos, neg)
@@ -407,8 +422,8 @@ def image_metrics(scores: Any, labels: Any, names: Any = IMAGE_METRICS,
                   threshold: float = IMAGE_THRESHOLD) -> dict[str, float]:
     """``{name: value}`` for several image metrics from one validation and one count; NaN where undefined.
 
-    >>> image_metrics(np.array([0.9, 0.5, 0.4, 0.1]), np.array([1, 0, 1, 0]))
-    {'image_auc': 0.75, 'image_accuracy': 0.5, 'image_f1': 0.5, 'image_balanced_accuracy': 0.5}
+    >>> image_metrics(np.array([0.9, 0.5, 0.4, 0.1]), np.array([1, 0, 1, 0]))  # 0.5: authentic
+    {'image_auc': 0.75, 'image_accuracy': 0.75, 'image_f1': 0.6666666666666666, 'image_balanced_accuracy': 0.75}
     """
     unknown = [n for n in names if n not in _IMAGE_KIND]
     if unknown:
@@ -423,7 +438,7 @@ def image_auc(scores: Any, labels: Any) -> float:
 
 
 def image_accuracy(scores: Any, labels: Any, threshold: float = IMAGE_THRESHOLD) -> float:
-    """Share of images classified correctly, tampered iff ``score >= threshold``."""
+    """Share of images classified correctly, tampered iff ``score >= threshold`` (default: > 0.5)."""
     return image_metric("image_accuracy", scores, labels, threshold)
 
 
