@@ -295,8 +295,10 @@ def _evaluate_one(spec: MetricSpec, arrays: Mapping[str, Any], n_boot: int, seed
     value = float(value)
     if isinstance(u, Formula):
         return u.fn(value, arrays, level)
-    if not isinstance(u, Bootstrap) or n_boot < 2:
+    if not isinstance(u, Bootstrap):
         return MetricValue(value, n=n)
+    if n_boot < 2:  # --n-boot 0 (or 1): no resampling asked for
+        return MetricValue(value, n=n, reason="se not computed: --n-boot < 2")
     if n < max(2, u.min_n):
         return MetricValue(value, n=n, reason=f"se undefined: n={n}")
     se, low, high = _bootstrap_spec(spec, u, arrays, n, n_boot, seed, level)
