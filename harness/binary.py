@@ -272,14 +272,20 @@ def eer(scores: Any, labels: Any, *, names: tuple[str, str] = DEFAULT_NAMES,
     the midpoints between consecutive distinct scores, and the minimum score.  The threshold
     minimising |FAR − FRR| is chosen, with FAR = share of negatives with score >= t and FRR =
     share of positives with score < t; the EER is reported as (FAR + FRR) / 2 there (bob's
-    ``eer``: FAR and FRR need not be equal).  Ties in |FAR − FRR| go to the highest threshold:
-    bob's ascending sweep keeps the later candidate (``<=``) inside its loop.  Two known
-    departures, read from bob.measure's ``brute_force._minimizing_threshold`` (not run): bob
-    compares its last two candidates (the final in-loop point and "above every score") with a
-    strict ``<``, so on an exact tie there it keeps the lower threshold; and bob accumulates
-    FAR/FRR by repeated float subtraction, while here |FAR − FRR| is compared in exact integer
-    arithmetic, so rounding never decides a tie.  The EER value differs only when tied
-    candidates have different (FAR + FRR) / 2.
+    ``eer``: FAR and FRR need not be equal).  Ties in |FAR − FRR| go to the highest threshold.
+
+    How this compares with bob.measure's ``brute_force._minimizing_threshold`` (read, not run):
+    bob sorts the negatives and the positives and sweeps the thresholds upwards while **both**
+    lists still hold scores, keeping a later candidate on a tie (``<=``), as here.  When the first
+    of the two lists runs out, bob evaluates one more candidate, the midpoint between that list's
+    last score and the next score of the other list, and then "just above every score"; these two
+    are compared with a strict ``<``, so on an exact tie there bob keeps the earlier, lower
+    threshold where this function takes the higher one.  Candidates beyond that midpoint are never
+    better (one error rate is already 0 or 1), so the two sweeps see the same minima.  bob also
+    accumulates FAR/FRR by repeated float subtraction, while here |FAR − FRR| is compared in exact
+    integer arithmetic, so rounding never decides a tie.  The EER value differs only when tied
+    candidates have different (FAR + FRR) / 2: negatives [0.6], positives [0.4, 0.8] give 0.25 at
+    0.7 here and 0.75 at 0.5 in bob (tested against a restatement of bob's walk).
 
     >>> eer(np.array([0.9, 0.4, 0.4, 0.1]), np.array([1, 1, 0, 0]))
     (0.25, 0.65)

@@ -381,7 +381,7 @@ def test_float32_vs_float64():
 def test_metric_table_has_declared_directions():
     expected = {"auc": "max", "eer": "min", "hter_val": "min", "hter_test_eer": "min", "hter_05": "min",
                 "tpr_at_fpr_1": "max", "tpr_at_fpr_01": "max", "apcer": "min", "bpcer": "min",
-                "acer": "min", "bpcer20": "min"}
+                "acer": "min", "bpcer20": "min", "bpcer20_val": "min"}
     assert {k: v.direction for k, v in M.METRICS.items()} == expected
     for spec in M.METRICS.values():
         assert spec.unit == "fraction" and spec.bounds == (0.0, 1.0) and spec.description

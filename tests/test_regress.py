@@ -50,14 +50,12 @@ def edited_golden(tmp_path: Path, edit) -> Path:
 
 @pytest.fixture
 def shift_mae(monkeypatch):
-    """Make the MAE summary (the metric code itself) return ``value + shift``."""
-    original = metrics._HR_SUMMARIES["mae"]
+    """Make MAE's declared compute (the metric code itself) return ``value + shift``."""
+    spec = metrics.METRICS["mae"]
 
     def apply(shift: float) -> None:
-        def shifted(*args, **kwargs):
-            value = original(*args, **kwargs)
-            return dataclasses.replace(value, value=value.value + shift)
-        monkeypatch.setitem(metrics._HR_SUMMARIES, "mae", shifted)
+        shifted = dataclasses.replace(spec, compute=lambda a: spec.compute(a) + shift)  # each window's |error| + shift
+        monkeypatch.setitem(metrics.METRICS, "mae", shifted)
     return apply
 
 

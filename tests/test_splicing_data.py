@@ -241,8 +241,13 @@ def test_read_mask_binarisation(tmp_path):
     assert out.dtype == bool and out.tolist() == [[True, False, True], [False, True, False]]
     g = np.array([[127, 128, 0, 255]], np.uint8)
     assert sd.read_mask(save(tmp_path / "g.png", g)).tolist() == [[False, True, False, True]]
-    sixteen = np.array([[127 << 8 | 0xFF, 128 << 8, 0, 65535]], np.uint16)  # >> 8 first, then > 127.5
-    assert sd.read_mask(save(tmp_path / "16.png", sixteen)).tolist() == [[False, True, False, True]]
+    # 16-bit: clipped to 255 as IMDL-BenCo's loader (Pillow convert("RGB"), mean > 127.5) does, not >> 8
+    sixteen = np.array([[0, 1, 127, 128, 255, 32767, 32768, 65535]], np.uint16)
+    path = save(tmp_path / "16.png", sixteen)
+    expected = [[False, False, False, True, True, True, True, True]]
+    assert sd.read_mask(path).tolist() == expected
+    with Image.open(path) as im:  # the loader's own rule, run by Pillow
+        assert (np.asarray(im.convert("RGB"), float).mean(axis=2) > 127.5).tolist() == expected
     pal = Image.new("P", (2, 1))
     pal.putpalette([0, 0, 0, 255, 255, 0] + [0] * 762)
     pal.putpixel((1, 0), 1)

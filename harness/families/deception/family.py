@@ -36,7 +36,7 @@ from ...family import (DataSource, Family, PredictionFormat, Score, StreamDatase
 from ...registry import natural_key
 from ...files import atomic_dir, atomic_path
 from ...upload import Problems, Upload, check_ids, number_in, read_csv, read_whitespace
-from ...stats import MetricValue, bootstrap
+from ...stats import evaluate, undefined_notes
 from . import data, features, metrics
 
 SAMPLE_SEED = 0
@@ -557,7 +557,10 @@ opaque ids (dd-...).""")
         rows = pd.DataFrame([_row(i, o, references[i]) for i, o in outputs.items()])
         rows["predicted"] = (rows.score >= recipe.threshold).astype(int)
         names = [m.name for m in task.metrics]
-        values, notes = _metric_values(rows.score.to_numpy(), rows.label.to_numpy(), names, recipe.threshold, n_boot, seed)
+        values = evaluate([metrics.METRICS[name] for name in names],
+                          {"scores": rows.score.to_numpy(), "labels": rows.label.to_numpy(), "threshold": recipe.threshold},
+                          n_boot, seed)
+        notes = undefined_notes(values)
         if "auc" in values and values["auc"].value is not None and values["auc"].value < 0.5:
             notes.append(f"AUC {values['auc'].value:.4f} < 0.5: scores may be inverted; they must be P(truth) (truth = 1)")
         counts = {"test": len(rows), "truth": int((rows.label == 1).sum()), "lie": int((rows.label == 0).sum()),
@@ -589,32 +592,6 @@ def _row(sample_id: str, output: dict, ref: dict) -> dict:
     return {"sample_id": sample_id, "dataset": str(ref["dataset"]), "gender": str(ref.get("gender") or ""),
             "duration_s": duration, "label": int(ref["label"]), "score": float(output["score"]),
             "n_sub": int(output.get("n_sub", 1))}
-
-
-def _metric_values(s: np.ndarray, y: np.ndarray, names: list[str], threshold: float, n_boot: int, seed: int
-                   ) -> tuple[dict[str, MetricValue], list[str]]:
-    """Each metric with its bootstrap CI (percentile, over clips); undefined ones carry their reason."""
-    point = metrics.binary_metrics(s, y, names, threshold=threshold)
-    notes: list[str] = []
-    out: dict[str, MetricValue] = {}
-    n = len(s)
-    for name in names:
-        reason = metrics.undefined_reason(name, y, s, threshold=threshold)
-        if reason is not None or not np.isfinite(point[name]):
-            reason = reason or "undefined on this test set"
-            out[name] = MetricValue.undefined(f"undefined: {reason}", n=n)
-            notes.append(f"{name} is undefined: {reason}")
-            continue
-        se = lo = hi = None
-        if n_boot >= 2 and n >= 2:
-            stat = lambda ss, yy, name=name: np.array([metrics.binary_metrics(a, b, [name], threshold=threshold)[name]
-                                                       for a, b in zip(ss, yy.astype(int))])
-            b = bootstrap(stat, [s, y], n_boot=n_boot, seed=seed)
-            if all(np.isfinite(b)):
-                se, lo, hi = (float(v) for v in b)
-        out[name] = MetricValue(float(point[name]), n=n, se=se, ci_low=lo, ci_high=hi,
-                                se_method=f"bootstrap({n_boot}, percentile, seed {seed}) over clips" if se is not None else None)
-    return out, notes
 
 
 def _group_summary(g: pd.DataFrame, threshold: float) -> dict:

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np  # noqa: F401  (used by the doctests)
 
 from harness.binary import Evaluation, check_on_degenerate
-from harness.stats import MetricSpec
+from harness.stats import Bootstrap, MetricSpec
 
 __all__ = [
     "CLASS_NAMES",
@@ -50,20 +50,27 @@ DEFAULT_THRESHOLD = 0.5  # SVC 2025/2026: P(truth) thresholded at 0.5 (reference
 _NAN = float("nan")
 
 _RATE = (0.0, 1.0)
+# The arrays a deception metric is computed from (built by the family's ``score``): ``scores``
+# (P(truth)) and ``labels`` of the test clips, and the recipe's ``threshold``.
+_BOOT = Bootstrap(("scores", "labels"), unit="clips")
+
+
+def _spec(name: str, direction: str, description: str) -> MetricSpec:
+    return MetricSpec(name, direction, "fraction", description, _RATE,
+                      compute=lambda a: binary_metrics(a["scores"], a["labels"], [name], a["threshold"])[name],
+                      uncertainty=_BOOT,
+                      undefined=lambda a: undefined_reason(name, a["labels"], a["scores"], a["threshold"]))
+
+
 METRICS: dict[str, MetricSpec] = {s.name: s for s in (
-    MetricSpec("accuracy", "max", "fraction",
-               "share of clips classified correctly, truth iff P(truth) >= 0.5 (SVC ranking metric)", _RATE),
-    MetricSpec("error_rate", "min", "fraction",
-               "1 - accuracy at P(truth) >= 0.5 (SVC's 'ERR'; not the equal error rate)", _RATE),
-    MetricSpec("f1_truth", "max", "fraction", "F1 with truth (1) positive at P(truth) >= 0.5 (SVC, inferred)",
-               _RATE),
-    MetricSpec("f1_lie", "max", "fraction", "F1 with lie (0) positive at P(truth) >= 0.5 (DOLOS's code)", _RATE),
-    MetricSpec("balanced_accuracy", "max", "fraction",
-               "mean of truth recall and lie recall at P(truth) >= 0.5", _RATE),
-    MetricSpec("auc", "max", "fraction", "exact ROC AUC of P(truth) (ties count 1/2), truth positive", _RATE),
-    MetricSpec("eer", "min", "fraction",
-               "equal error rate of P(truth), bob.measure: (FAR+FRR)/2 at the threshold minimising "
-               "|FAR-FRR|", _RATE),
+    _spec("accuracy", "max", "share of clips classified correctly, truth iff P(truth) >= 0.5 (SVC ranking metric)"),
+    _spec("error_rate", "min", "1 - accuracy at P(truth) >= 0.5 (SVC's 'ERR'; not the equal error rate)"),
+    _spec("f1_truth", "max", "F1 with truth (1) positive at P(truth) >= 0.5 (SVC, inferred)"),
+    _spec("f1_lie", "max", "F1 with lie (0) positive at P(truth) >= 0.5 (DOLOS's code)"),
+    _spec("balanced_accuracy", "max", "mean of truth recall and lie recall at P(truth) >= 0.5"),
+    _spec("auc", "max", "exact ROC AUC of P(truth) (ties count 1/2), truth positive"),
+    _spec("eer", "min", "equal error rate of P(truth), bob.measure: (FAR+FRR)/2 at the threshold minimising "
+          "|FAR-FRR|"),
 )}
 
 _WHAT = {"accuracy": "accuracy", "error_rate": "error rate", "f1_truth": "F1 (truth positive)",

@@ -29,7 +29,7 @@ from ...family import (DataSource, image_tensor, Family, PredictionFormat, Score
                       fingerprint_files, scores_of)
 from ...files import atomic_path
 from ...upload import Problems, Upload, check_ids, number_in, read_csv
-from ...stats import MetricValue, bootstrap
+from ...stats import evaluate
 from . import data as fdata
 from . import metrics
 
@@ -336,73 +336,29 @@ def _reference(role: str, s: fdata.FasSample) -> dict:
 
 
 def _fas_metrics(val: pd.DataFrame, test: pd.DataFrame, names: list[str], n_boot: int, seed: int):
-    """Every FAS metric on the test rows, thresholds named: from the sources' val EER (fair),
-    at the target test EER (the lineage's), and 0.5. Undefined cases carry their reason."""
-    s, y = test.score.to_numpy(), test.label.to_numpy()
-    types = test.attack_type.to_numpy(dtype=str)
-    n = len(test)
-    out: dict[str, Any] = {}
+    """Every FAS metric on the test rows (:data:`metrics.METRICS`), with the sources' val EER
+    threshold (the fair one); undefined cases carry their reason."""
     notes: list[str] = []
-
-    def undefined(reason: str) -> MetricValue:
-        return MetricValue.undefined(f"undefined: {reason}", n=n)
-
-    single = len(set(y.tolist())) < 2
     try:
         t_val = metrics.threshold_from(val.score.to_numpy(), val.label.to_numpy())
     except ValueError as exc:
         t_val = None
         notes.append(f"no threshold from the sources' val sets: {exc}")
-    out["_threshold"] = t_val
-    if single:
-        reason = f"the test set has one class only (n={n})"
-        notes.append(f"AUC, EER and HTER are undefined: {reason}")
-        for name in names:
-            out[name] = undefined(reason)
-        return out, notes
-
-    def boot(fn) -> tuple[float | None, float | None, float | None]:
-        if n_boot < 2:
-            return None, None, None
-        se, lo, hi = bootstrap(lambda ss, yy: np.array([_safe(fn, a, b) for a, b in zip(ss, yy)]),
-                               [s, y], n_boot=n_boot, seed=seed)
-        return tuple(None if np.isnan(v) else float(v) for v in (se, lo, hi))  # type: ignore[return-value]
-
-    # metrics of (scores, labels) alone: bootstrapped over frames (or videos with level: video)
-    plain = {
-        "auc": metrics.auc,
-        "eer": lambda a, b: metrics.eer(a, b)[0],
-        "hter_test_eer": lambda a, b: metrics.hter(a, b, metrics.threshold_at_eer(a, b)),
-        "hter_05": lambda a, b: metrics.hter(a, b, 0.5),
-        "tpr_at_fpr_1": lambda a, b: metrics.tpr_at_fpr(a, b, 1e-2),
-        "tpr_at_fpr_01": lambda a, b: metrics.tpr_at_fpr(a, b, 1e-3),
-    }
-    if t_val is not None:
-        plain["hter_val"] = lambda a, b: metrics.hter(a, b, t_val)
-        plain["bpcer"] = lambda a, b: metrics.bpcer(a, b, t_val)
-    # metrics that also need the attack types: point values only
-    typed = {"bpcer20": lambda: metrics.bpcer_at_apcer(s, y, types, 0.05)[0]}
-    if t_val is not None:
-        typed["apcer"] = lambda: metrics.apcer(s, y, types, t_val)[0]
-        typed["acer"] = lambda: metrics.acer(s, y, types, t_val)
-    bootstrapped = {"auc", "eer", "hter_val", "hter_test_eer"}
-    for name in names:
-        if name in typed:
-            out[name] = MetricValue(float(typed[name]()), n=n)
-        elif name in plain:
-            se, lo, hi = boot(plain[name]) if name in bootstrapped else (None, None, None)
-            out[name] = MetricValue(float(plain[name](s, y)), n=n, se=se, ci_low=lo, ci_high=hi,
-                                    se_method=f"bootstrap({n_boot}, percentile, seed {seed})" if se is not None else None)
-        else:
-            out[name] = undefined("no threshold from the sources' val sets")
-    return out, notes
-
-
-def _safe(fn, a: np.ndarray, b: np.ndarray) -> float:
     try:
-        return float(fn(a, b.astype(int)))
-    except ValueError:  # a resample with one class
-        return float("nan")
+        t_bpcer20 = metrics.threshold_at_apcer(val.score.to_numpy(), val.label.to_numpy(),
+                                               val.attack_type.to_numpy(dtype=str), 0.05)
+        why_not = None
+    except ValueError as exc:
+        t_bpcer20, why_not = None, f"no BPCER20 threshold from the sources' val sets: {exc}"
+    arrays = {"scores": test.score.to_numpy(), "labels": test.label.to_numpy(),
+              "attack_types": test.attack_type.to_numpy(dtype=str), "val_threshold": t_val, "n": len(test),
+              "val_threshold_bpcer20": t_bpcer20, "val_threshold_bpcer20_reason": why_not}
+    one_class = metrics.METRICS["auc"].undefined(arrays)
+    if one_class:
+        notes.append(f"AUC, EER and HTER are undefined: {one_class}")
+    out: dict[str, Any] = evaluate([metrics.METRICS[name] for name in names], arrays, n_boot, seed)
+    out["_threshold"] = t_val
+    return out, notes
 
 
 def _breakdowns(test: pd.DataFrame, threshold: float | None) -> dict:

@@ -36,7 +36,7 @@ from harness.binary import (
     nan_tuple,
     to_numpy,
 )
-from harness.stats import MetricSpec
+from harness.stats import Bootstrap, MetricSpec
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -46,6 +46,7 @@ __all__ = [
     "auc",
     "bpcer",
     "bpcer_at_apcer",
+    "threshold_at_apcer",
     "eer",
     "flipped_warning",
     "hter",
@@ -354,6 +355,37 @@ def bpcer_at_apcer(scores: Any, labels: Any, attack_types: Any, apcer_target: fl
     return float(np.count_nonzero(s[y] <= bound) / np.count_nonzero(y)), threshold
 
 
+def threshold_at_apcer(scores: Any, labels: Any, attack_types: Any, apcer_target: float = 0.05) -> float:
+    """bob.pad.base's BPCER20 threshold (``calc_threshold("bpcer20", ...)``, set on dev/val scores):
+    per attack type, bob.measure's ``far_threshold`` (the lowest attack score at which that
+    type's acceptance rate ``count(score >= t) / n`` is still <= ``apcer_target``, or just above
+    its highest score when none is), then the highest of these over the types.  The threshold
+    therefore sits **on an attack score** (accepted: ``score >= t``).  bob refuses a type with
+    fewer than two scores; so does this function (``ValueError``).
+
+    >>> threshold_at_apcer(np.array([0.9, 0.2, 0.3, 0.8, 0.1]), np.array([1, 0, 0, 0, 0]), np.array(["", "p", "p", "r", "r"]), 0.5)
+    0.8
+    """
+    target = check_fraction("threshold_at_apcer", "apcer_target", apcer_target)
+    s = to_numpy(scores).astype(np.float64).ravel()
+    y = to_numpy(labels).astype(bool).ravel()
+    types = _attack_types("threshold_at_apcer", attack_types, s.shape[0])
+    attacks, kinds = s[~y], types[~y]
+    if not attacks.size:
+        raise ValueError("threshold_at_apcer: no attack score to set a threshold on")
+    best = -np.inf
+    for kind in np.unique(kinds):
+        a = np.sort(attacks[kinds == kind])[::-1]  # descending, as bob walks them
+        if a.size < 2:
+            raise ValueError(f"threshold_at_apcer: attack type {kind or 'unknown'!r} has {a.size} score(s); "
+                             "bob.pad.base needs at least 2 per type")
+        distinct = np.unique(a)
+        accepted = np.searchsorted(-a, -distinct, side="right")  # count(score >= v) per distinct value
+        ok = distinct[accepted / a.size <= target]
+        best = max(best, float(ok.min()) if ok.size else float(np.nextafter(a[0], np.inf)))
+    return best
+
+
 # ----------------------------------------------------------------------------- sanity checks
 def flipped_warning(auc_value: float) -> str | None:
     """A warning when AUC < 0.5, the usual sign of inverted scores; ``None`` otherwise.
@@ -370,24 +402,57 @@ def flipped_warning(auc_value: float) -> str | None:
 
 
 # ----------------------------------------------------------------------------- metric table
+# The arrays a FAS metric is computed from (built by the family's ``score``): ``scores``,
+# ``labels`` and ``attack_types`` of the test rows, ``val_threshold`` (the sources' val EER
+# threshold, ``None`` when it could not be set) and ``n`` (test rows).
 _RATE = (0.0, 1.0)
+_BOOT = Bootstrap(("scores", "labels"))  # over test rows (frames, or videos with level: video)
+_NO_VAL = "no threshold from the sources' val sets"
+
+
+def _one_class(a: dict) -> str | None:
+    y = a["labels"]
+    return f"the test set has one class only (n={len(y)})" if len(set(np.asarray(y).tolist())) < 2 else None
+
+
+def _needs_val(a: dict, key: str = "val_threshold") -> str | None:
+    return _one_class(a) or (a.get(f"{key}_reason") or _NO_VAL if a[key] is None else None)
+
+
+def _spec(name: str, direction: str, description: str, compute, *, val: bool | str = False, boot: bool = False,
+          **kw) -> MetricSpec:
+    key = val if isinstance(val, str) else "val_threshold"
+    return MetricSpec(name, direction, "fraction", description, _RATE, compute=compute,
+                      uncertainty=_BOOT if boot else None,
+                      undefined=(lambda a: _needs_val(a, key)) if val else _one_class, **kw)
+
+
 METRICS: dict[str, MetricSpec] = {s.name: s for s in (
-    MetricSpec("auc", "max", "fraction", "exact ROC AUC (ties count 1/2), bona fide positive", _RATE),
-    MetricSpec("eer", "min", "fraction",
-               "EER of the test scores, bob.measure: (FAR+FRR)/2 at the midpoint threshold "
-               "minimising |FAR-FRR|", _RATE),
-    MetricSpec("hter_val", "min", "fraction",
-               "HTER on test at the EER threshold of the sources' val sets (fair default)", _RATE),
-    MetricSpec("hter_test_eer", "min", "fraction",
-               "HTER at threshold at target test EER (lineage); an oracle threshold", _RATE),
-    MetricSpec("hter_05", "min", "fraction", "HTER at the fixed threshold 0.5", _RATE),
-    MetricSpec("tpr_at_fpr_1", "max", "fraction", "largest TPR with FPR <= 1e-2 (exact, no interpolation)",
-               _RATE),
-    MetricSpec("tpr_at_fpr_01", "max", "fraction", "largest TPR with FPR <= 1e-3 (exact, no interpolation)",
-               _RATE),
-    MetricSpec("apcer", "min", "fraction", "ISO/IEC 30107-3 APCER: worst attack type's acceptance rate",
-               _RATE),
-    MetricSpec("bpcer", "min", "fraction", "ISO/IEC 30107-3 BPCER: share of bona fide rejected", _RATE),
-    MetricSpec("acer", "min", "fraction", "(APCER + BPCER) / 2 (OULU-NPU style, not an ISO metric)", _RATE),
-    MetricSpec("bpcer20", "min", "fraction", "lowest BPCER with every attack type's APCER <= 5%", _RATE),
+    _spec("auc", "max", "exact ROC AUC (ties count 1/2), bona fide positive",
+          lambda a: auc(a["scores"], a["labels"]), boot=True),
+    _spec("eer", "min", "EER of the test scores, bob.measure: (FAR+FRR)/2 at the midpoint threshold "
+          "minimising |FAR-FRR|", lambda a: eer(a["scores"], a["labels"])[0], boot=True),
+    _spec("hter_val", "min", "HTER on test at the EER threshold of the sources' val sets (fair default)",
+          lambda a: hter(a["scores"], a["labels"], a["val_threshold"]), val=True, boot=True),
+    _spec("hter_test_eer", "min", "HTER at threshold at target test EER (lineage); an oracle threshold set on "
+          "the test set itself, reported, never ranked",
+          lambda a: hter(a["scores"], a["labels"], threshold_at_eer(a["scores"], a["labels"])), boot=True,
+          ranked=False),
+    _spec("hter_05", "min", "HTER at the fixed threshold 0.5", lambda a: hter(a["scores"], a["labels"], 0.5)),
+    _spec("tpr_at_fpr_1", "max", "largest TPR with FPR <= 1e-2 (exact, no interpolation)",
+          lambda a: tpr_at_fpr(a["scores"], a["labels"], 1e-2)),
+    _spec("tpr_at_fpr_01", "max", "largest TPR with FPR <= 1e-3 (exact, no interpolation)",
+          lambda a: tpr_at_fpr(a["scores"], a["labels"], 1e-3)),
+    _spec("apcer", "min", "ISO/IEC 30107-3 APCER: worst attack type's acceptance rate",
+          lambda a: apcer(a["scores"], a["labels"], a["attack_types"], a["val_threshold"])[0], val=True),
+    _spec("bpcer", "min", "ISO/IEC 30107-3 BPCER: share of bona fide rejected",
+          lambda a: bpcer(a["scores"], a["labels"], a["val_threshold"]), val=True),
+    _spec("acer", "min", "(APCER + BPCER) / 2 (OULU-NPU style, not an ISO metric)",
+          lambda a: acer(a["scores"], a["labels"], a["attack_types"], a["val_threshold"]), val=True),
+    _spec("bpcer20", "min", "lowest BPCER with every attack type's APCER <= 5%, the threshold optimised on the "
+          "test set itself: an oracle, reported, never ranked (bpcer20_val is the fair one)",
+          lambda a: bpcer_at_apcer(a["scores"], a["labels"], a["attack_types"], 0.05)[0], ranked=False),
+    _spec("bpcer20_val", "min", "BPCER on test at bob.pad.base's BPCER20 threshold set on the sources' val sets "
+          "(per attack type, on an attack score, the worst type's APCER <= 5%): dev -> eval, the fair BPCER20",
+          lambda a: bpcer(a["scores"], a["labels"], a["val_threshold_bpcer20"]), val="val_threshold_bpcer20"),
 )}

@@ -34,7 +34,7 @@ from ...family import (DataSource, image_tensor, Family, PredictionFormat, Score
 from ...hfdata import Column, RowImage
 from ...files import atomic_path
 from ...upload import Problems, Upload, check_ids, csv_rows, number_in, parse_number, parse_rows
-from ...stats import MetricValue, bootstrap, mean_with_se
+from ...stats import MetricValue, evaluate, undefined_notes
 from ..splicing.data import save_row_image
 from . import data, metrics, trigger
 
@@ -429,7 +429,7 @@ class IqaBackdoorFamily(Family):
         seen = [{k: unit.meta[k] for k in VISIBILITY} for unit, _ in tests.make_dataset(tests.sample_ids)
                 if all(k in unit.meta for k in VISIBILITY)]
         rows = pd.DataFrame(seen, columns=list(VISIBILITY))
-        return {name: _visibility(rows, name) for name in names}
+        return evaluate([metrics.METRICS[name] for name in names], {"visibility": _visibility_values(rows)})
 
     # ------------------------------------------------------------------ scoring
     def score(self, task, outputs: dict[str, dict], references: dict[str, dict], *, n_boot: int, seed: int) -> Score:
@@ -441,11 +441,8 @@ class IqaBackdoorFamily(Family):
                              for uid, o in outputs.items()])
         names = [m.name for m in task.metrics]
         clean = rows[rows.alpha == 0.0]
-        values: dict[str, MetricValue] = {}
-        notes: list[str] = []
-        for name in names:
-            if name in CLEAN:
-                values[name] = _clean_metric(name, clean.score.to_numpy(), clean.mos.to_numpy(), n_boot, seed)
+        arrays: dict[str, Any] = {"pred": clean.score.to_numpy(), "mos": clean.mos.to_numpy(),
+                                  "visibility": _visibility_values(rows)}
         breakdowns: dict[str, Any] = {}
         if recipe.backdoor:
             pred = {a: g.set_index("image_id").score for a, g in rows.groupby("alpha")}
@@ -456,25 +453,11 @@ class IqaBackdoorFamily(Family):
                                            clean.set_index("image_id").mos.loc[ids].to_numpy(),
                                            delta_y=recipe.delta_y, tau=recipe.tau)
             breakdowns["per_alpha"] = table["rows"]
-            summary = table["summary"]
-            per_image = _per_image_backdoor({a: pred[a].loc[ids].to_numpy() for a in complete}, recipe)
-            for name in names:
-                if name in CLEAN:
-                    continue
-                if name in VISIBILITY:
-                    values[name] = _visibility(rows, name)
-                    continue
-                v = summary.get(name)
-                reason = summary.get("reasons", {}).get(name) or "needs every image at alpha 0 and at the non-zero alphas"
-                if v is None or not np.isfinite(v):
-                    values[name] = MetricValue.undefined(f"undefined: {reason}", n=len(ids))
-                elif name in per_image:  # a mean over images of per-image means over alpha: SE over images
-                    values[name] = mean_with_se(per_image[name])
-                else:
-                    values[name] = MetricValue(float(v), n=len(ids))
-        for name, v in values.items():
-            if v.value is None:
-                notes.append(f"{name} is {v.reason}")
+            arrays.update(summary=table["summary"], images=len(ids),
+                          per_image=_per_image_backdoor({a: pred[a].loc[ids].to_numpy() for a in complete}, recipe))
+        specs = [metrics.METRICS[n] for n in names if n in CLEAN or recipe.backdoor]
+        values = evaluate(specs, arrays, n_boot, seed)
+        notes = undefined_notes(values)
         counts = {"images": int(rows.image_id.nunique()), "alphas": int(rows.alpha.nunique()), "predictions": len(rows)}
         return Score({n: values[n] for n in names if n in values}, rows, notes, counts, breakdowns)
 
@@ -496,22 +479,6 @@ def _reference(r: data.QualityRecord, alpha: float | None) -> dict:
             "dataset": r.dataset}
 
 
-def _clean_metric(name: str, pred: np.ndarray, mos: np.ndarray, n_boot: int, seed: int) -> MetricValue:
-    fn = getattr(metrics, name)
-    value = float(fn(pred, mos))
-    if not np.isfinite(value):
-        reason = metrics.correlation_reason(pred, mos) or (metrics.fit_logistic(pred, mos)[1] if "logistic" in name else None)
-        return MetricValue.undefined(f"undefined: {reason or 'not computable on this test set'}", n=len(pred))
-    se = lo = hi = None
-    if n_boot >= 2 and len(pred) >= 3 and name in ("srocc", "plcc", "krcc", "rmse"):
-        stat = lambda p, m: np.array([fn(a, b) for a, b in zip(p, m)])  # noqa: E731
-        b = bootstrap(stat, [pred, mos], n_boot=n_boot, seed=seed)
-        if all(np.isfinite(b)):
-            se, lo, hi = (float(x) for x in b)
-    return MetricValue(value, n=len(pred), se=se, ci_low=lo, ci_high=hi,
-                       se_method=f"bootstrap({n_boot}, percentile, seed {seed}) over images" if se is not None else None)
-
-
 def _per_image_backdoor(pred: dict[float, np.ndarray], recipe: IqaRecipe) -> dict[str, np.ndarray]:
     """Per image, the mean over the non-zero alphas of |pred_a - (pred_0 + a*dy)|, of
     |(pred_a - pred_0) / (a*dy) - 1| and of the hit indicator (<= tau): their means over images are
@@ -526,16 +493,12 @@ def _per_image_backdoor(pred: dict[float, np.ndarray], recipe: IqaRecipe) -> dic
             "attack_success_rate": (err <= recipe.tau).mean(0)}
 
 
-def _visibility(rows: pd.DataFrame, name: str) -> MetricValue:
-    """Mean PSNR / SSIM between clean and triggered images at full strength (the largest |alpha|,
-    both signs); known only where the run injected the trigger (a score file carries no images)."""
-    if name not in rows or rows[name].isna().all():
-        return MetricValue.undefined("undefined: trigger visibility is measured by harness run from the images and the "
-                                     "trigger; an uploaded score file carries none", n=0)
-    values = rows[name].dropna().to_numpy(float)
-    finite = values[np.isfinite(values)]
-    return MetricValue(float(finite.mean()), n=len(values), n_excluded=len(values) - len(finite)) if len(finite) \
-        else MetricValue.undefined("undefined: no triggered image", n=len(values))
+def _visibility_values(rows: pd.DataFrame) -> dict[str, np.ndarray | None]:
+    """PSNR / SSIM between clean and triggered images at full strength (the largest |alpha|, both
+    signs), per triggered row; known only where the run injected the trigger (a score file carries
+    no images): ``None`` then."""
+    return {name: (rows[name].dropna().to_numpy(float) if name in rows and not rows[name].isna().all() else None)
+            for name in VISIBILITY}
 
 
 FAMILY = IqaBackdoorFamily()

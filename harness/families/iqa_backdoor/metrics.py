@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from scipy import optimize, special, stats
 
-from harness.stats import MetricSpec
+from harness.stats import Bootstrap, Formula, MeanSE, MetricSpec, MetricValue, Undefined
 
 MIN_N = 3  # fewest images a correlation is defined for
 DELTA_Y = 10.0  # BAIQA's score step Δy_t (``--score_p_scale``) on the 0–100 scale
@@ -444,36 +444,101 @@ def visibility(clean: torch.Tensor, triggered: torch.Tensor) -> dict[str, Any]:
 _CORR = (-1.0, 1.0)
 _ATTACK = ("attacker's view (how exactly the trigger controls the score); a defence is scored by "
            "this getting worse while clean srocc holds")
+# The arrays an IQA metric is computed from (built by the family's ``score``): ``pred`` / ``mos``
+# of the clean rows; with a backdoor, ``summary`` (:func:`backdoor_table`'s), ``per_image``
+# (metric -> per-image values whose mean is the summary's), ``images`` (their number); and
+# ``visibility`` (psnr/ssim -> the triggered rows' values, ``None`` when the run measured none).
+_OVER_IMAGES = Bootstrap(("pred", "mos"), unit="images", min_n=3)
+_NEEDS_ALPHAS = "needs every image at alpha 0 and at the non-zero alphas"
+
+
+def _clean(fn):
+    def compute(a: Mapping[str, Any]) -> float:
+        value = float(fn(a["pred"], a["mos"]))
+        if not math.isfinite(value):
+            reason = correlation_reason(a["pred"], a["mos"]) or (
+                fit_logistic(a["pred"], a["mos"])[1] if fn is plcc_logistic else None)
+            raise Undefined(reason or "not computable on this test set")
+        return value
+    return compute
+
+
+def _summary_reason(name: str, a: Mapping[str, Any]) -> str | None:
+    summary = a.get("summary") or {}
+    v = summary.get(name)
+    if v is None or not np.isfinite(v):
+        return summary.get("reasons", {}).get(name) or _NEEDS_ALPHAS
+    return None
+
+
+def _attack(name: str, *args, per_image: bool = False, **kw) -> MetricSpec:
+    compute = (lambda a: a["per_image"][name]) if per_image else (lambda a: a["summary"][name])
+    return MetricSpec(name, *args, **kw, compute=compute, uncertainty=MeanSE() if per_image else None,
+                      undefined=lambda a: _summary_reason(name, a), rows="images")
+
+
+def _visible(a: Mapping[str, Any], name: str) -> np.ndarray:
+    values = (a.get("visibility") or {}).get(name)
+    if values is None or not len(values):
+        raise Undefined("trigger visibility is measured by harness run from the images and the trigger; an "
+                        "uploaded score file carries none")
+    return np.asarray(values, dtype=np.float64)
+
+
+def _visibility_mean(name: str):
+    def compute(a: Mapping[str, Any]) -> float:
+        values = _visible(a, name)
+        finite = values[np.isfinite(values)]
+        if not len(finite):
+            raise Undefined("no triggered image")
+        return float(finite.mean())
+    return compute
+
+
+def _visibility_counts(name: str):
+    """The mean alone (no SE), N = the triggered images measured, the non-finite ones counted apart."""
+    def value(v: float, a: Mapping[str, Any], level: float) -> MetricValue:
+        values = _visible(a, name)
+        return MetricValue(v, n=len(values), n_excluded=int((~np.isfinite(values)).sum()))
+    return Formula(value)
+
+
 METRICS: dict[str, MetricSpec] = {s.name: s for s in (
-    MetricSpec("srocc", "max", "correlation", "clean SROCC vs MOS (Spearman, average ranks for ties)", _CORR),
+    MetricSpec("srocc", "max", "correlation", "clean SROCC vs MOS (Spearman, average ranks for ties)", _CORR,
+               compute=_clean(srocc), uncertainty=_OVER_IMAGES),
     MetricSpec("plcc", "max", "correlation", "clean raw PLCC vs MOS (no logistic fit, pyiqa's convention)",
-               _CORR),
-    MetricSpec("krcc", "max", "correlation", "clean Kendall tau-b vs MOS", _CORR),
-    MetricSpec("rmse", "min", "MOS (0-100)", "clean RMSE vs MOS, raw scores", (0.0, None)),
+               _CORR, compute=_clean(plcc), uncertainty=_OVER_IMAGES),
+    MetricSpec("krcc", "max", "correlation", "clean Kendall tau-b vs MOS", _CORR, compute=_clean(krcc),
+               uncertainty=_OVER_IMAGES),
+    MetricSpec("rmse", "min", "MOS (0-100)", "clean RMSE vs MOS, raw scores", (0.0, None), compute=_clean(rmse),
+               uncertainty=_OVER_IMAGES),
     # curve_fit stops at a relative step of 1.5e-8 in beta, where it lands depends on the CPU's
     # rounding: 2e-7 apart between an AVX2 and an AVX-512 machine, hence 1e-6 across machines
     MetricSpec("plcc_logistic", "max", "correlation",
-               "clean PLCC after the VQEG 4-parameter logistic fit", _CORR, tolerance=1e-6),
-    MetricSpec("shift_ratio", "max", "ratio",
+               "clean PLCC after the VQEG 4-parameter logistic fit", _CORR, tolerance=1e-6,
+               compute=_clean(plcc_logistic), rows="pred"),
+    _attack("shift_ratio", "max", "ratio",
                "mean over non-zero α of mean(predα − pred0)/(αΔy); ideal 1, not ranked (direction "
                "is a placeholder); " + _ATTACK, ranked=False),
-    MetricSpec("shift_ratio_error", "min", "ratio",
+    _attack("shift_ratio_error", "min", "ratio",
                "mean over non-zero α of |shift_ratio − 1|; " + _ATTACK, (0.0, None)),
-    MetricSpec("mae_to_target", "min", "MOS (0-100)",
+    _attack("mae_to_target", "min", "MOS (0-100)",
                "mean over non-zero α of mean |predα − (pred0 + αΔy)| (BAIQA's MAE_target, base = the "
-               "model's clean prediction, not gt); " + _ATTACK, (0.0, None)),
-    MetricSpec("relative_error", "min", "ratio",
+               "model's clean prediction, not gt); " + _ATTACK, (0.0, None), per_image=True),
+    _attack("relative_error", "min", "ratio",
                "mean over non-zero α of mean |(predα − pred0)/(αΔy) − 1| (BAIQA's rel_err); " + _ATTACK,
-               (0.0, None)),
-    MetricSpec("attack_success_rate", "max", "fraction",
+               (0.0, None), per_image=True),
+    _attack("attack_success_rate", "max", "fraction",
                f"mean over non-zero α of the share of images with |predα − (pred0 + αΔy)| <= τ "
-               f"(τ = {TAU:g} MOS; the harness's definition, not BAIQA's); " + _ATTACK, (0.0, 1.0)),
-    MetricSpec("target_srocc", "max", "correlation",
+               f"(τ = {TAU:g} MOS; the harness's definition, not BAIQA's); " + _ATTACK, (0.0, 1.0), per_image=True),
+    _attack("target_srocc", "max", "correlation",
                "mean over non-zero α of SROCC(predα, gt + αΔy); " + _ATTACK, _CORR),
     MetricSpec("psnr", "max", "dB",
                "mean per-image PSNR of triggered vs clean images (higher = less visible trigger; "
-               "inf if unchanged); " + _ATTACK, (0.0, None), from_upload=False),
+               "inf if unchanged); " + _ATTACK, (0.0, None), from_upload=False,
+               compute=_visibility_mean("psnr"), uncertainty=_visibility_counts("psnr")),
     MetricSpec("ssim", "max", "fraction",
                "mean SSIM (Wang 2004, Gaussian 11/1.5, per RGB channel) of triggered vs clean "
-               "(higher = less visible trigger); " + _ATTACK, (-1.0, 1.0), from_upload=False),
+               "(higher = less visible trigger); " + _ATTACK, (-1.0, 1.0), from_upload=False,
+               compute=_visibility_mean("ssim"), uncertainty=_visibility_counts("ssim")),
 )}

@@ -6,16 +6,15 @@ per-window table into :class:`~harness.stats.MetricValue` s with N, SE and CI (r
 """
 from __future__ import annotations
 
-import dataclasses
 import math
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats as _scipy_stats
 
 from harness.errors import did_you_mean
-from harness.stats import MetricSpec, MetricValue, bootstrap, mean_with_se
+from harness.stats import Bootstrap, Formula, MeanSE, MetricSpec, MetricValue, evaluate
 
 
 # ----------------------------------------------------------------------------- pure functions
@@ -71,77 +70,64 @@ def pearson(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- metric table
+# The arrays an rPPG metric is computed from (built by :func:`summarize`): ``hr_pred`` /
+# ``hr_gt`` of the windows where both are finite, ``hr_excluded`` (the windows left out), and the
+# per-window ``snr_db`` / ``macc`` columns (NaN where undefined; left out and counted).
+def _no_pairs(a: dict) -> str | None:
+    return "no values" if not len(a["hr_pred"]) else None
+
+
+def _gt_zero(a: dict) -> str | None:
+    zeros = int((a["hr_gt"] == 0).sum())
+    return _no_pairs(a) or (f"ground-truth HR is 0 in {zeros} row(s)" if zeros else None)
+
+
+def _pearson_reason(a: dict) -> str | None:
+    n = len(a["hr_pred"])
+    if n < 3:
+        return f"pearson needs n >= 3, got n={n}"
+    for side, key in (("prediction", "hr_pred"), ("ground truth", "hr_gt")):
+        if np.ptp(a[key]) == 0:
+            return f"constant {side}"
+    return None
+
+
+def _fisher_ci(r: float, a: dict, level: float) -> MetricValue:
+    """SE √((1−r²)/(N−2)) (as the toolbox prints) and a Fisher-z CI."""
+    n = len(a["hr_pred"])
+    se = math.sqrt(max(1.0 - r * r, 0.0) / (n - 2))
+    if n == 3:
+        return MetricValue(r, n=n, se=se, se_method="sqrt((1-r^2)/(n-2))", reason="ci undefined: Fisher z needs n >= 4")
+    half = _scipy_stats.norm.ppf(0.5 + level / 2.0) / math.sqrt(n - 3)
+    with np.errstate(divide="ignore"):
+        centre = np.arctanh(r)
+    return MetricValue(r, n=n, se=se, ci_low=float(np.tanh(centre - half)), ci_high=float(np.tanh(centre + half)),
+                       se_method="sqrt((1-r^2)/(n-2)); CI tanh(atanh(r) ± z/sqrt(n-3))")
+
+
+_HR = {"rows": "hr_pred", "excluded": "hr_excluded"}
 METRICS: dict[str, MetricSpec] = {s.name: s for s in (
-    MetricSpec("mae", "min", "bpm", "mean |HR_pred - HR_gt|", (0.0, None)),
-    MetricSpec("rmse", "min", "bpm", "sqrt(mean (HR_pred - HR_gt)^2); SE and CI by bootstrap", (0.0, None)),
-    MetricSpec("mape", "min", "%", "100 * mean |HR_pred - HR_gt| / HR_gt", (0.0, None)),
-    MetricSpec("pearson", "max", "", "Pearson r between HR_pred and HR_gt; CI by Fisher z", (-1.0, 1.0)),
-    MetricSpec("snr", "max", "dB", "mean per-window SNR of the prediction around the GT HR harmonics"),
-    MetricSpec("macc", "max", "", "mean per-window max |correlation| over circular lags", (0.0, 1.0)),
+    MetricSpec("mae", "min", "bpm", "mean |HR_pred - HR_gt|", (0.0, None),
+               compute=lambda a: np.abs(a["hr_pred"] - a["hr_gt"]), uncertainty=MeanSE(), **_HR),
+    # the rPPG-Toolbox prints sqrt(std(e^2)/sqrt(N)) as RMSE's "±", which is not a standard
+    # error (its units are bpm/N^(1/4)); a bootstrap is used instead (reference §4)
+    MetricSpec("rmse", "min", "bpm", "sqrt(mean (HR_pred - HR_gt)^2); SE and CI by bootstrap", (0.0, None),
+               compute=lambda a: rmse(a["hr_pred"], a["hr_gt"]), undefined=_no_pairs,
+               uncertainty=Bootstrap(("hr_pred", "hr_gt"), vectorised=True), **_HR),
+    MetricSpec("mape", "min", "%", "100 * mean |HR_pred - HR_gt| / HR_gt", (0.0, None),
+               compute=lambda a: 100.0 * np.abs(a["hr_pred"] - a["hr_gt"]) / np.abs(a["hr_gt"]),
+               undefined=_gt_zero, uncertainty=MeanSE(), **_HR),
+    MetricSpec("pearson", "max", "", "Pearson r between HR_pred and HR_gt; CI by Fisher z", (-1.0, 1.0),
+               compute=lambda a: pearson(a["hr_pred"], a["hr_gt"]), undefined=_pearson_reason,
+               uncertainty=Formula(_fisher_ci), **_HR),
+    MetricSpec("snr", "max", "dB", "mean per-window SNR of the prediction around the GT HR harmonics",
+               compute=lambda a: a["snr_db"], uncertainty=MeanSE()),
+    MetricSpec("macc", "max", "", "mean per-window max |correlation| over circular lags", (0.0, 1.0),
+               compute=lambda a: a["macc"], uncertainty=MeanSE()),
 )}
 
 _HR_COLUMNS = ("hr_pred", "hr_gt")
 _MEAN_COLUMNS = {"snr": "snr_db", "macc": "macc"}
-
-
-def _summarize_mae(p: np.ndarray, g: np.ndarray, **_) -> MetricValue:
-    return mean_with_se(np.abs(p - g))
-
-
-def _summarize_mape(p: np.ndarray, g: np.ndarray, **_) -> MetricValue:
-    zeros = int((g == 0).sum())
-    if zeros:
-        return MetricValue.undefined(f"undefined: ground-truth HR is 0 in {zeros} row(s)", n=p.size)
-    return mean_with_se(100.0 * np.abs(p - g) / np.abs(g))
-
-
-def _summarize_rmse(p: np.ndarray, g: np.ndarray, n_boot: int, seed: int, level: float) -> MetricValue:
-    """RMSE with a bootstrap SE and percentile CI.
-
-    The rPPG-Toolbox prints √(std(e²)/√N) as RMSE's "±", which is not a standard error (its
-    units are bpm/N^¼); a bootstrap is used instead (reference §4).
-    """
-    n = p.size
-    if n == 0:
-        return MetricValue.undefined("undefined: no values")
-    value = float(rmse(p, g))
-    if n == 1:
-        return MetricValue(value, n=1, reason="se undefined: n=1")
-    if n_boot < 2:  # --n-boot 0: no resampling asked for
-        return MetricValue(value, n=n, reason="se not computed: --n-boot < 2")
-    se, low, high = bootstrap(rmse, [p, g], n_boot=n_boot, level=level, seed=seed)
-    return MetricValue(value, n=n, se=se, ci_low=low, ci_high=high,
-                       se_method=f"bootstrap({n_boot}, percentile, seed {seed})")
-
-
-def _summarize_pearson(p: np.ndarray, g: np.ndarray, level: float, **_) -> MetricValue:
-    """Pearson r with SE √((1−r²)/(N−2)) (as the toolbox prints) and a Fisher-z CI."""
-    n = p.size
-    if n < 3:
-        return MetricValue.undefined(f"undefined: pearson needs n >= 3, got n={n}", n=n)
-    for side, x in (("prediction", p), ("ground truth", g)):
-        if np.ptp(x) == 0:
-            return MetricValue.undefined(f"undefined: constant {side}", n=n)
-    r = float(pearson(p, g))
-    se = math.sqrt(max(1.0 - r * r, 0.0) / (n - 2))
-    if n == 3:
-        return MetricValue(r, n=n, se=se, se_method="sqrt((1-r^2)/(n-2))",
-                           reason="ci undefined: Fisher z needs n >= 4")
-    z = _scipy_stats.norm.ppf(0.5 + level / 2.0)
-    half = z / math.sqrt(n - 3)
-    with np.errstate(divide="ignore"):
-        centre = np.arctanh(r)
-    low, high = float(np.tanh(centre - half)), float(np.tanh(centre + half))
-    return MetricValue(r, n=n, se=se, ci_low=low, ci_high=high,
-                       se_method="sqrt((1-r^2)/(n-2)); CI tanh(atanh(r) ± z/sqrt(n-3))")
-
-
-_HR_SUMMARIES: dict[str, Callable[..., MetricValue]] = {
-    "mae": _summarize_mae,
-    "rmse": _summarize_rmse,
-    "mape": _summarize_mape,
-    "pearson": _summarize_pearson,
-}
 
 
 def summarize(rows: pd.DataFrame, names: Sequence[str], n_boot: int = 1000, seed: int = 0,
@@ -167,16 +153,10 @@ def summarize(rows: pd.DataFrame, names: Sequence[str], n_boot: int = 1000, seed
     if missing:
         raise ValueError(f"metric rows lack column(s) {missing}; have {sorted(rows.columns)}")
 
-    out: dict[str, MetricValue] = {}
-    for name in names:
-        if name in _MEAN_COLUMNS:
-            out[name] = mean_with_se(rows[_MEAN_COLUMNS[name]].to_numpy(dtype=np.float64), level=level)
-        else:
-            p, g, n_excluded = _finite_pairs(rows)
-            value = _HR_SUMMARIES[name](p, g, n_boot=n_boot, seed=seed, level=level)
-            out[name] = dataclasses.replace(value, n_excluded=n_excluded)
-        out[name] = METRICS[name].clip(out[name])
-    return out
+    arrays: dict = {c: rows[c].to_numpy(dtype=np.float64) for c in _MEAN_COLUMNS.values() if c in rows}
+    if "hr_pred" in needed:
+        arrays["hr_pred"], arrays["hr_gt"], arrays["hr_excluded"] = _finite_pairs(rows)
+    return evaluate([METRICS[name] for name in names], arrays, n_boot, seed, level)
 
 
 def _finite_pairs(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, int]:

@@ -40,8 +40,10 @@ files and unsupported modes raise :class:`HarnessError` naming the file. Mode co
   rule), then ``v >> 8``; other ranges are refused.
 * Anything else (``F``, ``YCbCr``, ``LAB``, ``HSV``, ...) is refused.
 
-Ground-truth masks are binarised like IMDL-BenCo: the mean over the 3 RGB channels > 127.5 → 1
-(so a grey value v is tampered iff v >= 128).
+Ground-truth masks are binarised like IMDL-BenCo's loader (Pillow ``convert("RGB")``, then the
+mean over the 3 channels > 127.5 → 1), so a grey value v is tampered iff v >= 128.  A 16-bit
+mask is therefore **clipped** to 0..255 first, as Pillow's conversion does (not ``v >> 8`` as
+for images): 16-bit values [0, 1, 255, 32767, 32768, 65535] give [0, 0, 1, 1, 1, 1].
 """
 from __future__ import annotations
 
@@ -235,8 +237,16 @@ def read_image(path: Path, max_pixels: int | None = None) -> np.ndarray:
 
 
 def read_mask(path: Path, max_pixels: int | None = None) -> np.ndarray:
-    """A ground-truth mask as bool (H, W): mean over the RGB channels > 127.5 (IMDL-BenCo's rule)."""
-    rgb = read_image(path, max_pixels)
+    """A ground-truth mask as bool (H, W): mean over the RGB channels > 127.5 (IMDL-BenCo's rule),
+    16-bit values clipped to 255 first (as IMDL-BenCo's Pillow conversion does)."""
+    im = _decode(Path(path), path, max_pixels, IMAGE_FORMATS)
+    try:
+        if im.mode in _SIXTEEN_BIT or im.mode == "I":
+            _sixteen_to_8(im, path)  # the same range check as an image
+            return np.asarray(im).astype(np.int64) >= 128  # clipped to 0..255, mean of 3 equal channels > 127.5
+        rgb = np.ascontiguousarray(_to_rgb(im, path))
+    finally:
+        im.close()
     return rgb.sum(axis=2, dtype=np.uint16) > 382  # sum > 382.5 <=> mean > 127.5
 
 

@@ -35,7 +35,7 @@ from ...family import (DataSource, image_tensor, Family, PredictionFormat, Score
 from ...hfdata import Column, RowImage
 from ...files import atomic_dir, atomic_path, write_manifest
 from ...upload import Problems, Upload, check_ids, number_in, read_csv
-from ...stats import MetricValue, bootstrap, mean_with_se
+from ...stats import MetricValue, evaluate
 from . import data, metrics, perturb
 
 SAMPLE_SEED = 0
@@ -78,7 +78,7 @@ class SpliceRecipe:
         return {"perturbation": self.perturbation, "levels": list(self.levels), "seed": self.seed,
                 "resolution": "original (predictions on resized images are mapped back before scoring)",
                 "pixel_threshold": "tampered iff level >= 128 of 255 (p > 0.5)",
-                "image_threshold": "tampered iff score >= 0.5",
+                "image_threshold": "tampered iff score > 0.5",
                 "image_score": "the model's, else the mask maximum",
                 "mask_binarisation": "ground truth: channel mean > 127.5",
                 "pixel_metrics_on": "tampered images only; mean over images (pooled variants named *_pooled)",
@@ -328,7 +328,7 @@ class SplicingFamily(Family):
             m = m.numpy()
             if not np.isfinite(m).all() or m.min() < 0 or m.max() > 1:
                 raise HarnessError(f"mask of {unit.sample_id} must hold probabilities in [0, 1] (apply a sigmoid)")
-            level = np.rint(m * 255.0).astype(np.uint8)
+            level = metrics.probability_to_level(m)
             orig = tuple(unit.meta["orig_shape"])
             if level.shape != orig:
                 level = perturb.restore_size(level, orig)
@@ -581,48 +581,16 @@ def _pad(preds: list[np.ndarray], gts: list[np.ndarray]) -> tuple[torch.Tensor, 
 
 def _level_metrics(rows: pd.DataFrame, per_image: dict[str, dict], names: list[str], n_boot: int = 0,
                    seed: int = 0) -> dict[str, MetricValue]:
-    """The task's metrics on one level's rows: per-image means (SE over images), pooled values
-    from summed histograms, image-level values over all images; with ``n_boot`` ≥ 2 the pooled and
-    image-level values get a percentile bootstrap CI over images (tampered images for pooled)."""
-    out: dict[str, MetricValue] = {}
+    """The task's metrics on one level's rows (:data:`metrics.METRICS`): per-image means over the
+    tampered images, pooled values from their summed histograms, image-level values over all
+    images; with ``n_boot`` ≥ 2 the pooled and image-level values get a bootstrap CI."""
     tampered = [i for i in rows.sample_id[rows.label == 1] if "hist" in per_image[i]]
-    pos = np.stack([per_image[i]["hist"][0] for i in tampered]) if tampered else None
-    neg = np.stack([per_image[i]["hist"][1] for i in tampered]) if tampered else None
-    s, y = rows.score.to_numpy(float), rows.label.to_numpy(int)
-    for name in names:
-        if name in PER_IMAGE:
-            values = np.array([per_image[i][name] for i in tampered], float)
-            v = mean_with_se(values)
-            if v.n_excluded:
-                v = dataclasses.replace(v, se_method=(v.se_method or "") + f"; {v.n_excluded} image(s) undefined, left out")
-            out[name] = v if v.n else MetricValue.undefined("undefined: no tampered image with a non-empty mask")
-        elif name.endswith("_pooled"):
-            value = metrics.pooled(name, pos, neg) if pos is not None else float("nan")
-            out[name] = (_with_ci(float(value), len(tampered), n_boot, seed, "tampered images",
-                                  lambda idx, name=name: np.array([metrics.pooled(name, pos[r], neg[r]) for r in idx.astype(int)]),
-                                  [np.arange(len(tampered), dtype=float)])
-                         if np.isfinite(value) else
-                         MetricValue.undefined(f"undefined: {metrics.undefined_reason(name, pos, neg)}", n=len(tampered)))
-        else:
-            value = metrics.image_metric(name, s, y)
-            out[name] = (_with_ci(float(value), len(rows), n_boot, seed, "images",
-                                  lambda ss, yy, name=name: np.array([metrics.image_metric(name, a, b.astype(int))
-                                                                      for a, b in zip(ss, yy)]),
-                                  [s, y.astype(float)])
-                         if np.isfinite(value) else
-                         MetricValue.undefined(f"undefined: {metrics.undefined_reason(name, s, y)}", n=len(rows)))
-    return out
-
-
-def _with_ci(value: float, n: int, n_boot: int, seed: int, over: str, statistic: Any, arrays: list) -> MetricValue:
-    """``value`` with a bootstrap SE and percentile CI when ``n_boot`` ≥ 2 and there are ≥ 2 units."""
-    if n_boot < 2 or n < 2:
-        return MetricValue(value, n=n)
-    se, low, high = bootstrap(statistic, arrays, n_boot=n_boot, seed=seed)
-    if not np.isfinite(se):
-        return MetricValue(value, n=n, reason="se undefined: too few defined resamples")
-    return MetricValue(value, n=n, se=se, ci_low=low, ci_high=high,
-                       se_method=f"bootstrap({n_boot}, percentile, seed {seed}) over {over}")
+    arrays = {"per_image": {name: np.array([per_image[i][name] for i in tampered], float)
+                            for name in PER_IMAGE if name in names},
+              "pos": np.stack([per_image[i]["hist"][0] for i in tampered]) if tampered else None,
+              "neg": np.stack([per_image[i]["hist"][1] for i in tampered]) if tampered else None,
+              "scores": rows.score.to_numpy(float), "labels": rows.label.to_numpy(int)}
+    return evaluate([metrics.METRICS[name] for name in names], arrays, n_boot, seed)
 
 
 FAMILY = SplicingFamily()

@@ -1,8 +1,10 @@
 """Splicing metrics: pixel localisation from 8-bit masks, image-level detection (reference
 ``splicing_iqa.md`` §2.3–§2.5).
 
-Pixel metrics.  A predicted mask is uint8, level v meaning P(tampered) = v/255; a pixel is
-predicted tampered iff ``v >= 128``.  Every pixel metric therefore follows from two 256-bin
+The 0.5 rule (IMDL-BenCo's ``pred > 0.5``, for pixels and images alike): a probability of
+exactly 0.5 is **not** tampered.  A predicted mask is uint8, level v meaning P(tampered) = v/255;
+a probability map becomes levels by rounding half down (:func:`probability_to_level`, so p = 0.5
+→ 127), and a pixel is predicted tampered iff ``v >= 128``, i.e. iff v/255 > 0.5.  Every pixel metric therefore follows from two 256-bin
 histograms per image, the levels of the ground-truth tampered pixels (``pos``) and of the
 authentic ones (``neg``): :func:`pixel_histograms` computes them with one ``torch.bincount`` on any
 device, and every other pixel function takes ``(B, 256)`` int64 histograms and returns ``(B,)``
@@ -29,7 +31,8 @@ instead of leaving the image out (which would reward predicting nothing); MCC an
 only images whose mask covers every pixel.
 
 Image metrics: scores P(tampered) in [0, 1], labels 1 = tampered, 0 = authentic, an image is
-predicted tampered iff ``score >= 0.5``.  Accuracy, F1 (tampered positive), balanced accuracy
+predicted tampered iff ``score > 0.5`` (:data:`IMAGE_THRESHOLD` is the next float above 0.5 under
+the shared ``score >= threshold`` rule).  Accuracy, F1 (tampered positive), balanced accuracy
 and the exact AUC come from :class:`harness.binary.Evaluation`, shared with the other families.
 """
 from __future__ import annotations
@@ -40,7 +43,7 @@ import numpy as np
 import torch
 
 from harness.binary import Evaluation
-from harness.stats import MetricSpec
+from harness.stats import Bootstrap, MeanSE, MetricSpec
 
 __all__ = [
     "CLASS_NAMES",
@@ -71,12 +74,14 @@ __all__ = [
     "pooled_f1",
     "pooled_iou",
     "pooled_mcc",
+    "probability_to_level",
     "undefined_reason",
 ]
 
 LEVELS = 256  # levels of an 8-bit mask
-PIXEL_LEVEL = 128  # a pixel is predicted tampered iff v >= 128 (p > 0.5)
-IMAGE_THRESHOLD = 0.5  # an image is predicted tampered iff score >= 0.5
+PIXEL_LEVEL = 128  # a pixel is predicted tampered iff v >= 128 (v/255 > 0.5)
+# an image is predicted tampered iff score > 0.5 (IMDL-BenCo): score >= the next float above 0.5
+IMAGE_THRESHOLD = float(np.nextafter(0.5, 1.0))
 CLASS_NAMES = ("authentic", "tampered")  # (label 0, label 1)
 _NAN = float("nan")
 _WIDE = 2**31  # histogram rows with more pixels are multiplied in float64 (int64 could overflow)
@@ -84,33 +89,50 @@ _WIDE = 2**31  # histogram rows with more pixels are multiplied in float64 (int6
 _RATE = (0.0, 1.0)
 _CORR = (-1.0, 1.0)
 _MEAN = "per-image mean over tampered images with a non-empty mask"
+# The arrays a splicing metric is computed from, for one perturbation level (built by the
+# family's ``score``): ``per_image`` (metric name -> the tampered images' per-image values),
+# ``pos`` / ``neg`` (their (T, 256) histograms, ``None`` with no tampered image), ``scores`` and
+# ``labels`` of every image.
+_PER_IMAGE_SE = MeanSE(unit="image(s)", empty="no tampered image with a non-empty mask")
+_OVER_TAMPERED = Bootstrap(("pos", "neg"), unit="tampered images")
+_OVER_IMAGES = Bootstrap(("scores", "labels"), unit="images")
+
+
+def _per_image(name: str, description: str, bounds: tuple, **kw) -> MetricSpec:
+    return MetricSpec(name, "max", "correlation" if bounds == _CORR else "fraction", description, bounds,
+                      compute=lambda a: a["per_image"][name], uncertainty=_PER_IMAGE_SE, **kw)
+
+
+def _pooled(name: str, description: str, bounds: tuple) -> MetricSpec:
+    return MetricSpec(name, "max", "correlation" if bounds == _CORR else "fraction", description, bounds,
+                      compute=lambda a: pooled(name, a["pos"], a["neg"]), uncertainty=_OVER_TAMPERED,
+                      undefined=lambda a: undefined_reason(name, a["pos"], a["neg"]))
+
+
+def _image(name: str, description: str) -> MetricSpec:
+    return MetricSpec(name, "max", "fraction", description, _RATE,
+                      compute=lambda a: image_metric(name, a["scores"], a["labels"]), uncertainty=_OVER_IMAGES,
+                      undefined=lambda a: undefined_reason(name, a["scores"], a["labels"]))
+
+
 METRICS: dict[str, MetricSpec] = {s.name: s for s in (
-    MetricSpec("pixel_f1", "max", "fraction", f"pixel F1 at v >= 128 (p > 0.5), {_MEAN}", _RATE),
-    MetricSpec("pixel_iou", "max", "fraction", f"pixel IoU at v >= 128 (p > 0.5), {_MEAN}", _RATE),
-    MetricSpec("pixel_mcc", "max", "correlation",
-               "pixel MCC at v >= 128, per-image mean over tampered images with both pixel classes; "
+    _per_image("pixel_f1", f"pixel F1 at v >= 128 (p > 0.5; p = 0.5 authentic), {_MEAN}", _RATE),
+    _per_image("pixel_iou", f"pixel IoU at v >= 128 (p > 0.5), {_MEAN}", _RATE),
+    _per_image("pixel_mcc", "pixel MCC at v >= 128, per-image mean over tampered images with both pixel classes; "
                "a constant prediction scores 0", _CORR),
-    MetricSpec("pixel_auc", "max", "fraction",
-               "exact pixel ROC AUC (ties count 1/2), threshold-free, per-image mean over tampered images "
-               "with both pixel classes", _RATE),
-    MetricSpec("pixel_f1_oracle", "max", "fraction",
-               f"pixel F1 at each image's best threshold, {_MEAN}: an oracle that sees the ground truth, "
-               "not a fair score", _RATE, ranked=False),
-    MetricSpec("pixel_f1_pooled", "max", "fraction", "pixel F1 at v >= 128 over all tampered images' pixels",
-               _RATE),
-    MetricSpec("pixel_iou_pooled", "max", "fraction", "pixel IoU at v >= 128 over all tampered images' pixels",
-               _RATE),
-    MetricSpec("pixel_mcc_pooled", "max", "correlation",
-               "pixel MCC at v >= 128 over all tampered images' pixels; a constant prediction scores 0", _CORR),
-    MetricSpec("pixel_auc_pooled", "max", "fraction",
-               "exact pixel ROC AUC (ties count 1/2) over all tampered images' pixels", _RATE),
-    MetricSpec("image_auc", "max", "fraction", "exact image ROC AUC of P(tampered) (ties count 1/2)", _RATE),
-    MetricSpec("image_accuracy", "max", "fraction", "share of images classified correctly, tampered iff "
-               "score >= 0.5", _RATE),
-    MetricSpec("image_f1", "max", "fraction", "image F1 with tampered positive, tampered iff score >= 0.5",
-               _RATE),
-    MetricSpec("image_balanced_accuracy", "max", "fraction",
-               "mean of tampered and authentic recall, tampered iff score >= 0.5", _RATE),
+    _per_image("pixel_auc", "exact pixel ROC AUC (ties count 1/2), threshold-free, per-image mean over tampered "
+               "images with both pixel classes", _RATE),
+    _per_image("pixel_f1_oracle", f"pixel F1 at each image's best threshold, {_MEAN}: an oracle that sees the "
+               "ground truth, not a fair score", _RATE, ranked=False),
+    _pooled("pixel_f1_pooled", "pixel F1 at v >= 128 over all tampered images' pixels", _RATE),
+    _pooled("pixel_iou_pooled", "pixel IoU at v >= 128 over all tampered images' pixels", _RATE),
+    _pooled("pixel_mcc_pooled", "pixel MCC at v >= 128 over all tampered images' pixels; a constant prediction "
+            "scores 0", _CORR),
+    _pooled("pixel_auc_pooled", "exact pixel ROC AUC (ties count 1/2) over all tampered images' pixels", _RATE),
+    _image("image_auc", "exact image ROC AUC of P(tampered) (ties count 1/2)"),
+    _image("image_accuracy", "share of images classified correctly, tampered iff score > 0.5"),
+    _image("image_f1", "image F1 with tampered positive, tampered iff score > 0.5"),
+    _image("image_balanced_accuracy", "mean of tampered and authentic recall, tampered iff score > 0.5"),
 )}
 PER_IMAGE = ("pixel_f1", "pixel_iou", "pixel_mcc", "pixel_auc", "pixel_f1_oracle")
 POOLED = ("pixel_f1_pooled", "pixel_iou_pooled", "pixel_mcc_pooled", "pixel_auc_pooled")
@@ -183,6 +205,16 @@ def _wide(*xs: torch.Tensor) -> bool:
 
 
 # ----------------------------------------------------------------------------- per-image metrics
+def probability_to_level(p: Any) -> np.ndarray:
+    """Probabilities in [0, 1] → uint8 levels ``v``, the nearest level with halves rounded down,
+    so that ``v >= 128`` exactly when ``p > 0.5`` (p = 0.5 → 127; 255·p = k + ½ → k).
+
+    >>> probability_to_level(np.array([0.0, 0.5, np.nextafter(0.5, 1), 0.7, 1.0])).tolist()  # 255 * 0.7 = 178.4999...
+    [0, 127, 128, 178, 255]
+    """
+    return np.ceil(np.asarray(p, dtype=np.float64) * 255.0 - 0.5).astype(np.uint8)
+
+
 def counts(pos: Any, neg: Any, level: int = PIXEL_LEVEL) -> tuple[torch.Tensor, ...]:
     """``(TP, FP, FN, TN)``, each ``(B,)`` int64, predicting tampered iff ``v >= level``."""
     pos, neg = _hist("counts", pos, neg)
@@ -390,8 +422,8 @@ def image_metrics(scores: Any, labels: Any, names: Any = IMAGE_METRICS,
                   threshold: float = IMAGE_THRESHOLD) -> dict[str, float]:
     """``{name: value}`` for several image metrics from one validation and one count; NaN where undefined.
 
-    >>> image_metrics(np.array([0.9, 0.5, 0.4, 0.1]), np.array([1, 0, 1, 0]))
-    {'image_auc': 0.75, 'image_accuracy': 0.5, 'image_f1': 0.5, 'image_balanced_accuracy': 0.5}
+    >>> image_metrics(np.array([0.9, 0.5, 0.4, 0.1]), np.array([1, 0, 1, 0]))  # 0.5: authentic
+    {'image_auc': 0.75, 'image_accuracy': 0.75, 'image_f1': 0.6666666666666666, 'image_balanced_accuracy': 0.75}
     """
     unknown = [n for n in names if n not in _IMAGE_KIND]
     if unknown:
@@ -406,7 +438,7 @@ def image_auc(scores: Any, labels: Any) -> float:
 
 
 def image_accuracy(scores: Any, labels: Any, threshold: float = IMAGE_THRESHOLD) -> float:
-    """Share of images classified correctly, tampered iff ``score >= threshold``."""
+    """Share of images classified correctly, tampered iff ``score >= threshold`` (default: > 0.5)."""
     return image_metric("image_accuracy", scores, labels, threshold)
 
 
