@@ -161,15 +161,6 @@ def scores_of(outputs: Any, units: Sequence[Unit], meaning: str) -> list[float]:
     return scores
 
 
-def image_tensor(image: np.ndarray) -> torch.Tensor:
-    """A uint8 (H, W, C) image as float32 (C, H, W) in [0, 1]: bit-identical to torch's
-    ``.float().div_(255)`` (one correctly rounded division either way), in one numpy pass, which
-    uses no intra-op threads that a decoding worker or a busy main process would contend for."""
-    out = np.empty((image.shape[2], *image.shape[:2]), dtype=np.float32)
-    np.divide(image.transpose(2, 0, 1), np.float32(255), out=out, dtype=np.float32)
-    return torch.from_numpy(out)
-
-
 def roles_needed(task, need_train: bool) -> list[str]:
     """The roles a run reads: the test set, plus the training sets when the model trains."""
     return ["test"] + (["train"] if need_train and task.datasets.get("train") else [])

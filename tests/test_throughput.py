@@ -126,7 +126,7 @@ def test_progress_line_shows_frames_per_second_and_eta_when_there_is_no_terminal
 
 @pytest.mark.parametrize("shape", [(7, 5, 3), (4, 6, 1), (1024, 1024, 3)])
 def test_image_tensor_equals_torch_float_div_255_bit_for_bit(shape):
-    from harness.family import image_tensor
+    from harness.images import image_tensor
 
     image = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
     flat = image.reshape(-1)

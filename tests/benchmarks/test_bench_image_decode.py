@@ -26,8 +26,8 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from harness.families.fas import data as fdata
-from harness.families.splicing import data as sdata
-from harness.family import StreamDataset, Unit, image_tensor
+from harness.family import StreamDataset, Unit
+from harness.images import image_tensor, read_image
 
 SIDE, FAS_SIZE = 1024, 224
 N = int(os.environ.get("HARNESS_BENCH_IMAGES", "48"))        # fewer on a busy machine
@@ -78,7 +78,7 @@ def _cv2(paths: list[Path]) -> None:
 
 def _read_to_tensor(paths: list[Path]) -> None:
     for p in paths:
-        image_tensor(sdata.read_image(p))
+        image_tensor(read_image(p))
 
 
 def _fas(samples) -> None:
@@ -120,7 +120,7 @@ def test_bench_fas_read(benchmark, images):
 
 
 def _produce(path: Path):
-    yield Unit(path.name), {"image": image_tensor(sdata.read_image(path))}
+    yield Unit(path.name), {"image": image_tensor(read_image(path))}
 
 
 @pytest.mark.parametrize("workers", [0, 1, 2])

@@ -29,13 +29,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ...errors import HarnessError
-from ...family import (DataSource, image_tensor, Family, PredictionFormat, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
+from ...family import (DataSource, Family, PredictionFormat, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
                       combined_fingerprint, held_out, roles_needed, scores_of, select_by_role)
 from ...hfdata import Column, RowImage
+from ...images import image_tensor, read_image, save_row_image
 from ...results import atomic_path
 from ...scoring import Problems, Upload, check_ids, csv_rows, number_in, parse_number, parse_rows
 from ...stats import MetricValue, bootstrap, mean_with_se
-from ..splicing.data import save_row_image
 from . import data, metrics, trigger
 
 SAMPLE_SEED = 0
@@ -113,7 +113,7 @@ class _Images(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, float, str]:
         r = self.records[i]
-        return image_tensor(data.read_image(r.image)), float(r.mos), r.sample_id
+        return image_tensor(read_image(r.image)), float(r.mos), r.sample_id
 
 
 def _train_collate(items: list) -> dict:
@@ -289,7 +289,7 @@ class IqaBackdoorFamily(Family):
 
         def produce(image_id: str, wanted: set[str]) -> Iterator[tuple[Unit, dict]]:
             r = by_id[image_id]
-            clean = image_tensor(data.read_image(r.image))
+            clean = image_tensor(read_image(r.image))
             if not recipe.backdoor:
                 yield Unit(image_id, reference=_reference(r, None)), {"image": clean}
                 return

@@ -30,9 +30,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ...errors import HarnessError
-from ...family import (DataSource, image_tensor, Family, PredictionFormat, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
+from ...family import (DataSource, Family, PredictionFormat, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
                       combined_fingerprint, held_out, roles_needed, select_by_role)
 from ...hfdata import Column, RowImage
+from ...images import WrongSize, image_size, image_tensor, read_image, save_row_image
 from ...results import atomic_dir, atomic_path, write_manifest
 from ...scoring import Problems, Upload, check_ids, number_in, read_csv
 from ...stats import MetricValue, bootstrap, mean_with_se
@@ -101,7 +102,7 @@ class _TrainImages(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, int]:
         r = self.records[i]
-        image = data.read_image(r.image)
+        image = read_image(r.image)
         mask = data.read_mask(r.mask) if r.mask is not None else np.zeros(image.shape[:2], bool)
         return image_tensor(image), torch.from_numpy(mask), r.label
 
@@ -188,9 +189,9 @@ class SplicingFamily(Family):
                 raise HarnessError(f"dataset folder is missing; expected layout: {data.LAYOUT}", root / ref.name)
             cache[ref.name] = data.scan(root, ref.name)
             for r in cache[ref.name]:
-                if r.mask is not None and data.image_size(r.mask) != data.image_size(r.image):
-                    h, w = data.image_size(r.mask)
-                    H, W = data.image_size(r.image)
+                if r.mask is not None and image_size(r.mask) != image_size(r.image):
+                    h, w = image_size(r.mask)
+                    H, W = image_size(r.image)
                     raise HarnessError(f"mask is {h}x{w} but its image {r.image.name} is {H}x{W}", r.mask)
         records = cache[ref.name]
         if ref.split in ("C", "H"):
@@ -245,10 +246,10 @@ class SplicingFamily(Family):
             if label == 1 and row.get("mask") is None:
                 raise HarnessError(f"{where}: label 1 (tampered) but no mask")
             folder = out / name
-            image, shape = data.save_row_image(row["image"], folder / "images", sid)
+            image, shape = save_row_image(row["image"], folder / "images", sid)
             entry = [f"images/{image.name}", data.NEGATIVE]
             if label == 1:
-                mask, mask_shape = data.save_row_image(row["mask"], folder / "masks", sid)
+                mask, mask_shape = save_row_image(row["mask"], folder / "masks", sid)
                 if mask_shape != shape:
                     raise HarnessError(f"{row['mask'].where}: mask is {mask_shape[0]}x{mask_shape[1]} but its image is "
                                        f"{shape[0]}x{shape[1]}")
@@ -287,7 +288,7 @@ class SplicingFamily(Family):
 
         def produce(image_id: str, wanted: set[str]) -> Iterator[tuple[Unit, dict]]:
             r = by_id[image_id]
-            image = data.read_image(r.image)
+            image = read_image(r.image)
             for suffix, level in recipe.units():
                 if image_id + suffix not in wanted:  # already done (a resumed run)
                     continue
@@ -399,7 +400,7 @@ Any other file is refused. A zip holding one folder of these files is accepted t
             expected = (int(ref["height"]), int(ref["width"]))
             try:  # the header's size is checked against the reference before any pixel is decoded
                 mask = data.read_prediction_png(blob, f"{sid}.png", size=expected)
-            except data.WrongSize as exc:
+            except WrongSize as exc:
                 wrong_size.append(f"{sid} ({exc.size[0]}x{exc.size[1]}, expected {expected[0]}x{expected[1]})")
                 continue
             except HarnessError as exc:
@@ -457,7 +458,7 @@ Any other file is refused. A zip holding one folder of these files is accepted t
         source = self.resolve_data(task, data_root, need_train=False)
         refs = {}
         for r in source.scanned["records"]["test"]:
-            shape = data.image_size(r.image)
+            shape = image_size(r.image)
             for suffix, _ in recipe.units():
                 refs[r.sample_id + suffix] = _reference(r, r.sample_id + suffix, suffix[1:], shape)
         return refs, {"kind": source.kind, "root": str(source.root), "fingerprint": source.fingerprint, "samples": len(refs)}
