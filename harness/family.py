@@ -68,6 +68,8 @@ class TestSet:
     notes: list[str] = dataclasses.field(default_factory=list)   # recorded with the run
     record: dict[str, Any] | None = None  # how inputs were made for this model (crop, chunking…), recorded as "inputs"
     max_workers: int | None = None   # a cap on decoding workers (0: decode in the main process, e.g. on the GPU)
+    prepare: Any = None    # callable(inputs, device) -> the model's inputs (e.g. images.prepare_images), run in the
+                           # decoding workers for a CPU model, on the batch in the main process otherwise; None: tensors moved
 
 
 @dataclasses.dataclass

@@ -15,21 +15,25 @@ files and unsupported modes raise :class:`HarnessError` naming the file. Mode co
   rule), then ``v >> 8``; other ranges are refused.
 * Anything else (``F``, ``YCbCr``, ``LAB``, ``HSV``, ...) is refused.
 
-:func:`image_tensor` turns a uint8 (H, W, C) image into the float32 (C, H, W) tensor in [0, 1]
-the models see.
+Models see float32 (C, H, W) images in [0, 1] (:func:`image_tensor`). Test sets stream the
+decoded uint8 pixels instead (:func:`pixels`: no conversion in the decoding worker, a quarter of
+the bytes between processes) and convert a batch where the model runs (:func:`model_images`,
+called through the test set's ``prepare``), with the same bits.
 """
 from __future__ import annotations
 
 import io
 import os
 import threading
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
+from torch.utils.data import get_worker_info
 
 from .errors import HarnessError
 
@@ -203,10 +207,61 @@ def save_row_image(row_image, folder: Path, stem: str, max_pixels: int | None = 
     return path, (int(shape[0]), int(shape[1]))
 
 
-def image_tensor(image: np.ndarray) -> torch.Tensor:
+def image_tensor(image: np.ndarray, shared: bool = False) -> torch.Tensor:
     """A uint8 (H, W, C) image as float32 (C, H, W) in [0, 1]: bit-identical to torch's
     ``.float().div_(255)`` (one correctly rounded division either way), in one numpy pass, which
-    uses no intra-op threads that a decoding worker or a busy main process would contend for."""
-    out = np.empty((image.shape[2], *image.shape[:2]), dtype=np.float32)
-    np.divide(image.transpose(2, 0, 1), np.float32(255), out=out, dtype=np.float32)
-    return torch.from_numpy(out)
+    uses no intra-op threads that a decoding worker or a busy main process would contend for.
+    ``shared``: written straight into shared memory, so that a DataLoader worker hands it to the
+    main process without the copy torch otherwise makes (12 MB for a 1024² image)."""
+    shape = (image.shape[2], *image.shape[:2])
+    if shared:
+        storage = torch.UntypedStorage._new_shared(4 * int(np.prod(shape)))  # as torch's default_collate does
+        out = torch.empty(0, dtype=torch.float32).set_(storage, 0, shape)
+    else:
+        out = torch.empty(shape, dtype=torch.float32)
+    np.divide(image.transpose(2, 0, 1), np.float32(255), out=out.numpy(), dtype=np.float32)
+    return out
+
+
+def pixels(image: np.ndarray) -> torch.Tensor:
+    """A decoded uint8 (H, W, C) image as a tensor sharing its memory, for the trip from a
+    decoding worker to the model: a quarter of the float image's bytes, and no conversion where
+    the decoding runs. :func:`model_images` makes the model's float images of it on the device."""
+    if image.dtype != np.uint8 or image.ndim != 3:
+        raise ValueError(f"pixels: expected a uint8 (H, W, C) image, got {image.dtype} {image.shape}")
+    if image.flags.writeable:
+        return torch.from_numpy(image)
+    with warnings.catch_warnings():  # Pillow's arrays are read-only; this tensor is only ever read
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(image)
+
+
+def model_images(images: Sequence[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
+    """The model's images from a batch's :func:`pixels`: float32 (C, H, W) in [0, 1] on
+    ``device``, bit-identical to :func:`image_tensor`. On the CPU it is :func:`image_tensor`
+    (the runner calls it in the decoding workers, which write it into shared memory); on a GPU
+    the same correctly rounded division runs there, after a copy of a quarter of the bytes.
+    Float images (already converted, e.g. with a trigger added) pass through unchanged."""
+    out = []
+    in_worker = get_worker_info() is not None
+    for x in images:
+        if x.dtype != torch.uint8:
+            out.append(x)
+        elif device.type == "cpu":
+            out.append(image_tensor(x.numpy(), shared=in_worker))
+        else:
+            out.append(float_image_on(x, device))
+    return out
+
+
+def float_image_on(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint8 (H, W, C) → float32 (C, H, W) / 255 computed by torch on ``device`` (a GPU's path in
+    :func:`model_images`; bit-identical to :func:`image_tensor`, tested on the CPU)."""
+    chw = x.to(device, non_blocking=True).permute(2, 0, 1)
+    return torch.empty(chw.shape, dtype=torch.float32, device=device).copy_(chw).div_(255)
+
+
+def prepare_images(inputs: dict, device: torch.device) -> dict:
+    """A test set's ``prepare`` for batches whose ``images`` list holds :func:`pixels`: the same
+    batch with the model's images (:func:`model_images`)."""
+    return {**inputs, "images": model_images(inputs["images"], device)}

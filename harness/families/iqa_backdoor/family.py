@@ -32,7 +32,7 @@ from ...errors import HarnessError
 from ...family import (DataSource, Family, PredictionFormat, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
                       combined_fingerprint, held_out, roles_needed, scores_of, select_by_role)
 from ...hfdata import Column, RowImage
-from ...images import image_tensor, read_image, save_row_image
+from ...images import image_tensor, pixels, prepare_images, read_image, save_row_image
 from ...results import atomic_path
 from ...scoring import Problems, Upload, check_ids, csv_rows, number_in, parse_number, parse_rows
 from ...stats import MetricValue, bootstrap, mean_with_se
@@ -289,10 +289,10 @@ class IqaBackdoorFamily(Family):
 
         def produce(image_id: str, wanted: set[str]) -> Iterator[tuple[Unit, dict]]:
             r = by_id[image_id]
-            clean = image_tensor(read_image(r.image))
             if not recipe.backdoor:
-                yield Unit(image_id, reference=_reference(r, None)), {"image": clean}
+                yield Unit(image_id, reference=_reference(r, None)), {"image": pixels(read_image(r.image))}
                 return
+            clean = image_tensor(read_image(r.image))
             todo = [a for a in recipe.alphas if unit_id(image_id, a) in wanted]
             triggered = trigger.inject(clean[None].expand(len(todo), -1, -1, -1), torch.tensor(todo), pattern)
             strongest = [k for k, a in enumerate(todo) if abs(a) == top]  # visibility at full strength
@@ -310,7 +310,7 @@ class IqaBackdoorFamily(Family):
             return StreamDataset(list(dict.fromkeys(owner[i].sample_id for i in sample_ids)), lambda i: produce(i, wanted))
 
         key = hashlib.sha256(pattern.numpy().astype(np.float64).tobytes()).hexdigest()[:16]
-        return TestSet(list(owner), self, make_dataset=make_dataset, collate=collate,
+        return TestSet(list(owner), self, make_dataset=make_dataset, collate=collate, prepare=prepare_images,
                        key=key if recipe.backdoor else "",
                        notes=([f"trigger: {described} (sha256 {key})"] if recipe.backdoor else [])
                        + [f"model test protocol: {getattr(model, 'test_protocol', 'not declared')}"])

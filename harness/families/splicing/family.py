@@ -33,7 +33,7 @@ from ...errors import HarnessError
 from ...family import (DataSource, Family, PredictionFormat, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
                       combined_fingerprint, held_out, roles_needed, select_by_role)
 from ...hfdata import Column, RowImage
-from ...images import WrongSize, image_size, image_tensor, read_image, save_row_image
+from ...images import WrongSize, image_size, image_tensor, pixels, prepare_images, read_image, save_row_image
 from ...results import atomic_dir, atomic_path, write_manifest
 from ...scoring import Problems, Upload, check_ids, number_in, read_csv
 from ...stats import MetricValue, bootstrap, mean_with_se
@@ -296,7 +296,7 @@ class SplicingFamily(Family):
                                                                   seed=recipe.seed, sample_id=r.sample_id)
                 sid = image_id + suffix
                 ref = _reference(r, sid, suffix[1:], image.shape[:2])
-                yield Unit(sid, reference=ref, meta={"orig_shape": list(image.shape[:2])}), {"image": image_tensor(shown)}
+                yield Unit(sid, reference=ref, meta={"orig_shape": list(image.shape[:2])}), {"image": pixels(shown)}
 
         owner = {r.sample_id + suffix: r.sample_id for r in records for suffix, _ in recipe.units()}
 
@@ -304,7 +304,7 @@ class SplicingFamily(Family):
             wanted = set(sample_ids)
             return StreamDataset(list(dict.fromkeys(owner[i] for i in sample_ids)), lambda i: produce(i, wanted))
 
-        return TestSet(ids, self, make_dataset=make_dataset, collate=collate)
+        return TestSet(ids, self, make_dataset=make_dataset, collate=collate, prepare=prepare_images)
 
     # ------------------------------------------------------------------ outputs
     def split_outputs(self, outputs: Any, units: Sequence[Unit], inputs: dict) -> list[dict]:
@@ -323,9 +323,10 @@ class SplicingFamily(Family):
             m = torch.as_tensor(masks[k]).detach().double().cpu()
             if m.ndim == 3 and m.shape[0] == 1:
                 m = m[0]
-            if tuple(m.shape) != tuple(image.shape[1:]):
+            shown = tuple(image.shape[:2] if image.dtype == torch.uint8 else image.shape[1:])  # pixels (H, W, 3) or (3, H, W)
+            if tuple(m.shape) != shown:
                 raise HarnessError(f"model returned a {tuple(m.shape)} mask for image {unit.sample_id} of size "
-                                   f"{tuple(image.shape[1:])}: map predictions back to the input size")
+                                   f"{shown}: map predictions back to the input size")
             m = m.numpy()
             if not np.isfinite(m).all() or m.min() < 0 or m.max() > 1:
                 raise HarnessError(f"mask of {unit.sample_id} must hold probabilities in [0, 1] (apply a sigmoid)")
