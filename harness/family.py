@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
-import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
@@ -21,9 +20,6 @@ from torch.utils.data import IterableDataset, get_worker_info
 from .errors import HarnessError
 from .registry import Registry
 from .stats import MetricValue
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 ENTRY_POINT_GROUP = "harness.families"
 
@@ -85,6 +81,8 @@ class TestSet:
     notes: list[str] = dataclasses.field(default_factory=list)   # recorded with the run
     record: dict[str, Any] | None = None  # how inputs were made for this model (crop, chunking…), recorded as "inputs"
     max_workers: int | None = None   # a cap on decoding workers (0: decode in the main process, e.g. on the GPU)
+    prepare: Any = None    # callable(inputs, device) -> the model's inputs (e.g. images.prepare_images), run in the
+                           # decoding workers for a CPU model, on the batch in the main process otherwise; None: tensors moved
 
 
 @dataclasses.dataclass
@@ -171,15 +169,6 @@ def scores_of(outputs: Any, units: Sequence[Unit], meaning: str) -> list[float]:
         if not math.isfinite(v):
             raise HarnessError(f"model returned a NaN or infinite score for sample {unit.sample_id}")
     return scores
-
-
-def image_tensor(image: np.ndarray) -> torch.Tensor:
-    """A uint8 (H, W, C) image as float32 (C, H, W) in [0, 1]: bit-identical to torch's
-    ``.float().div_(255)`` (one correctly rounded division either way), in one numpy pass, which
-    uses no intra-op threads that a decoding worker or a busy main process would contend for."""
-    out = np.empty((image.shape[2], *image.shape[:2]), dtype=np.float32)
-    np.divide(image.transpose(2, 0, 1), np.float32(255), out=out, dtype=np.float32)
-    return torch.from_numpy(out)
 
 
 def roles_needed(task, need_train: bool) -> list[str]:

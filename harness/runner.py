@@ -210,8 +210,11 @@ def predict_all(model: Any, family: Family, test, todo: list[str], cache: Sample
             log(f"--num-workers {workers}: this test set decodes with at most {test.max_workers} worker(s) "
                 f"({'; '.join(test.notes)})")
         workers = test.max_workers
+    # the model's inputs are made where it is cheapest: in the decoding workers for a CPU model, on the device otherwise
+    in_loader = test.prepare is not None and device.type == "cpu"
     loader = DataLoader(dataset, batch_size=opts.batch_size, num_workers=workers,
-                        collate_fn=functools.partial(_collate, test.collate), pin_memory=device.type == "cuda",
+                        collate_fn=functools.partial(_collate, test.collate, test.prepare if in_loader else None),
+                        pin_memory=device.type == "cuda",
                         persistent_workers=False, prefetch_factor=4 if workers and device.type == "cuda" else None)
     autocast = torch.autocast(device.type, dtype=amp) if amp is not None else nullcontext()
     parts: dict[str, list] = {}
@@ -228,7 +231,7 @@ def predict_all(model: Any, family: Family, test, todo: list[str], cache: Sample
             t0 = time.perf_counter()
             try:
                 with autocast:
-                    outputs = model.predict(to_device(inputs, device))
+                    outputs = model.predict(inputs if in_loader else (test.prepare or to_device)(inputs, device))
                 if amp is not None:
                     outputs = _as_fp32(outputs)
             except HarnessError:
@@ -258,10 +261,14 @@ def predict_all(model: Any, family: Family, test, todo: list[str], cache: Sample
     return {"load_s": t_load, "predict_s": t_predict, "frames": frames}
 
 
-def _collate(collate: Callable, items: list) -> Any:
-    """The family's collate, unless a worker's item reports a failure: that is the batch."""
+def _collate(collate: Callable, prepare: Callable | None, items: list) -> Any:
+    """The family's collate (then the test set's ``prepare`` for the CPU, when given), unless a
+    worker's item reports a failure: that is the batch."""
     failed = next((i for i in items if isinstance(i, WorkerFailure)), None)
-    return failed if failed is not None else collate(items)
+    if failed is not None:
+        return failed
+    units, inputs = collate(items)
+    return units, (prepare(inputs, torch.device("cpu")) if prepare is not None else inputs)
 
 
 def _as_fp32(outputs: Any) -> Any:

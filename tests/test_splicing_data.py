@@ -1,4 +1,4 @@
-"""Splicing data: safe decoding, Tp/Gt/Au and list.json layouts, subsets, the SciSp split."""
+"""Splicing data: the core's safe decoding (harness.images), Tp/Gt/Au and list.json layouts, subsets, the SciSp split."""
 from __future__ import annotations
 
 import io
@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
+from harness import images
 from harness.errors import HarnessError
 from harness.families.splicing import data as sd
 
@@ -202,32 +203,32 @@ def test_fingerprint_changes_with_files(tmp_path):
 # --------------------------------------------------------------------------------------- decoding
 def test_read_image_modes(tmp_path):
     a = np.random.default_rng(0).integers(0, 256, (4, 5, 3), dtype=np.uint8)
-    assert np.array_equal(sd.read_image(save(tmp_path / "x.png", a)), a)
+    assert np.array_equal(images.read_image(save(tmp_path / "x.png", a)), a)
     rgba = np.dstack([a, np.full((4, 5), 7, np.uint8)])
-    out = sd.read_image(save(tmp_path / "rgba.png", rgba))
+    out = images.read_image(save(tmp_path / "rgba.png", rgba))
     assert out.shape == (4, 5, 3) and out.dtype == np.uint8 and np.array_equal(out, a)
     g = a[:, :, 0]
-    assert np.array_equal(sd.read_image(save(tmp_path / "g.tif", g)), np.dstack([g] * 3))
+    assert np.array_equal(images.read_image(save(tmp_path / "g.tif", g)), np.dstack([g] * 3))
     la = Image.fromarray(np.dstack([g, g]), "LA")
-    assert np.array_equal(sd.read_image(save(tmp_path / "la.png", la)), np.dstack([g] * 3))
+    assert np.array_equal(images.read_image(save(tmp_path / "la.png", la)), np.dstack([g] * 3))
     pal = Image.fromarray(a).convert("P", palette=Image.Palette.ADAPTIVE, colors=8)
-    assert np.array_equal(sd.read_image(save(tmp_path / "p.png", pal)), np.asarray(pal.convert("RGB")))
+    assert np.array_equal(images.read_image(save(tmp_path / "p.png", pal)), np.asarray(pal.convert("RGB")))
     sixteen = (g.astype(np.uint16) << 8) | 0xFF
-    assert np.array_equal(sd.read_image(save(tmp_path / "16.png", sixteen))[:, :, 1], g)
+    assert np.array_equal(images.read_image(save(tmp_path / "16.png", sixteen))[:, :, 1], g)
     i32 = Image.fromarray(sixteen.astype(np.int32))
-    assert np.array_equal(sd.read_image(save(tmp_path / "i.tif", i32))[:, :, 2], g)
+    assert np.array_equal(images.read_image(save(tmp_path / "i.tif", i32))[:, :, 2], g)
     bad_i = Image.fromarray(np.array([[70000, 0]], np.int32))
     with pytest.raises(HarnessError, match="0..65535"):
-        sd.read_image(save(tmp_path / "i_bad.tif", bad_i))
+        images.read_image(save(tmp_path / "i_bad.tif", bad_i))
     cmyk = Image.new("CMYK", (3, 2), (0, 255, 255, 0))
-    assert tuple(sd.read_image(save(tmp_path / "c.tif", cmyk))[0, 0]) == (255, 0, 0)
+    assert tuple(images.read_image(save(tmp_path / "c.tif", cmyk))[0, 0]) == (255, 0, 0)
     bi = Image.fromarray(np.array([[0, 255]], np.uint8)).convert("1")
-    assert sd.read_image(save(tmp_path / "b.bmp", bi))[0].tolist() == [[0, 0, 0], [255, 255, 255]]
+    assert images.read_image(save(tmp_path / "b.bmp", bi))[0].tolist() == [[0, 0, 0], [255, 255, 255]]
     with pytest.raises(HarnessError, match="unsupported image mode 'F'") as e:
-        sd.read_image(save(tmp_path / "f.tif", Image.new("F", (2, 2))))
+        images.read_image(save(tmp_path / "f.tif", Image.new("F", (2, 2))))
     assert "f.tif" in str(e.value)
     jpg = save(tmp_path / "j.jpg", a, quality=95)
-    assert sd.read_image(jpg).shape == (4, 5, 3) and sd.image_size(jpg) == (4, 5)
+    assert images.read_image(jpg).shape == (4, 5, 3) and images.image_size(jpg) == (4, 5)
 
 
 def test_read_mask_binarisation(tmp_path):
@@ -264,7 +265,7 @@ def test_truncated_file_refused_with_name(tmp_path, fmt, suffix):
     path = tmp_path / f"cut{suffix}"
     path.write_bytes(b.getvalue()[: len(b.getvalue()) // 2])
     with pytest.raises(HarnessError, match="corrupt|truncated") as e:
-        sd.read_image(path)
+        images.read_image(path)
     assert f"cut{suffix}" in str(e.value)
     garbage = tmp_path / f"garbage{suffix}"
     garbage.write_bytes(b"not an image at all")
@@ -277,14 +278,14 @@ def test_truncated_file_refused_with_name(tmp_path, fmt, suffix):
 
 def test_large_header_refused_before_decoding(tmp_path, monkeypatch):
     big = save(tmp_path / "big.png", Image.new("1", (12000, 12000)))
-    assert sd.image_size(big) == (12000, 12000)
+    assert images.image_size(big) == (12000, 12000)
     saved = Image.MAX_IMAGE_PIXELS
     decoded = []
     monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: decoded.append(1))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # Pillow's own bomb warning would fail the test
         with pytest.raises(HarnessError, match=r"12000x12000 = 144 MP; the limit is 80 MP \(HARNESS_MAX_PIXELS\)") as e:
-            sd.read_image(big)
+            images.read_image(big)
         assert "big.png" in str(e.value)
         with pytest.raises(HarnessError, match="the limit is 0.001 MP"):
             sd.read_mask(big, max_pixels=1000)
@@ -294,7 +295,7 @@ def test_large_header_refused_before_decoding(tmp_path, monkeypatch):
     assert decoded == [] and Image.MAX_IMAGE_PIXELS == saved
     monkeypatch.setenv("HARNESS_MAX_PIXELS", "lots")
     with pytest.raises(HarnessError, match="HARNESS_MAX_PIXELS"):
-        sd.max_pixels_limit()
+        images.max_pixels_limit()
 
 
 def test_read_prediction_png_modes():
@@ -323,8 +324,8 @@ def test_read_prediction_png_modes():
 
 def test_prediction_png_unsupported_mode(monkeypatch):
     data = png_bytes(Image.new("L", (2, 2)))
-    real = sd._decode
-    monkeypatch.setattr(sd, "_decode", lambda *a, **k: real(*a, **k).convert("F"))
+    real = images.decode_checked
+    monkeypatch.setattr(sd, "decode_checked", lambda *a, **k: real(*a, **k).convert("F"))
     with pytest.raises(HarnessError, match="unsupported image mode 'F'") as e:
         sd.read_prediction_png(data, "weird.png")
     assert "weird.png" in str(e.value)

@@ -126,7 +126,7 @@ def test_progress_line_shows_frames_per_second_and_eta_when_there_is_no_terminal
 
 @pytest.mark.parametrize("shape", [(7, 5, 3), (4, 6, 1), (1024, 1024, 3)])
 def test_image_tensor_equals_torch_float_div_255_bit_for_bit(shape):
-    from harness.family import image_tensor
+    from harness.images import image_tensor
 
     image = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
     flat = image.reshape(-1)
@@ -194,3 +194,30 @@ def test_gpu_decoder_path_is_keyed_recorded_and_kept_in_the_main_process(monkeyp
         assert unit.meta["decoder"] == decoder and np.array_equal(got["rgb"], expected["rgb"])
     monkeypatch.setenv(decode.DECODER_ENV, "opencv")
     assert FAMILY.test_set(task, source, pos, limit=2).key == ""
+
+
+def test_pixels_reach_the_model_as_image_tensor_bit_for_bit():
+    """The uint8 pixels a worker streams become, on the model's device, exactly image_tensor's floats
+    (the CPU path and torch's device path, run here on the CPU); float images pass through."""
+    from PIL import Image
+
+    from harness.images import float_image_on, image_tensor, model_images, pixels, prepare_images
+
+    image = np.random.default_rng(1).integers(0, 256, (33, 17, 3), dtype=np.uint8)
+    image.reshape(-1)[:256] = np.arange(256, dtype=np.uint8)
+    expected = image_tensor(image)
+    readonly = np.asarray(Image.fromarray(image))  # Pillow's arrays are read-only
+    assert not readonly.flags.writeable
+    px = pixels(readonly)
+    assert px.dtype == torch.uint8 and px.shape == (33, 17, 3)
+    cpu = torch.device("cpu")
+    assert torch.equal(model_images([px], cpu)[0], expected)
+    on = float_image_on(px, cpu)
+    assert on.is_contiguous() and torch.equal(on, expected)
+    float_in = torch.rand(3, 4, 5)
+    batch = prepare_images({"images": [px, float_in], "ids": ["a", "b"]}, cpu)
+    assert torch.equal(batch["images"][0], expected) and batch["images"][1] is float_in and batch["ids"] == ["a", "b"]
+    with pytest.raises(ValueError, match="uint8"):
+        pixels(image.astype(np.float32))
+    shared = image_tensor(image, shared=True)  # what a decoding worker hands over without a copy
+    assert shared.is_shared() and shared.is_contiguous() and torch.equal(shared, expected)

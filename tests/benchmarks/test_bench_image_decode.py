@@ -2,32 +2,40 @@
 (a smooth random scene plus sensor noise, so the codecs work as on photographs): 48 JPEGs
 (quality 90) and 48 PNGs; for FAS, 48 samples of three 1024² JPEGs (colour, depth, IR).
 
-Each round times, interleaved, on the same files in one process:
+Each round times, interleaved, on the same files in one process, in wall and in CPU time:
 
 - ``pil``: ``PIL.Image.open(p).load()`` per file; ``cv2``: ``cv2.imread`` per file;
-- ``splicing/iqa``: what their ``produce`` does per image: the safe reader (``read_image``: header
-  check, decode, RGB) then ``image_tensor`` (float CHW), compared with ``pil`` (its decoder);
+- ``read_image+pixels``: what splicing's and IQA's ``produce`` do per image: the safe reader
+  (header check, decode, RGB array) and the uint8 tensor the worker streams (:func:`pixels`),
+  compared with ``pil`` (its decoder);
+- ``+model_images``: the same, then the float32 CHW image the model gets, made on the CPU (what
+  the runner's ``prepare`` does there; on a GPU it runs on the device);
 - ``fas``: ``load_frame`` (three files, resized to the model's 224) then ``image_tensor`` per
   modality, compared with ``cv2`` over the same three files.
 
-``test_bench_image_workers`` streams the splicing path through the runner's DataLoader
-(``StreamDataset``, batch 4) with 0, 1 and 2 workers: images/s and the ratio to 0 workers.
+``test_bench_image_workers`` streams the splicing path through a DataLoader as the runner does
+(``StreamDataset``, batch 4, ``prepare_images`` in the main process) with 0, 1 and 2 workers:
+images/s, the ratio to 0 workers, and the CPU seconds of the main process and of the workers
+(so the scaling an idle machine would show can be read off a loaded one).
 """
 from __future__ import annotations
 
+import functools
 import os
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
 from harness.families.fas import data as fdata
-from harness.families.splicing import data as sdata
-from harness.family import StreamDataset, Unit, image_tensor
+from harness.family import StreamDataset, Unit
+from harness.images import image_tensor, model_images, pixels, prepare_images, read_image
+
+from _timing import Interleaved
 
 SIDE, FAS_SIZE = 1024, 224
 N = int(os.environ.get("HARNESS_BENCH_IMAGES", "48"))        # fewer on a busy machine
@@ -76,9 +84,17 @@ def _cv2(paths: list[Path]) -> None:
         cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
 
 
-def _read_to_tensor(paths: list[Path]) -> None:
+CPU = torch.device("cpu")
+
+
+def _read_pixels(paths: list[Path]) -> None:
     for p in paths:
-        image_tensor(sdata.read_image(p))
+        pixels(read_image(p))
+
+
+def _read_to_model(paths: list[Path]) -> None:
+    for p in paths:
+        model_images([pixels(read_image(p))], CPU)
 
 
 def _fas(samples) -> None:
@@ -87,52 +103,51 @@ def _fas(samples) -> None:
         [image_tensor(frames[m]) for m in ("rgb", "depth", "ir")]
 
 
-def _best_of(paths_fn: dict) -> dict[str, float]:
-    best: dict[str, float] = {}
-
-    def one_round():
-        for name, fn in paths_fn.items():
-            t0 = time.perf_counter()
-            fn()
-            best[name] = min(best.get(name, np.inf), time.perf_counter() - t0)
-    return one_round, best
-
-
 @pytest.mark.parametrize("ext", ["jpg", "png"])
 @pytest.mark.benchmark(group="image-decode")
 def test_bench_splicing_iqa_read(benchmark, images, ext):
     paths = images[ext]
-    one_round, best = _best_of({"pil": lambda: _pil(paths), "cv2": lambda: _cv2(paths),
-                                "read_image+tensor": lambda: _read_to_tensor(paths)})
-    benchmark.pedantic(one_round, rounds=ROUNDS, iterations=1)
-    benchmark.extra_info.update(images=N, side=SIDE, images_per_s={k: round(N / v, 1) for k, v in best.items()},
-                                ratio_to_pil=round(best["pil"] / best["read_image+tensor"], 3))
+    timing = Interleaved({"pil": lambda: _pil(paths), "cv2": lambda: _cv2(paths),
+                          "read_image+pixels": lambda: _read_pixels(paths),
+                          "+model_images": lambda: _read_to_model(paths)})
+    benchmark.pedantic(timing.round, rounds=ROUNDS, iterations=1)
+    benchmark.extra_info.update(images=N, side=SIDE, load_average=timing.load_average(),
+                                images_per_s={k: round(N / v, 1) for k, v in timing.wall.items()},
+                                ratio_to_pil=timing.ratios("pil"), cpu_ratio_to_pil=timing.ratios("pil", cpu=True))
 
 
 @pytest.mark.benchmark(group="image-decode")
 def test_bench_fas_read(benchmark, images):
     samples = images["fas"]
     files = [p for s in samples for p in s.paths.values()]
-    one_round, best = _best_of({"cv2": lambda: _cv2(files), "fas load_frame+tensor": lambda: _fas(samples)})
-    benchmark.pedantic(one_round, rounds=ROUNDS, iterations=1)
-    benchmark.extra_info.update(samples=N, files=len(files), samples_per_s={k: round(N / v, 1) for k, v in best.items()},
-                                ratio_to_cv2=round(best["cv2"] / best["fas load_frame+tensor"], 3))
+    timing = Interleaved({"cv2": lambda: _cv2(files), "fas load_frame+tensor": lambda: _fas(samples)})
+    benchmark.pedantic(timing.round, rounds=ROUNDS, iterations=1)
+    benchmark.extra_info.update(samples=N, files=len(files), load_average=timing.load_average(),
+                                samples_per_s={k: round(N / v, 1) for k, v in timing.wall.items()},
+                                ratio_to_cv2=timing.ratios("cv2"), cpu_ratio_to_cv2=timing.ratios("cv2", cpu=True))
 
 
 def _produce(path: Path):
-    yield Unit(path.name), {"image": image_tensor(sdata.read_image(path))}
+    yield Unit(path.name), {"image": pixels(read_image(path))}
 
 
-@pytest.mark.parametrize("workers", [0, 1, 2])
+def _collate(items):
+    return [u for u, _ in items], {"images": [inp["image"] for _, inp in items]}
+
+
 @pytest.mark.benchmark(group="image-workers")
-def test_bench_image_workers(benchmark, images, workers):
+def test_bench_image_workers(benchmark, images):
     paths = images["jpg"]
 
-    def stream():
-        loader = DataLoader(StreamDataset(paths, _produce), batch_size=4, num_workers=workers,
-                            collate_fn=lambda items: items)
-        return sum(len(batch) for batch in loader)
+    def stream(workers: int) -> int:
+        loader = DataLoader(StreamDataset(paths, _produce), batch_size=4, num_workers=workers, collate_fn=_collate)
+        return sum(len(prepare_images(inputs, CPU)["images"]) for _, inputs in loader)
 
-    seen = benchmark.pedantic(stream, rounds=ROUNDS, iterations=1)
-    assert seen == N
-    benchmark.extra_info.update(workers=workers, images_per_s=round(N / benchmark.stats.stats.min, 1))
+    timing = Interleaved({str(w): functools.partial(stream, w) for w in (0, 1, 2)})
+    benchmark.pedantic(timing.round, rounds=ROUNDS, iterations=1)
+    assert set(timing.results.values()) == {N}
+    benchmark.extra_info.update(
+        images=N, load_average=timing.load_average(),
+        images_per_s={w: round(N / t, 1) for w, t in timing.wall.items()}, ratio_to_one_process=timing.ratios("0"),
+        cpu_ms_per_image_main={w: round(1e3 * t / N, 2) for w, t in timing.cpu.items()},
+        cpu_ms_per_image_workers={w: round(1e3 * t / N, 2) for w, t in timing.cpu_children.items()})

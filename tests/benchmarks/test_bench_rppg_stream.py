@@ -16,19 +16,22 @@ detection's share of the ``rgb`` time. ``test_bench_workers`` runs ``harness run
 """
 from __future__ import annotations
 
+import functools
 import itertools
+import json
 import os
 import time
 
-import numpy as np
 import pytest
 
 from harness.families.rppg import face
+from harness.families.rppg.chunks import Chunking
 from harness.families.rppg.data import scan
 from harness.families.rppg.family import InputSpec, stream_video
 from harness.runner import RunOptions, run_task
 from harness.task import TaskIndex
 
+from _timing import Interleaved
 from _video_fixtures import decode_only, videos, write_ubfc
 
 #: $HARNESS_BENCH_SCALE shortens the videos (e.g. 0.25: 15-s and 5-s videos) on a busy machine
@@ -87,28 +90,25 @@ def _compare(benchmark, root, with_before: bool) -> None:
     paths_fn = {
         "decode": lambda: decode_only(paths),
         "rgb": lambda: _stream(records, InputSpec("rgb")),
-        "frames": lambda: _stream(records, InputSpec("frames", 72, 180)),
+        "frames": lambda: _stream(records, InputSpec("frames", 72, Chunking(180))),
         **({"before": lambda: _before(records)} if with_before else {}),
     }
-    best: dict[str, float] = {}
-    frames: dict[str, int] = {}
+    timing = Interleaved(paths_fn)
     face_s = []
 
     def one_round():
-        for name, fn in paths_fn.items():
-            t0 = time.perf_counter()
-            frames[name] = fn()
-            best[name] = min(best.get(name, np.inf), time.perf_counter() - t0)
+        timing.round()
         face_s.append(_face(records))
 
     benchmark.pedantic(one_round, rounds=ROUNDS, iterations=1)
+    frames = timing.results
     assert len(set(frames.values())) == 1, frames  # every path saw every frame
-    fps = {k: frames[k] / v for k, v in best.items()}
     benchmark.extra_info.update(
         frames=frames["decode"], frame_shape=list(next(iter(records[0].frames())).shape),
-        fps={k: round(v, 1) for k, v in fps.items()},
-        ratio_to_decode={k: round(v / fps["decode"], 3) for k, v in fps.items()},
-        face_detection_share_of_rgb=round(min(face_s) / best["rgb"], 4))
+        fps={k: round(frames[k] / v, 1) for k, v in timing.wall.items()},
+        ratio_to_decode=timing.ratios("decode"), cpu_ratio_to_decode=timing.ratios("decode", cpu=True),
+        load_average=timing.load_average(),
+        face_detection_share_of_rgb=round(min(face_s) / timing.wall["rgb"], 4))
 
 
 @pytest.mark.benchmark(group="rppg-stream")
@@ -124,21 +124,22 @@ def test_bench_stream_1080p(benchmark, full_hd):
 @pytest.mark.benchmark(group="rppg-workers")
 def test_bench_workers(benchmark, vga, tmp_path):
     """``harness run --task rppg-pure-to-ubfc --model pos`` on the 640×480 pair with 0 (one
-    process), 1 and 2 DataLoader workers, interleaved per round; frames/s from the records (load +
-    predict), best round per setting, and the ratio to 0 workers. Metrics must not move."""
+    process), 1 and 2 DataLoader workers, interleaved per round: frames/s from the last round's
+    records (load + predict), the whole run's best wall time relative to 0 workers, and the CPU
+    seconds of the main process and of the workers. Metrics must not move."""
     task = TaskIndex().tasks["rppg-pure-to-ubfc"]
-    best: dict[int, float] = {}
-    metrics = {}
 
-    def one_round():
-        for workers in (0, 1, 2):
-            opts = RunOptions(data_root=str(vga), device="cpu", num_workers=workers, n_boot=0, progress=False,
-                              output=str(tmp_path / str(next(_counter))))
-            record = run_task(task, "pos", opts, log=lambda m: None)
-            best[workers] = max(best.get(workers, 0.0), record["throughput"]["frames_per_s"])
-            metrics[workers] = {k: v["value"] for k, v in record["metrics"].items()}
+    def run(workers: int) -> dict:
+        opts = RunOptions(data_root=str(vga), device="cpu", num_workers=workers, n_boot=0, progress=False,
+                          output=str(tmp_path / str(next(_counter))))
+        return run_task(task, "pos", opts, log=lambda m: None)
 
-    benchmark.pedantic(one_round, rounds=ROUNDS, iterations=1)
-    assert metrics[0] == metrics[1] == metrics[2]
-    benchmark.extra_info.update(frames_per_s={w: round(v, 1) for w, v in best.items()},
-                                ratio_to_one_process={w: round(v / best[0], 3) for w, v in best.items()})
+    timing = Interleaved({str(w): functools.partial(run, w) for w in (0, 1, 2)})
+    benchmark.pedantic(timing.round, rounds=ROUNDS, iterations=1)
+    records = timing.results
+    assert len({json.dumps(r["metrics"], sort_keys=True) for r in records.values()}) == 1  # metrics do not move
+    benchmark.extra_info.update(load_average=timing.load_average(),
+                                frames_per_s={w: round(r["throughput"]["frames_per_s"], 1) for w, r in records.items()},
+                                whole_run_ratio_to_one_process=timing.ratios("0"),
+                                cpu_s_main={w: round(t, 2) for w, t in timing.cpu.items()},
+                                cpu_s_workers={w: round(t, 2) for w, t in timing.cpu_children.items()})

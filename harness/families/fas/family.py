@@ -25,8 +25,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ...errors import HarnessError
-from ...family import (DataSource, image_tensor, Family, PredictionFormat, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
+from ...family import (DataSource, Family, PredictionFormat, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
                       fingerprint_files, scores_of)
+from ...images import image_tensor
 from ...files import atomic_path
 from ...upload import Problems, Upload, check_ids, number_in, read_csv
 from ...stats import evaluate

@@ -39,7 +39,7 @@ Splits (``QualityRecord.split`` is ``train`` or ``test``):
   harness does not load; UNCONFIRMED which images it holds).
 
 ``sample_id`` is the image file's stem and must be unique within a dataset. Images are decoded
-with the splicing family's safe reader (:func:`read_image`, pixel limit ``HARNESS_MAX_PIXELS``).
+with the core's safe reader (:func:`harness.images.read_image`, pixel limit ``HARNESS_MAX_PIXELS``).
 """
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ import numpy as np
 from ...errors import HarnessError, did_you_mean
 from ...family import fingerprint_files
 from ...registry import natural_key
-from ..splicing.data import MAX_PIXELS, MAX_PIXELS_ENV, image_size, max_pixels_limit, read_image
+from ...images import MAX_PIXELS, MAX_PIXELS_ENV, image_size, max_pixels_limit, read_image
 
 __all__ = ["QualityRecord", "DATASETS", "NATIVE_RANGE", "SPLITS", "LAYOUT", "scan", "select", "fingerprint",
            "seeded_split", "to_100", "read_image", "image_size", "max_pixels_limit", "MAX_PIXELS", "MAX_PIXELS_ENV"]

@@ -29,13 +29,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ...errors import HarnessError
-from ...family import (DataSource, image_tensor, Family, PredictionFormat, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
+from ...family import (DataSource, Family, PredictionFormat, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
                       combined_fingerprint, held_out, roles_needed, scores_of, select_by_role)
 from ...hfdata import Column, RowImage
+from ...images import image_tensor, pixels, prepare_images, read_image, save_row_image
 from ...files import atomic_path
 from ...upload import Problems, Upload, check_ids, csv_rows, number_in, parse_number, parse_rows
 from ...stats import MetricValue, evaluate, undefined_notes
-from ..splicing.data import save_row_image
 from . import data, metrics, trigger
 
 SAMPLE_SEED = 0
@@ -113,7 +113,7 @@ class _Images(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, float, str]:
         r = self.records[i]
-        return image_tensor(data.read_image(r.image)), float(r.mos), r.sample_id
+        return image_tensor(read_image(r.image)), float(r.mos), r.sample_id
 
 
 def _train_collate(items: list) -> dict:
@@ -289,10 +289,10 @@ class IqaBackdoorFamily(Family):
 
         def produce(image_id: str, wanted: set[str]) -> Iterator[tuple[Unit, dict]]:
             r = by_id[image_id]
-            clean = image_tensor(data.read_image(r.image))
             if not recipe.backdoor:
-                yield Unit(image_id, reference=_reference(r, None)), {"image": clean}
+                yield Unit(image_id, reference=_reference(r, None)), {"image": pixels(read_image(r.image))}
                 return
+            clean = image_tensor(read_image(r.image))
             todo = [a for a in recipe.alphas if unit_id(image_id, a) in wanted]
             triggered = trigger.inject(clean[None].expand(len(todo), -1, -1, -1), torch.tensor(todo), pattern)
             strongest = [k for k, a in enumerate(todo) if abs(a) == top]  # visibility at full strength
@@ -310,7 +310,7 @@ class IqaBackdoorFamily(Family):
             return StreamDataset(list(dict.fromkeys(owner[i].sample_id for i in sample_ids)), lambda i: produce(i, wanted))
 
         key = hashlib.sha256(pattern.numpy().astype(np.float64).tobytes()).hexdigest()[:16]
-        return TestSet(list(owner), self, make_dataset=make_dataset, collate=collate,
+        return TestSet(list(owner), self, make_dataset=make_dataset, collate=collate, prepare=prepare_images,
                        key=key if recipe.backdoor else "",
                        notes=([f"trigger: {described} (sha256 {key})"] if recipe.backdoor else [])
                        + [f"model test protocol: {getattr(model, 'test_protocol', 'not declared')}"])

@@ -26,19 +26,10 @@ get subset ``""``.
 SciSp split (the harness's own; no official split is known, §1): :func:`split_of` puts a sample
 in ``test`` iff ``int(sha256(sample_id).hexdigest(), 16) % 5 == 0`` (about 20 %), else ``train``.
 
-Decoding (:func:`read_image`, :func:`read_mask`, :func:`read_prediction_png`): the image size is
-read from the header and checked against the pixel limit (:data:`MAX_PIXELS`, env
-``HARNESS_MAX_PIXELS``) **before** decoding; Pillow's own decompression-bomb check is suspended
-while the harness opens a file, so the harness's clear message comes first. Corrupt or truncated
-files and unsupported modes raise :class:`HarnessError` naming the file. Mode conversions:
-
-* ``RGB`` as is; ``RGBA`` alpha dropped; ``L`` / ``LA`` grey replicated to 3 channels (alpha
-  dropped); ``P`` / ``PA`` palette converted to RGB; ``CMYK`` converted to RGB (Pillow's naive
-  conversion); ``1`` bilevel → 0 / 255.
-* 16-bit ``I;16`` (and its byte orders ``I;16B``/``I;16L``/``I;16N``): ``v >> 8``. ``I`` (32-bit
-  int, how some 16-bit files open): accepted when every value lies in 0..65535 (the "max 65535"
-  rule), then ``v >> 8``; other ranges are refused.
-* Anything else (``F``, ``YCbCr``, ``LAB``, ``HSV``, ...) is refused.
+Decoding: images go through the core's safe reader (:mod:`harness.images`: pixel limit
+``HARNESS_MAX_PIXELS`` checked on the header before decoding, mode conversions, one clear error
+naming the file), shared with the IQA family; :func:`read_mask` and :func:`read_prediction_png`
+build on it.
 
 Ground-truth masks are binarised like IMDL-BenCo's loader (Pillow ``convert("RGB")``, then the
 mean over the 3 channels > 127.5 → 1), so a grey value v is tampered iff v >= 128.  A 16-bit
@@ -53,26 +44,19 @@ import io
 import json
 import os
 import re
-import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from ...errors import HarnessError, did_you_mean
 from ...family import fingerprint_files
+from ...images import SIXTEEN_BIT_MODES, decode_checked, read_image, sixteen_to_8, unsupported_mode
 from ...registry import natural_key
 
-#: default pixel limit (H*W) of any decoded image; ``HARNESS_MAX_PIXELS`` overrides it
-MAX_PIXELS = 80_000_000
-MAX_PIXELS_ENV = "HARNESS_MAX_PIXELS"
 #: image file extensions a folder layout lists (compared lower-case)
 IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
-#: Pillow formats the harness decodes (whatever the extension says)
-IMAGE_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "TIFF", "BMP")
 #: a mask's stem is its image's stem, or the image's stem plus one of these (case-sensitive)
 MASK_SUFFIXES: tuple[str, ...] = ("_gt", "_mask", "-mask", "_GT", "_edgemask")
 TAMPERED_DIR, MASK_DIR, AUTHENTIC_DIR = "Tp", "Gt", "Au"
@@ -92,150 +76,7 @@ LAYOUT = """\
 or <root>/<dataset>/list.json           [[image, mask], [image, "Negative"], ...], paths relative to <root>/<dataset>
 optional <root>/<dataset>/subsets.csv   header id,subset (SciSp: C = collected from PubPeer, H = hand-made)"""
 
-_DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
-_SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N")
-_RGB_CONVERT = ("RGBA", "P", "PA", "CMYK")
-_GREY = ("L", "LA", "1")
-
-
 # ----------------------------------------------------------------------------------------- decoding
-def max_pixels_limit(max_pixels: int | None = None) -> int:
-    """The pixel limit in force: ``max_pixels``, else ``$HARNESS_MAX_PIXELS``, else :data:`MAX_PIXELS`."""
-    if max_pixels is not None:
-        return int(max_pixels)
-    text = os.environ.get(MAX_PIXELS_ENV, "").strip()
-    if not text:
-        return MAX_PIXELS
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise HarnessError(f"{MAX_PIXELS_ENV}={text!r} is not a positive whole number of pixels")
-    return value
-
-
-_bomb_lock = threading.Lock()
-_bomb_users = 0
-_bomb_saved: int | None = None
-
-
-@contextmanager
-def _pillow_unlimited() -> Iterator[None]:
-    """Suspend Pillow's own decompression-bomb check (the harness checks the header itself);
-    reference-counted, so concurrent decodes don't restore it under each other."""
-    global _bomb_users, _bomb_saved
-    with _bomb_lock:
-        if _bomb_users == 0:
-            _bomb_saved = Image.MAX_IMAGE_PIXELS
-            Image.MAX_IMAGE_PIXELS = None
-        _bomb_users += 1
-    try:
-        yield
-    finally:
-        with _bomb_lock:
-            _bomb_users -= 1
-            if _bomb_users == 0:
-                Image.MAX_IMAGE_PIXELS = _bomb_saved
-
-
-def _mp(pixels: int) -> str:
-    return f"{pixels / 1e6:.3g}"
-
-
-class WrongSize(HarnessError):
-    """An image whose header declares another size than expected (found before decoding it)."""
-
-    def __init__(self, message: str, name: str | Path, size: tuple[int, int]):
-        super().__init__(message, name)
-        self.size = size  # (height, width) the header declares
-
-
-def _decode(source: Path | bytes, name: str | Path, max_pixels: int | None, formats: tuple[str, ...],
-            what: str = "image", size: tuple[int, int] | None = None) -> Image.Image:
-    """Open ``source``, check its header size against the limit (and against ``size`` = (height,
-    width) when given), then load it fully: nothing is decoded before its size is known to fit."""
-    limit = max_pixels_limit(max_pixels)
-    with _pillow_unlimited():
-        try:
-            im = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source, formats=list(formats))
-        except FileNotFoundError:
-            raise HarnessError(f"{what} file not found", name) from None
-        except _DECODE_ERRORS as e:
-            raise HarnessError(f"cannot read {what} (not a {'/'.join(formats)} file, or corrupt): {e}", name) from None
-        w, h = im.size
-        if size is not None and (h, w) != tuple(size):
-            im.close()
-            raise WrongSize(f"{what} is {h}x{w} (height x width), expected {size[0]}x{size[1]}", name, (h, w))
-        if w * h > limit or w <= 0 or h <= 0:
-            im.close()
-        if w * h > limit:
-            raise HarnessError(f"image is {w}x{h} = {_mp(w * h)} MP; the limit is {_mp(limit)} MP ({MAX_PIXELS_ENV})",
-                               name)
-        if w <= 0 or h <= 0:
-            raise HarnessError(f"{what} has an empty size {w}x{h}", name)
-        try:
-            im.load()
-        except _DECODE_ERRORS as e:
-            im.close()
-            raise HarnessError(f"cannot decode {what} (corrupt or truncated): {e}", name) from None
-    return im
-
-
-def _sixteen_to_8(im: Image.Image, name: str | Path) -> np.ndarray:
-    """16-bit grey (``I;16*``, or ``I`` with values in 0..65535) → uint8 by ``v >> 8``."""
-    a = np.asarray(im)
-    if im.mode == "I":
-        lo, hi = (int(a.min()), int(a.max())) if a.size else (0, 0)
-        if lo < 0 or hi > 65535:
-            raise HarnessError(f"32-bit integer image with values {lo}..{hi}; only 0..65535 (16-bit) is accepted", name)
-    return (a.astype(np.uint32) >> 8).astype(np.uint8)
-
-
-def _unsupported(mode: str, name: str | Path, accepted: str) -> HarnessError:
-    return HarnessError(f"unsupported image mode {mode!r}; accepted: {accepted}", name)
-
-
-_IMAGE_MODES = "RGB, RGBA, L, LA, P, PA, 1, CMYK, I;16, I (0..65535)"
-
-
-def _to_rgb(im: Image.Image, name: str | Path) -> np.ndarray:
-    mode = im.mode
-    if mode == "RGB":
-        return np.asarray(im, dtype=np.uint8)
-    if mode in _RGB_CONVERT:
-        return np.asarray(im.convert("RGB"), dtype=np.uint8)
-    if mode in _GREY:
-        grey = np.asarray(im.convert("L"), dtype=np.uint8)
-    elif mode in _SIXTEEN_BIT or mode == "I":
-        grey = _sixteen_to_8(im, name)
-    else:
-        raise _unsupported(mode, name, _IMAGE_MODES)
-    return np.repeat(grey[:, :, None], 3, axis=2)
-
-
-def image_size(path: Path) -> tuple[int, int]:
-    """(H, W) of an image, from its header only (nothing is decoded)."""
-    with _pillow_unlimited():
-        try:
-            with Image.open(path, formats=list(IMAGE_FORMATS)) as im:
-                w, h = im.size
-        except FileNotFoundError:
-            raise HarnessError("image file not found", path) from None
-        except _DECODE_ERRORS as e:
-            raise HarnessError(f"cannot read image header: {e}", path) from None
-    return h, w
-
-
-def read_image(path: Path, max_pixels: int | None = None) -> np.ndarray:
-    """An image as uint8 (H, W, 3) RGB (mode conversions: module docstring)."""
-    im = _decode(Path(path), path, max_pixels, IMAGE_FORMATS)
-    try:
-        return np.ascontiguousarray(_to_rgb(im, path))
-    finally:
-        im.close()
-
-
 def read_mask(path: Path, max_pixels: int | None = None) -> np.ndarray:
     """A ground-truth mask as bool (H, W): mean over the RGB channels > 127.5 (IMDL-BenCo's rule),
     16-bit values clipped to 255 first (as IMDL-BenCo's Pillow conversion does)."""
@@ -260,43 +101,23 @@ def read_prediction_png(data: bytes, name: str, max_pixels: int | None = None,
     ``L`` as is; ``I;16`` / ``I`` (0..65535) ``v >> 8``; ``1`` → 0 / 255; ``P`` / ``PA`` /
     ``RGB`` / ``RGBA`` / ``LA`` → RGB (alpha dropped), then the channel mean rounded to the
     nearest integer (``(R+G+B+1) // 3``; no ties are possible). Other modes are refused. With
-    ``size`` (height, width), a PNG whose header declares another size is refused (:class:`WrongSize`)
+    ``size`` (height, width), a PNG whose header declares another size is refused (:class:`harness.images.WrongSize`)
     before any pixel is decoded."""
-    im = _decode(bytes(data), name, max_pixels, ("PNG",), what="PNG", size=size)
+    im = decode_checked(bytes(data), name, max_pixels, ("PNG",), what="PNG", size=size)
     try:
         mode = im.mode
         if mode == "L":
             return np.array(im, dtype=np.uint8)
-        if mode in _SIXTEEN_BIT or mode == "I":
-            return _sixteen_to_8(im, name)
+        if mode in SIXTEEN_BIT_MODES or mode == "I":
+            return sixteen_to_8(im, name)
         if mode == "1":
             return np.array(im.convert("L"), dtype=np.uint8)
         if mode in ("P", "PA", "RGB", "RGBA", "LA"):
             rgb = np.asarray(im.convert("RGB"), dtype=np.uint16)
             return ((rgb.sum(axis=2) + 1) // 3).astype(np.uint8)
-        raise _unsupported(mode, name, _PREDICTION_MODES)
+        raise unsupported_mode(mode, name, _PREDICTION_MODES)
     finally:
         im.close()
-
-
-#: file extension written for each decoded format
-FORMAT_EXTENSIONS = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "BMP": ".bmp"}
-
-
-def save_row_image(row_image, folder: Path, stem: str, max_pixels: int | None = None) -> tuple[Path, tuple[int, int]]:
-    """Check a ``datasets`` row's encoded image through the safe decoder (pixel limit, refused
-    modes; errors name the row and column), then write its bytes unchanged as
-    ``folder/<stem><ext>`` (ext from the decoded format). Returns (the file, (H, W))."""
-    im = _decode(row_image.data, row_image.where, max_pixels, IMAGE_FORMATS)
-    try:
-        fmt = im.format
-        shape = _to_rgb(im, row_image.where).shape[:2]
-    finally:
-        im.close()
-    path = folder / f"{stem}{FORMAT_EXTENSIONS[fmt]}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(row_image.data)
-    return path, (int(shape[0]), int(shape[1]))
 
 
 # ------------------------------------------------------------------------------------------ records

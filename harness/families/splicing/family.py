@@ -30,9 +30,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ...errors import HarnessError
-from ...family import (DataSource, image_tensor, Family, PredictionFormat, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
+from ...family import (DataSource, Family, PredictionFormat, Score, StreamDataset, TestSet, Unit, cache_root, choose_root,
                       combined_fingerprint, held_out, roles_needed, select_by_role)
 from ...hfdata import Column, RowImage
+from ...images import WrongSize, image_size, image_tensor, pixels, prepare_images, read_image, save_row_image
 from ...files import atomic_dir, atomic_path, write_manifest
 from ...upload import Problems, Upload, check_ids, number_in, read_csv
 from ...stats import MetricValue, evaluate
@@ -101,7 +102,7 @@ class _TrainImages(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, int]:
         r = self.records[i]
-        image = data.read_image(r.image)
+        image = read_image(r.image)
         mask = data.read_mask(r.mask) if r.mask is not None else np.zeros(image.shape[:2], bool)
         return image_tensor(image), torch.from_numpy(mask), r.label
 
@@ -188,9 +189,9 @@ class SplicingFamily(Family):
                 raise HarnessError(f"dataset folder is missing; expected layout: {data.LAYOUT}", root / ref.name)
             cache[ref.name] = data.scan(root, ref.name)
             for r in cache[ref.name]:
-                if r.mask is not None and data.image_size(r.mask) != data.image_size(r.image):
-                    h, w = data.image_size(r.mask)
-                    H, W = data.image_size(r.image)
+                if r.mask is not None and image_size(r.mask) != image_size(r.image):
+                    h, w = image_size(r.mask)
+                    H, W = image_size(r.image)
                     raise HarnessError(f"mask is {h}x{w} but its image {r.image.name} is {H}x{W}", r.mask)
         records = cache[ref.name]
         if ref.split in ("C", "H"):
@@ -245,10 +246,10 @@ class SplicingFamily(Family):
             if label == 1 and row.get("mask") is None:
                 raise HarnessError(f"{where}: label 1 (tampered) but no mask")
             folder = out / name
-            image, shape = data.save_row_image(row["image"], folder / "images", sid)
+            image, shape = save_row_image(row["image"], folder / "images", sid)
             entry = [f"images/{image.name}", data.NEGATIVE]
             if label == 1:
-                mask, mask_shape = data.save_row_image(row["mask"], folder / "masks", sid)
+                mask, mask_shape = save_row_image(row["mask"], folder / "masks", sid)
                 if mask_shape != shape:
                     raise HarnessError(f"{row['mask'].where}: mask is {mask_shape[0]}x{mask_shape[1]} but its image is "
                                        f"{shape[0]}x{shape[1]}")
@@ -287,7 +288,7 @@ class SplicingFamily(Family):
 
         def produce(image_id: str, wanted: set[str]) -> Iterator[tuple[Unit, dict]]:
             r = by_id[image_id]
-            image = data.read_image(r.image)
+            image = read_image(r.image)
             for suffix, level in recipe.units():
                 if image_id + suffix not in wanted:  # already done (a resumed run)
                     continue
@@ -295,7 +296,7 @@ class SplicingFamily(Family):
                                                                   seed=recipe.seed, sample_id=r.sample_id)
                 sid = image_id + suffix
                 ref = _reference(r, sid, suffix[1:], image.shape[:2])
-                yield Unit(sid, reference=ref, meta={"orig_shape": list(image.shape[:2])}), {"image": image_tensor(shown)}
+                yield Unit(sid, reference=ref, meta={"orig_shape": list(image.shape[:2])}), {"image": pixels(shown)}
 
         owner = {r.sample_id + suffix: r.sample_id for r in records for suffix, _ in recipe.units()}
 
@@ -303,7 +304,7 @@ class SplicingFamily(Family):
             wanted = set(sample_ids)
             return StreamDataset(list(dict.fromkeys(owner[i] for i in sample_ids)), lambda i: produce(i, wanted))
 
-        return TestSet(ids, self, make_dataset=make_dataset, collate=collate)
+        return TestSet(ids, self, make_dataset=make_dataset, collate=collate, prepare=prepare_images)
 
     # ------------------------------------------------------------------ outputs
     def split_outputs(self, outputs: Any, units: Sequence[Unit], inputs: dict) -> list[dict]:
@@ -322,9 +323,10 @@ class SplicingFamily(Family):
             m = torch.as_tensor(masks[k]).detach().double().cpu()
             if m.ndim == 3 and m.shape[0] == 1:
                 m = m[0]
-            if tuple(m.shape) != tuple(image.shape[1:]):
+            shown = tuple(image.shape[:2] if image.dtype == torch.uint8 else image.shape[1:])  # pixels (H, W, 3) or (3, H, W)
+            if tuple(m.shape) != shown:
                 raise HarnessError(f"model returned a {tuple(m.shape)} mask for image {unit.sample_id} of size "
-                                   f"{tuple(image.shape[1:])}: map predictions back to the input size")
+                                   f"{shown}: map predictions back to the input size")
             m = m.numpy()
             if not np.isfinite(m).all() or m.min() < 0 or m.max() > 1:
                 raise HarnessError(f"mask of {unit.sample_id} must hold probabilities in [0, 1] (apply a sigmoid)")
@@ -404,7 +406,7 @@ Any other file is refused. A zip holding one folder of these files is accepted t
             expected = (int(ref["height"]), int(ref["width"]))
             try:  # the header's size is checked against the reference before any pixel is decoded
                 mask = data.read_prediction_png(blob, f"{sid}.png", size=expected)
-            except data.WrongSize as exc:
+            except WrongSize as exc:
                 wrong_size.append(f"{sid} ({exc.size[0]}x{exc.size[1]}, expected {expected[0]}x{expected[1]})")
                 continue
             except HarnessError as exc:
@@ -462,7 +464,7 @@ Any other file is refused. A zip holding one folder of these files is accepted t
         source = self.resolve_data(task, data_root, need_train=False)
         refs = {}
         for r in source.scanned["records"]["test"]:
-            shape = data.image_size(r.image)
+            shape = image_size(r.image)
             for suffix, _ in recipe.units():
                 refs[r.sample_id + suffix] = _reference(r, r.sample_id + suffix, suffix[1:], shape)
         return refs, {"kind": source.kind, "root": str(source.root), "fingerprint": source.fingerprint, "samples": len(refs)}
