@@ -336,6 +336,8 @@ class Family:
     #: the roles a ``datasets`` row plays for this family (:class:`harness.hfdata.Column`); empty:
     #: the family reads no ``datasets`` repositories
     row_columns: tuple = ()
+    #: the roles whose values identify a ``datasets`` row (two rows with the same are refused)
+    row_key: tuple = ("dataset", "id")
 
     def write_rows(self, rows: Iterable[dict], out: Path) -> int:
         """Write ``datasets`` rows (role → value, images as :class:`harness.hfdata.RowImage`,

@@ -273,20 +273,26 @@ def read_prediction_png(data: bytes, name: str, max_pixels: int | None = None,
 FORMAT_EXTENSIONS = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "BMP": ".bmp"}
 
 
-def save_row_image(row_image, folder: Path, stem: str, max_pixels: int | None = None) -> tuple[Path, tuple[int, int]]:
+def check_row_image(row_image, max_pixels: int | None = None) -> tuple[str, tuple[int, int]]:
     """Check a ``datasets`` row's encoded image through the safe decoder (pixel limit, refused
-    modes; errors name the row and column), then write its bytes unchanged as
-    ``folder/<stem><ext>`` (ext from the decoded format). Returns (the file, (H, W))."""
+    modes; errors name the row and column). Returns (its format, e.g. ``PNG``, (H, W))."""
     im = _decode(row_image.data, row_image.where, max_pixels, IMAGE_FORMATS)
     try:
         fmt = im.format
         shape = _to_rgb(im, row_image.where).shape[:2]
     finally:
         im.close()
+    return fmt, (int(shape[0]), int(shape[1]))
+
+
+def save_row_image(row_image, folder: Path, stem: str, max_pixels: int | None = None) -> tuple[Path, tuple[int, int]]:
+    """Check a ``datasets`` row's encoded image (:func:`check_row_image`), then write its bytes
+    unchanged as ``folder/<stem><ext>`` (ext from the decoded format). Returns (the file, (H, W))."""
+    fmt, shape = check_row_image(row_image, max_pixels)
     path = folder / f"{stem}{FORMAT_EXTENSIONS[fmt]}"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(row_image.data)
-    return path, (int(shape[0]), int(shape[1]))
+    return path, shape
 
 
 # ------------------------------------------------------------------------------------------ records
