@@ -255,13 +255,15 @@ def test_datasets_is_imported_only_where_it_is_used():
 
 
 # ----------------------------------------------------------------------------- FAS
-def _fas_rows(export: Path, tmp_path: Path, n: int = 4) -> dict[str, list]:
-    """The first ``n`` rows of each dataset in the FAS export's test split, as plain columns."""
-    loaded = datasets.load_dataset(str(export), split="test", cache_dir=str(tmp_path / "hf-cache"))
-    loaded = loaded.cast_column("rgb", datasets.Image(decode=False)).cast_column("depth", datasets.Image(decode=False)) \
-        .cast_column("ir", datasets.Image(decode=False))
+@pytest.fixture(scope="module")
+def fas_rows(exports, tmp_path_factory) -> dict[str, list]:
+    """The first 4 rows of each dataset in the FAS export's test split (rows 0-3 cefa val, 4-7
+    padisi val, 8-11 surf val, 12-15 wmca test), as plain columns, images left encoded."""
+    loaded = datasets.load_dataset(str(exports[FAS]), split="test", cache_dir=str(tmp_path_factory.mktemp("hf")))
+    for m in ("rgb", "depth", "ir"):
+        loaded = loaded.cast_column(m, datasets.Image(decode=False))
     keep = [i for name in ("cefa", "padisi", "surf", "wmca")
-            for i in [k for k, d in enumerate(loaded["dataset"]) if d == name][:n]]
+            for i in [k for k, d in enumerate(loaded["dataset"]) if d == name][:4]]
     return loaded.select(keep).to_dict()
 
 
@@ -337,9 +339,10 @@ def cv2_png(a: np.ndarray) -> bytes:
      "row 1: duplicate id"),
     (lambda r: r["id"].__setitem__(1, r["id"][0]) or r["split"].__setitem__(1, "test") or r["rgb"].__setitem__(1, {"bytes": _png((32, 32)), "path": None}),
      "row 1 column 'rgb': the same id was given other images at"),
-])
-def test_fas_problems_name_the_row(change, message, exports, tmp_path, capsys):
-    columns = _fas_rows(exports[FAS], tmp_path)
+], ids=["surf-attack-type", "wmca-attack-type", "space-in-id", "dotdot-id", "split", "label", "padisi-sizes",
+        "undecodable", "duplicate", "same-id-other-image"])
+def test_fas_problems_name_the_row(change, message, fas_rows, tmp_path, capsys):
+    columns = {k: list(v) for k, v in fas_rows.items()}
     change(columns)
     repo = _repo(tmp_path, columns, FAS_FEATURES)
     line = error_of(["run", "--task", FAS, "--model", "fas-relief", "--data-root", str(repo),
@@ -348,8 +351,8 @@ def test_fas_problems_name_the_row(change, message, exports, tmp_path, capsys):
     assert not (tmp_path / "res").exists()
 
 
-def test_fas_rows_need_their_dataset_and_take_the_split_from_the_repository(exports, tmp_path, capsys):
-    columns = _fas_rows(exports[FAS], tmp_path)
+def test_fas_rows_need_their_dataset_and_take_the_split_from_the_repository(fas_rows, tmp_path, capsys):
+    columns = fas_rows
     no_dataset = {k: v for k, v in columns.items() if k != "dataset"}
     repo = _repo(tmp_path, no_dataset, {k: v for k, v in FAS_FEATURES.items() if k != "dataset"}, name="nods")
     line = error_of(["run", "--task", FAS, "--model", "fas-relief", "--data-root", str(repo)], capsys)
