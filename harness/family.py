@@ -338,6 +338,8 @@ class Family:
     row_columns: tuple = ()
     #: the roles whose values identify a ``datasets`` row (two rows with the same are refused)
     row_key: tuple = ("dataset", "id")
+    #: why a family without ``row_columns`` has no ``datasets`` format (said when one is asked for)
+    rows_refused: str = ""
 
     def write_rows(self, rows: Iterable[dict], out: Path) -> int:
         """Write ``datasets`` rows (role → value, images as :class:`harness.hfdata.RowImage`,

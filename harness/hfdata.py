@@ -90,7 +90,7 @@ def column_mapping(family: Family, task, given: dict[str, str] | None = None) ->
     """role → column: each role's own name, then the task file's ``columns:``, then ``given``."""
     roles = {c.role for c in family.row_columns}
     if not roles:
-        raise HarnessError(f"the {family.name} family does not read datasets repositories")
+        raise HarnessError(f"the {family.name} family does not read datasets repositories{_why(family)}")
     from_task = task.config.get("columns") or {}
     if not isinstance(from_task, dict) or not all(isinstance(v, str) for v in from_task.values()):
         raise HarnessError("'columns' must map roles to column names", task.path)
@@ -102,6 +102,10 @@ def column_mapping(family: Family, task, given: dict[str, str] | None = None) ->
                                + ", ".join(f"{c.role} ({c.help})" for c in family.row_columns))
         mapping.update(extra)
     return mapping
+
+
+def _why(family: Family) -> str:
+    return f": {family.rows_refused}" if family.rows_refused else ""
 
 
 # ----------------------------------------------------------------------------- reading a repository
@@ -414,7 +418,7 @@ def export_task(family: Family, task, data_root: Path | None, out: Path, *, stri
         raise HarnessError("exists and is not a harness test-set export (it would be replaced): pick a new or "
                            "empty folder", out)
     if not family.row_columns:
-        raise HarnessError(f"the {family.name} family has no datasets format")
+        raise HarnessError(f"the {family.name} family has no datasets format{_why(family)}")
     roles = ["test"] if strip_labels else roles_needed(task, need_train=True)
     source = resolve_data(family, task, data_root, need_train=len(roles) > 1)  # any root, a repository included
     kept = [c for c in family.row_columns if not (strip_labels and c.label)]

@@ -228,7 +228,9 @@ def test_export_never_replaces_a_folder_it_did_not_write(tmp_path, capsys):
     line = error_of(["data", "export", "--task", SPLICE, "--out", str(mine)], capsys)
     assert "is not a harness test-set export" in line and (mine / "notes.txt").read_text() == "keep"
     line = error_of(["data", "export", "--task", "svc2026-rppg-phase2", "--out", str(tmp_path / "x")], capsys)
-    assert "has no datasets format" in line and not (tmp_path / "x").exists()
+    assert "has no datasets format: its test inputs are videos" in line and not (tmp_path / "x").exists()
+    line = error_of(["data", "export", "--task", "dd-lodo-bol", "--out", str(tmp_path / "x")], capsys)
+    assert "the deception family has no datasets format: its test inputs are per-clip feature tensors" in line
     line = error_of(["run", "--task", SPLICE, "--model", "splice-ela", "--columns", "image=img"], capsys)
     assert "--columns applies to a datasets repository" in line
 
