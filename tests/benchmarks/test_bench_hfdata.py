@@ -45,12 +45,15 @@ def _scene(rng: np.random.Generator, channels: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def sets(tmp_path_factory) -> dict[str, Path]:
-    """The same frames as the MMDG layout (``disk``) and as a Parquet repository (``repo``)."""
+    return write_sets(tmp_path_factory.mktemp("hfdata-bench"))
+
+
+def write_sets(root: Path) -> dict[str, Path]:
+    """The same frames as the MMDG layout (``root/disk``) and as a Parquet repository (``root/repo``)."""
     import datasets
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    root = tmp_path_factory.mktemp("hfdata-bench")
     disk, repo = root / "disk", root / "repo"
     (repo / "data").mkdir(parents=True)
     rng = np.random.default_rng(0)
@@ -112,17 +115,15 @@ def _datasets_decode(repo: Path) -> int:
 def test_bench_datasets_copy_against_the_layout(sets, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf"))
     best: dict[str, float] = {}
+    copy = lambda r: next((tmp_path / f"cache{r}" / "datasets-rows").iterdir())  # noqa: E731
     for r in range(ROUNDS):
         for name, fn in (("on-disk", lambda: _read_layout(sets["disk"])),
                          ("materialize", lambda: _materialize(sets["repo"], tmp_path / f"cache{r}")),
+                         ("copy (later runs)", lambda: _read_layout(copy(r))),
                          ("datasets-decode", lambda: _datasets_decode(sets["repo"]))):
             t0 = time.perf_counter()
             assert fn() == N
             best[name] = min(best.get(name, float("inf")), time.perf_counter() - t0)
-    copy = next((tmp_path / "cache0" / "datasets-rows").iterdir())
-    t0 = time.perf_counter()
-    assert _read_layout(copy) == N
-    best["copy (later runs)"] = time.perf_counter() - t0
     size = sum(p.stat().st_size for p in (sets["repo"] / "data").iterdir())
     print(f"\n{N} FAS frames of 3 x {SIDE}^2 JPEG, repository {size / 1e6:.1f} MB, best of {ROUNDS}:")
     for name, t in best.items():
@@ -156,4 +157,4 @@ def test_bench_materialize_memory(sets, tmp_path):
     grew = mem["peak"] - mem["base"]
     print(f"\nmaterializing {N} rows ({size / 1e6:.1f} MB of Parquet): peak RSS {mem['peak'] / 1e6:.0f} MB, "
           f"{grew / 1e6:.1f} MB above the imports")
-    assert grew < max(size, 64e6)  # bounded by the batch, not the set (a loose guard; the figure is the point)
+    assert grew < 256e6  # the stream holds one Arrow batch at a time, whatever the set's size (BENCHMARKS.md)

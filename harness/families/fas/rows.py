@@ -9,8 +9,9 @@ Rows are written in exactly the layout the FAS loader reads, so a ``datasets`` c
 on-disk numbers:
 
 * cefa / surf / wmca: the RGB bytes, unchanged, at ``<dataset>/<id>`` (so the sample id, and the
-  video id the loader derives from it, stay the original's); depth and IR at
-  ``<dataset>/harness-depth/<id>`` and ``<dataset>/harness-ir/<id>``; the list line names all three.
+  video id the loader derives from it, stay the original's); depth and IR beside it as
+  ``<dataset>/<id>.depth`` and ``<dataset>/<id>.ir`` (the loader's ``cv2`` reads an image by its
+  content, not its name; one folder per video, as in the original); the list line names all three.
 * padisi: ``<dataset>/<id>`` is an npz whose ``data`` holds the three frames as the loader
   expects them (channels RGB, IR, depth), each 8-bit level k stored as (k − ½)/255, which the
   loader's ``ceil(x·255)`` reads back as exactly k.
@@ -41,8 +42,6 @@ DATASETS = tuple(fdata.DOMAINS.values())
 DOMAIN_OF = {name: letter for letter, name in fdata.DOMAINS.items()}
 #: repository split names read as MMDG lists (any other must be given by a ``split`` column)
 SPLIT_NAMES = {"train": "train", "val": "val", "validation": "val", "valid": "val", "dev": "val", "test": "test"}
-#: where a C/S/W row's depth and IR frames are written, under its dataset folder
-EXTRA_FOLDERS = {"depth": "harness-depth", "ir": "harness-ir"}
 
 COLUMNS = (
     Column("id", "path", True, help="the MMDG list line's first field: the RGB frame's path in its dataset folder "
@@ -73,6 +72,7 @@ def write_rows(rows: Iterable[dict], out: Path) -> int:
     lists: dict[tuple[str, str], list[str]] = {}
     attacks: dict[str, list[str]] = {}
     written: dict[Path, tuple[str, str]] = {}  # file → (content digest, the row that wrote it)
+    folders: set[Path] = set()
 
     def put(path: Path, content: bytes, where: str) -> None:
         digest = hashlib.sha256(content).hexdigest()
@@ -81,7 +81,9 @@ def write_rows(rows: Iterable[dict], out: Path) -> int:
                 raise HarnessError(f"{where}: the same id was given other images at {written[path][1]}")
             return
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.parent not in folders:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                folders.add(path.parent)
             path.write_bytes(content)
         except OSError as exc:  # an id that is another id's folder, e.g. "a" and "a/b"
             raise HarnessError(f"{where}: cannot write its frame as {path.relative_to(out)} "
@@ -114,7 +116,7 @@ def write_rows(rows: Iterable[dict], out: Path) -> int:
             put(base / sid, _npz(images), where)
             lists.setdefault((domain, split), []).append(f"{sid}\t{label}")
             continue
-        rels = [sid] + [f"{EXTRA_FOLDERS[m]}/{sid}" for m in ("depth", "ir")]
+        rels = [sid, f"{sid}.depth", f"{sid}.ir"]
         for rel, image in zip(rels, images.values()):
             put(base / rel, image.data, image.where)
         line = f"{' '.join(rels)} {label}"

@@ -278,11 +278,13 @@ def check_row_image(row_image, max_pixels: int | None = None) -> tuple[str, tupl
     modes; errors name the row and column). Returns (its format, e.g. ``PNG``, (H, W))."""
     im = _decode(row_image.data, row_image.where, max_pixels, IMAGE_FORMATS)
     try:
-        fmt = im.format
-        shape = _to_rgb(im, row_image.where).shape[:2]
+        if im.mode == "I":
+            _sixteen_to_8(im, row_image.where)  # refuses values outside 0..65535
+        elif im.mode not in ("RGB", *_RGB_CONVERT, *_GREY, *_SIXTEEN_BIT):
+            raise _unsupported(im.mode, row_image.where, _IMAGE_MODES)  # what _to_rgb accepts, without converting
+        return im.format, (int(im.size[1]), int(im.size[0]))
     finally:
         im.close()
-    return fmt, (int(shape[0]), int(shape[1]))
 
 
 def save_row_image(row_image, folder: Path, stem: str, max_pixels: int | None = None) -> tuple[Path, tuple[int, int]]:
