@@ -9,7 +9,9 @@ A **column mapping** says which column plays which role (``image``, ``mask``, ``
 ``id``, ``dataset``, ...; each family declares its roles in ``Family.row_columns``). Defaults: each
 role's own name; a task file's ``columns:`` overrides them; ``--columns image=img,mask=gt``
 overrides both. A ``dataset`` column names the task dataset a row belongs to; without one, every
-row belongs to the task's single test dataset.
+row belongs to the task's single test dataset. A family may fill a role from the name of the
+repository split a row is in (``Column.from_split``: FAS's ``split``) and says which roles make a
+row unique (``Family.row_key``; a repeated one is refused).
 
 Rows stream in Arrow batches of :data:`BATCH_ROWS` with image columns left encoded (never decoded
 by ``datasets``): the family checks each image through its own safe decoder (pixel limit, refused
@@ -162,7 +164,11 @@ def open_repository(root: Path) -> Repository:
             kind = "arrow"
         else:
             files = _parquet_files(root)
-            loaded = ds.load_dataset(str(root), streaming=True)
+            import pyarrow.dataset as pds
+
+            # no pre-buffering: with it, Arrow kept the column chunks it had read, so memory grew with the file
+            loaded = ds.load_dataset(str(root), streaming=True,
+                                     fragment_scan_options=pds.ParquetFragmentScanOptions(pre_buffer=False))
             splits = dict(loaded)
             fingerprint = fingerprint_files(root, files, files)
             kind = "parquet"
@@ -407,7 +413,7 @@ CARD_MARKER = "<!-- harness test-set export -->"
 
 def export_task(family: Family, task, data_root: Path | None, out: Path, *, strip_labels: bool = False) -> dict:
     """Write ``task``'s data as a ``datasets`` repository under ``out``: the split ``test`` (the
-    test records) and, when the task trains, ``train`` (its training records), as
+    records a run scores: the test records, and for FAS the sources' val frames too) and, when the task trains, ``train`` (its training records), as
     ``data/<split>-*.parquet`` with images embedded; ``README.md`` (a dataset card whose YAML
     declares the splits and features) and ``harness.json``. ``strip_labels``: the test split
     only, without the ground-truth columns (a participant copy). ``out`` must be new, empty, or
