@@ -11,7 +11,7 @@ import hashlib
 import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import pandas as pd
 import torch
@@ -258,6 +258,10 @@ class Family(abc.ABC):
     #: the family reads no ``datasets`` repositories (and :meth:`write_rows`/:meth:`export_rows`
     #: refuse)
     row_columns: tuple = ()
+    #: the roles whose values identify a ``datasets`` row (two rows with the same are refused)
+    row_key: tuple = ("dataset", "id")
+    #: why a family without ``row_columns`` has no ``datasets`` format (said when one is asked for)
+    rows_refused: str = ""
 
     def supports(self, hook: str) -> bool:
         """Whether this family implements the optional hook named ``hook`` (e.g.

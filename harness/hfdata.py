@@ -9,7 +9,9 @@ A **column mapping** says which column plays which role (``image``, ``mask``, ``
 ``id``, ``dataset``, ...; each family declares its roles in ``Family.row_columns``). Defaults: each
 role's own name; a task file's ``columns:`` overrides them; ``--columns image=img,mask=gt``
 overrides both. A ``dataset`` column names the task dataset a row belongs to; without one, every
-row belongs to the task's single test dataset.
+row belongs to the task's single test dataset. A family may fill a role from the name of the
+repository split a row is in (``Column.from_split``: FAS's ``split``) and says which roles make a
+row unique (``Family.row_key``; a repeated one is refused).
 
 Rows stream in Arrow batches of :data:`BATCH_ROWS` with image columns left encoded (never decoded
 by ``datasets``): the family checks each image through its own safe decoder (pixel limit, refused
@@ -45,7 +47,7 @@ EXPORT_INFO = "harness.json"
 ROWS_MARKER = "harness-rows.json"
 #: bump when the materialized layouts change (old copies are then rebuilt)
 LAYOUT_VERSION = 1
-KINDS = ("image", "number", "int", "text")
+KINDS = ("image", "number", "int", "text", "path")
 _ARROW_STATE = ("state.json", "dataset_dict.json")
 
 
@@ -54,10 +56,11 @@ class Column:
     """One role a family reads from a ``datasets`` row."""
 
     role: str
-    kind: str               # image | number | int | text
+    kind: str               # image | number | int | text | path (text: a relative POSIX path, e.g. an id)
     required: bool = False
     label: bool = False     # ground truth: left out of a participant copy (--strip-labels)
     help: str = ""
+    from_split: bool = False  # an empty value takes the name of the row's repository split
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +92,7 @@ def column_mapping(family: Family, task, given: dict[str, str] | None = None) ->
     """role → column: each role's own name, then the task file's ``columns:``, then ``given``."""
     roles = {c.role for c in family.row_columns}
     if not roles:
-        raise HarnessError(f"the {family.name} family does not read datasets repositories")
+        raise HarnessError(f"the {family.name} family does not read datasets repositories{_why(family)}")
     from_task = task.config.get("columns") or {}
     if not isinstance(from_task, dict) or not all(isinstance(v, str) for v in from_task.values()):
         raise HarnessError("'columns' must map roles to column names", task.path)
@@ -101,6 +104,10 @@ def column_mapping(family: Family, task, given: dict[str, str] | None = None) ->
                                + ", ".join(f"{c.role} ({c.help})" for c in family.row_columns))
         mapping.update(extra)
     return mapping
+
+
+def _why(family: Family) -> str:
+    return f": {family.rows_refused}" if family.rows_refused else ""
 
 
 # ----------------------------------------------------------------------------- reading a repository
@@ -157,7 +164,11 @@ def open_repository(root: Path) -> Repository:
             kind = "arrow"
         else:
             files = _parquet_files(root)
-            loaded = ds.load_dataset(str(root), streaming=True)
+            import pyarrow.dataset as pds
+
+            # no pre-buffering: with it, Arrow kept the column chunks it had read, so memory grew with the file
+            loaded = ds.load_dataset(str(root), streaming=True,
+                                     fragment_scan_options=pds.ParquetFragmentScanOptions(pre_buffer=False))
             splits = dict(loaded)
             fingerprint = fingerprint_files(root, files, files)
             kind = "parquet"
@@ -210,9 +221,12 @@ def _feature_kind(feature: Any) -> str:
     return name
 
 
-_ACCEPTS = {"image": {"image"}, "int": {"int"}, "number": {"number", "int"}, "text": {"text", "int"}}
+_ACCEPTS = {"image": {"image"}, "int": {"int"}, "number": {"number", "int"}, "text": {"text", "int"},
+            "path": {"text"}}
 _WANT = {"image": "an image (Image feature or binary)", "int": "an integer (or bool / ClassLabel)",
-         "number": "a number", "text": "a string (or an integer)"}
+         "number": "a number", "text": "a string (or an integer)", "path": "a string (a relative path)"}
+#: the ``datasets`` value type each column kind is exported as
+_DTYPES = {"image": "image", "number": "float64", "int": "int64", "text": "string", "path": "string"}
 
 
 def check_columns(repo: Repository, family: Family, mapping: dict[str, str]) -> dict[str, str]:
@@ -249,7 +263,7 @@ def _value(col: Column, value: Any, where: str) -> Any:
         else:
             data, name = value, ""
         return RowImage(bytes(data), where, str(name))
-    if col.kind == "text":
+    if col.kind in ("text", "path"):
         return str(value)
     if col.kind == "int":
         return int(value)
@@ -258,9 +272,11 @@ def _value(col: Column, value: Any, where: str) -> Any:
 
 def iter_rows(repo: Repository, family: Family, mapping: dict[str, str]) -> Iterator[dict[str, Any]]:
     """Each row as role → value (images as :class:`RowImage`, ``where`` naming split, row and
-    column), streamed in batches of :data:`BATCH_ROWS`; roles without a column are absent."""
+    column), streamed in batches of :data:`BATCH_ROWS`; roles without a column are absent, except
+    a ``from_split`` role, which then holds the repository split's name."""
     present = check_columns(repo, family, mapping)
     specs = {c.role: c for c in family.row_columns}
+    from_split = [c.role for c in family.row_columns if c.from_split]
     for split, table in repo.splits.items():
         row = 0
         for batch in table.iter(batch_size=BATCH_ROWS):
@@ -270,6 +286,9 @@ def iter_rows(repo: Repository, family: Family, mapping: dict[str, str]) -> Iter
                 item = {"_where": where}
                 for role, values in columns.items():
                     item[role] = _value(specs[role], values[k], f"{where} column {present[role]!r}")
+                for role in from_split:
+                    if item.get(role) is None:
+                        item[role] = split
                 yield item
                 row += 1
 
@@ -278,15 +297,19 @@ def iter_rows(repo: Repository, family: Family, mapping: dict[str, str]) -> Iter
 _SAFE_ID = re.compile(r"[^/\\\x00-\x1f]{1,200}")
 
 
-def check_row_id(row: dict[str, Any], column: str = "id") -> str:
-    """A row's sample id, safe as a file name stem (no path separators, not hidden)."""
+def check_row_id(row: dict[str, Any], column: str = "id", path: bool = False) -> str:
+    """A row's sample id, safe as a file name stem (no path separators, not hidden); with
+    ``path``, a relative POSIX path whose every part is such a name (``a/b/0012.jpg``)."""
     sid = row.get("id")
     if sid is None or not str(sid).strip():
         raise HarnessError(f"{row['_where']}: empty id (column {column!r})")
     sid = str(sid)
-    if not _SAFE_ID.fullmatch(sid) or sid.startswith(".") or sid != sid.strip():
-        raise HarnessError(f"{row['_where']}: id {sid!r} (column {column!r}) cannot name a file: no '/', '\\', "
-                           "control characters, leading dot or surrounding spaces")
+    parts = sid.split("/") if path else [sid]
+    if len(sid) > 1000 or any(not _SAFE_ID.fullmatch(p) or p.startswith(".") or p != p.strip() for p in parts):
+        raise HarnessError(f"{row['_where']}: id {sid!r} (column {column!r}) cannot name a file: "
+                           + ("a relative path of names without '\\', control characters, leading dots, empty parts "
+                              "or surrounding spaces" if path else
+                              "no '/', '\\', control characters, leading dot or surrounding spaces"))
     return sid
 
 
@@ -299,7 +322,8 @@ def _grouped_rows(repo: Repository, family: Family, task, mapping: dict[str, str
         raise HarnessError(f"no {mapping['dataset']!r} column says which of the task's datasets "
                            f"({', '.join(test_names)}) a row belongs to: add one, or map it with --columns dataset=COLUMN",
                            repo.root)
-    seen: dict[tuple[str, str], str] = {}
+    seen: dict[tuple, str] = {}
+    id_kind = next(c.kind for c in family.row_columns if c.role == "id")
     for row in iter_rows(repo, family, mapping):
         if row.get("dataset") is None:
             if "dataset" in present:
@@ -307,11 +331,12 @@ def _grouped_rows(repo: Repository, family: Family, task, mapping: dict[str, str
             row["dataset"] = test_names[0]
         if "dataset" in present and row["dataset"] not in names:
             continue  # another dataset of the repository: not this task's
-        row["id"] = check_row_id(row, mapping["id"])
-        key = (row["dataset"], row["id"])
+        row["id"] = check_row_id(row, mapping["id"], path=id_kind == "path")
+        key = tuple(row.get(role) for role in family.row_key)
         if key in seen:
-            raise HarnessError(f"{row['_where']}: duplicate id {row['id']!r} (column {mapping['id']!r}) in dataset "
-                               f"{row['dataset']!r}, first at {seen[key]}")
+            scope = " and ".join(f"{role} {row.get(role)!r}" for role in family.row_key if role != "id")
+            raise HarnessError(f"{row['_where']}: duplicate id {row['id']!r} (column {mapping['id']!r}) in {scope}, "
+                               f"first at {seen[key]}")
         seen[key] = row["_where"]
         yield row
 
@@ -388,7 +413,7 @@ CARD_MARKER = "<!-- harness test-set export -->"
 
 def export_task(family: Family, task, data_root: Path | None, out: Path, *, strip_labels: bool = False) -> dict:
     """Write ``task``'s data as a ``datasets`` repository under ``out``: the split ``test`` (the
-    test records) and, when the task trains, ``train`` (its training records), as
+    records a run scores: the test records, and for FAS the sources' val frames too) and, when the task trains, ``train`` (its training records), as
     ``data/<split>-*.parquet`` with images embedded; ``README.md`` (a dataset card whose YAML
     declares the splits and features) and ``harness.json``. ``strip_labels``: the test split
     only, without the ground-truth columns (a participant copy). ``out`` must be new, empty, or
@@ -399,13 +424,11 @@ def export_task(family: Family, task, data_root: Path | None, out: Path, *, stri
         raise HarnessError("exists and is not a harness test-set export (it would be replaced): pick a new or "
                            "empty folder", out)
     if not family.row_columns:
-        raise HarnessError(f"the {family.name} family has no datasets format")
+        raise HarnessError(f"the {family.name} family has no datasets format{_why(family)}")
     roles = ["test"] if strip_labels else roles_needed(task, need_train=True)
     source = resolve_data(family, task, data_root, need_train=len(roles) > 1)  # any root, a repository included
     kept = [c for c in family.row_columns if not (strip_labels and c.label)]
-    features = ds.Features({c.role: (ds.Image() if c.kind == "image" else
-                                     ds.Value({"number": "float64", "int": "int64", "text": "string"}[c.kind]))
-                            for c in kept})
+    features = ds.Features({c.role: ds.Image() if c.kind == "image" else ds.Value(_DTYPES[c.kind]) for c in kept})
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -450,7 +473,7 @@ def _exported(value: Any) -> Any:
 
 
 def _card(task, family: Family, kept: list[Column], info: dict) -> str:
-    dtypes = {"image": "image", "number": "float64", "int": "int64", "text": "string"}
+    dtypes = _DTYPES
     splits = "".join(f"  - split: {r}\n    path: data/{r}-*.parquet\n" for r in info["rows"])
     features = "\n".join(f"  - name: {c.role}\n    dtype: {dtypes[c.kind]}" for c in kept)
     columns = "\n".join(f"| `{c.role}` | {dtypes[c.kind]} | {c.help} |" for c in kept)

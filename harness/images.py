@@ -191,20 +191,28 @@ def read_image(path: Path, max_pixels: int | None = None) -> np.ndarray:
 FORMAT_EXTENSIONS = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "BMP": ".bmp"}
 
 
-def save_row_image(row_image, folder: Path, stem: str, max_pixels: int | None = None) -> tuple[Path, tuple[int, int]]:
+def check_row_image(row_image, max_pixels: int | None = None) -> tuple[str, tuple[int, int]]:
     """Check a ``datasets`` row's encoded image through the safe decoder (pixel limit, refused
-    modes; errors name the row and column), then write its bytes unchanged as
-    ``folder/<stem><ext>`` (ext from the decoded format). Returns (the file, (H, W))."""
+    modes; errors name the row and column). Returns (its format, e.g. ``PNG``, (H, W))."""
     im = decode_checked(row_image.data, row_image.where, max_pixels, IMAGE_FORMATS)
     try:
-        fmt = im.format
-        shape = to_rgb(im, row_image.where).shape[:2]
+        if im.mode == "I":
+            sixteen_to_8(im, row_image.where)  # refuses values outside 0..65535
+        elif im.mode not in ("RGB", *_RGB_CONVERT, *_GREY, *SIXTEEN_BIT_MODES):
+            raise unsupported_mode(im.mode, row_image.where, _IMAGE_MODES)  # what to_rgb accepts, without converting
+        return im.format, (int(im.size[1]), int(im.size[0]))
     finally:
         im.close()
+
+
+def save_row_image(row_image, folder: Path, stem: str, max_pixels: int | None = None) -> tuple[Path, tuple[int, int]]:
+    """Check a ``datasets`` row's encoded image (:func:`check_row_image`), then write its bytes
+    unchanged as ``folder/<stem><ext>`` (ext from the decoded format). Returns (the file, (H, W))."""
+    fmt, shape = check_row_image(row_image, max_pixels)
     path = folder / f"{stem}{FORMAT_EXTENSIONS[fmt]}"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(row_image.data)
-    return path, (int(shape[0]), int(shape[1]))
+    return path, shape
 
 
 def image_tensor(image: np.ndarray, shared: bool = False) -> torch.Tensor:

@@ -195,6 +195,9 @@ def _write_sample_key(root: Path, seed: int) -> None:
 
 class DeceptionFamily(Family):
     name = "deception"
+    rows_refused = ("its test inputs are per-clip feature tensors (faces, action units, affect, mel, waveform, each "
+                    "with a sub-clip axis and a clip-dependent length), kept in the harness's memory-mapped feature "
+                    "store (harness data convert), not images and labels a datasets row holds")
     submission_suffixes = (".txt", ".csv")
     submission_format = ("a .txt of '<id> <P(truth)>' lines (SVC format; no header) or a .csv with header id,score; "
                          "P(truth) in [0, 1], truth when >= 0.5")

@@ -326,15 +326,20 @@ def _parse(fields: list[str], domain: str, base: Path, path: Path, line_no: int,
         paths = {"npz": base / sid}
     else:
         paths = {m: base / r for m, r in zip(_MODALITIES, rels)}
-    attack = None
-    if label == 0:
-        if domain == "W":
-            attack = pai.get(sid)
-        elif domain == "C":
-            m = _CEFA_MASK.match(sid)
-            attack = m.group(1) if m else None
+    attack = attack_type_of(domain, sid, pai) if label == 0 else None
     return FasSample(sample_id=sid, domain=domain, label=label, paths=paths, attack_type=attack,
                      video_id=_video_id(domain, sid), line_no=line_no)
+
+
+def attack_type_of(domain: str, sample_id: str, pai: dict[str, str]) -> str | None:
+    """An attack's type as the layout records it: a W id's from the FlexModal lists (``pai``, RGB
+    path → type), a C id's from its ``CeFA/CeFA-Mask/<type>/`` path; None otherwise."""
+    if domain == "W":
+        return pai.get(sample_id)
+    if domain == "C":
+        m = _CEFA_MASK.match(sample_id)
+        return m.group(1) if m else None
+    return None
 
 
 def _label(text: str, path: Path, line_no: int) -> int:

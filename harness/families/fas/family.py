@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,7 @@ from ...files import atomic_path
 from ...upload import Problems, Upload, check_ids, number_in, read_csv
 from ...stats import evaluate
 from . import data as fdata
-from . import metrics
+from . import metrics, rows
 
 DATASET_DOMAIN = {name: letter for letter, name in fdata.DOMAINS.items()}
 MODALITIES = ("rgb", "depth", "ir")
@@ -240,6 +240,17 @@ class FasFamily(Family):
             yield Unit(sample_id, reference=_reference(role, s), meta={"domain": s.domain}), inputs
 
         return TestSet(list(by_id), self, make_dataset=lambda ids: StreamDataset(ids, produce), collate=collate)
+
+    # ------------------------------------------------------------------ datasets repositories
+    row_columns = rows.COLUMNS
+    row_key = ("dataset", "split", "id")
+
+    def write_rows(self, rows_: Iterable[dict], out: Path) -> int:
+        """The MMDG layout of the rows (:mod:`.rows`): list files, frames, FlexModal attack lists."""
+        return rows.write_rows(rows_, out)
+
+    def export_rows(self, task, source: DataSource, role: str) -> Iterator[dict]:
+        return rows.export_rows(task, source, role)
 
     # ------------------------------------------------------------------ outputs
     def split_outputs(self, outputs: Any, units: Sequence[Unit], inputs: dict) -> list[dict]:

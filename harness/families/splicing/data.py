@@ -42,9 +42,8 @@ import csv
 import hashlib
 import io
 import json
-import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -52,7 +51,7 @@ import numpy as np
 
 from ...errors import HarnessError, did_you_mean
 from ...family import fingerprint_files
-from ...images import SIXTEEN_BIT_MODES, decode_checked, read_image, sixteen_to_8, unsupported_mode
+from ...images import IMAGE_FORMATS, SIXTEEN_BIT_MODES, decode_checked, sixteen_to_8, to_rgb, unsupported_mode
 from ...registry import natural_key
 
 #: image file extensions a folder layout lists (compared lower-case)
@@ -80,12 +79,12 @@ optional <root>/<dataset>/subsets.csv   header id,subset (SciSp: C = collected f
 def read_mask(path: Path, max_pixels: int | None = None) -> np.ndarray:
     """A ground-truth mask as bool (H, W): mean over the RGB channels > 127.5 (IMDL-BenCo's rule),
     16-bit values clipped to 255 first (as IMDL-BenCo's Pillow conversion does)."""
-    im = _decode(Path(path), path, max_pixels, IMAGE_FORMATS)
+    im = decode_checked(Path(path), path, max_pixels, IMAGE_FORMATS)
     try:
-        if im.mode in _SIXTEEN_BIT or im.mode == "I":
-            _sixteen_to_8(im, path)  # the same range check as an image
+        if im.mode in SIXTEEN_BIT_MODES or im.mode == "I":
+            sixteen_to_8(im, path)  # the same range check as an image
             return np.asarray(im).astype(np.int64) >= 128  # clipped to 0..255, mean of 3 equal channels > 127.5
-        rgb = np.ascontiguousarray(_to_rgb(im, path))
+        rgb = np.ascontiguousarray(to_rgb(im, path))
     finally:
         im.close()
     return rgb.sum(axis=2, dtype=np.uint16) > 382  # sum > 382.5 <=> mean > 127.5
