@@ -361,6 +361,11 @@ class Family:
 
         raise HarnessError(f"harness data participant-copy does not support the {self.name} family yet")
 
+    def rename_references(self, references: dict[str, Any], renamed: dict[str, str]) -> dict[str, Any]:
+        """The reference of a participant copy: ``references`` keyed by the copy's ids (``renamed``
+        is what :meth:`write_participant_copy` returned; ids it leaves out keep their name)."""
+        return {renamed.get(i, i): r for i, r in references.items()}
+
     def test_ids(self, task, source: DataSource) -> list[str]:
         """The test sample ids of a resolved data source (those a prediction file must hold)."""
         return self.test_set(task, source, None, None).sample_ids
