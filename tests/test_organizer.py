@@ -44,6 +44,8 @@ def _labels_gone_rppg(copy: Path) -> None:
     videos = sorted((copy / "physdrive").glob("*/vid.avi"))
     assert videos and all(v.parent.name.startswith("p-") for v in videos)
     assert not list((copy / "physdrive").rglob("ground_truth.txt"))
+    marker = json.loads((copy / "physdrive" / "synth.json").read_text())  # still the sample, without the generator's
+    assert marker["data"] == "sample" and "subjects" not in marker          # per-subject heart rates
 
 
 def _worse_scores_csv(src: Path, dst: Path) -> None:
