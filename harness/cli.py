@@ -362,7 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "inputs with opaque ids and no labels, participant.json and README.md) and, outside it, the "
                          "matching reference with its .harness.json, from one read of the data. Participants run "
                          "harness run --task T --data-root OUT --model M --submission FILE on it (nothing is scored). "
-                         "Existing paths are never replaced.")
+                         "Where test samples are renamed (rPPG, FAS, splicing, IQA), the table of original to "
+                         "participant ids goes beside the reference as <reference>.ids.csv. Test images keep their "
+                         "pixels only (no metadata). Existing paths are never replaced.")
     pc.add_argument("--task", required=True)
     pc.add_argument("--out", required=True, help="the participant copy (a new folder)")
     pc.add_argument("--data-root", default=None, help="the organizer's labelled data (default $HARNESS_DATA; 'sample' "

@@ -416,6 +416,12 @@ class Family(abc.ABC):
         ``harness data export``. Default: refused (the family has no datasets format)."""
         raise HarnessError(f"the {self.name} family has no datasets format")
 
+    def rename_references(self, references: dict[str, Any], renamed: dict[str, str]) -> dict[str, Any]:
+        """The reference of a participant copy: ``references`` keyed by the copy's ids (``renamed``
+        is what :meth:`write_participant_copy` returned; ids it leaves out keep their name)."""
+        return {renamed.get(i, i): r for i, r in references.items()}
+
+
     def can_convert(self, src: Path) -> bool:
         """Whether ``harness data convert`` should hand ``src`` to this family. Default: never."""
         return False

@@ -44,6 +44,49 @@ def _labels_gone_rppg(copy: Path) -> None:
     videos = sorted((copy / "physdrive").glob("*/vid.avi"))
     assert videos and all(v.parent.name.startswith("p-") for v in videos)
     assert not list((copy / "physdrive").rglob("ground_truth.txt"))
+    marker = json.loads((copy / "physdrive" / "synth.json").read_text())  # still the sample, without the generator's
+    assert marker["data"] == "sample" and "subjects" not in marker          # per-subject heart rates
+
+
+def _worse_scores_csv(src: Path, dst: Path) -> None:
+    """``id,score`` (FAS) or ``id,alpha,score`` (IQA) with every score s replaced by 1 − s."""
+    lines = src.read_text().splitlines()
+    rows = [line.rsplit(",", 1) for line in lines[1:]]
+    dst.write_text(lines[0] + "\n" + "".join(f"{head},{1 - float(s)!r}\n" for head, s in rows))
+
+
+def _worse_splicing(src: Path, dst: Path) -> None:
+    """Every mask inverted (255 − level) and every image score s replaced by 1 − s."""
+    import cv2
+    import zipfile
+
+    with zipfile.ZipFile(src) as z, zipfile.ZipFile(dst, "w") as out:
+        for name in z.namelist():
+            blob = z.read(name)
+            if name.endswith(".png"):
+                blob = cv2.imencode(".png", 255 - cv2.imdecode(np.frombuffer(blob, np.uint8), cv2.IMREAD_UNCHANGED))[1].tobytes()
+            elif name == "scores.csv":
+                lines = blob.decode().splitlines()
+                blob = ("\n".join([lines[0], *(f"{i},{1 - float(v)!r}" for i, v in (r.split(",") for r in lines[1:]))])
+                        + "\n").encode()
+            out.writestr(name, blob)
+
+
+def _labels_gone_fas(copy: Path) -> None:
+    lines = (copy / "MMDG-Benchmark" / "W-test.txt").read_text().splitlines()
+    assert lines and all(len(line.split()) == 3 and line.startswith("p-") for line in lines)  # no label field
+    assert not (copy / "FlexModal_Protocols").exists() and not (copy / "wmca" / "WMCA-Image").exists()
+    assert sorted(p.name for p in copy.glob("MMDG-Benchmark/*.txt")) == [
+        f"{d}-{s}.txt" for d in "CPS" for s in ("train", "val")] + ["W-test.txt"]
+    assert json.loads((copy / "synth.json").read_text())["data"] == "sample"  # no attack types, no generator notes
+
+
+def _labels_gone_images(copy: Path) -> None:
+    tests = sorted(p for p in (copy / "test-inputs").rglob("*") if p.is_file())
+    assert tests and all(p.stem.startswith("p-") for p in tests)
+    assert not [p for p in copy.rglob("*") if p.parent.name in ("Gt", "Tp", "Au", "masks") and "test-inputs" in p.parts]
+    names = {p.name for p in copy.rglob("*")}
+    assert "AllMOS_release.mat" not in names and "dmos.csv" not in names and "koniq10k_scores_and_distributions.csv" not in names
 
 
 DAYS = {
@@ -51,7 +94,30 @@ DAYS = {
                       worse=_worse_deception, labels_gone=_labels_gone_deception),
     "rppg": dict(task="svc2026-rppg-phase2", model="pos", suffix=".npz", reference=".npz",
                  worse=_worse_rppg, labels_gone=_labels_gone_rppg),
+    "fas": dict(task="mmdg-p1-cps-w", model="fas-relief", suffix=".csv", reference=".csv",
+                worse=_worse_scores_csv, labels_gone=_labels_gone_fas),
+    "splicing": dict(task="scisp-split", model="splice-noise", suffix=".zip", reference="",
+                     worse=_worse_splicing, labels_gone=_labels_gone_images),
+    "iqa_backdoor": dict(task="iqa-livec", model="iqa-ridge", suffix=".csv", reference=".csv",
+                         worse=_worse_scores_csv, labels_gone=_labels_gone_images),
 }
+
+
+def _no_original_test_id_in_the_copy(copy: Path, id_map: Path) -> None:
+    """No original test id in the copy's paths or listings (the id map is the organizer's): an id
+    with a folder in it nowhere as text, a plain id (e.g. IQA's ``3``) as no file name or field."""
+    import re
+
+    originals = [line.split(",")[0] for line in id_map.read_text().splitlines()[1:]]
+    assert originals
+    files = [p for p in copy.rglob("*") if p.is_file()]
+    texts = [p.relative_to(copy).as_posix() for p in copy.rglob("*")] + [
+        p.read_text(errors="replace") for p in files if p.suffix in (".txt", ".csv", ".json") and p.name != "participant.json"]
+    tokens = {t for text in texts for t in re.split(r"[\s,;/\"'\[\]{}()]+", text)}
+    names = tokens | {t.rsplit(".", 1)[0] for t in tokens if t.lower().endswith((".png", ".jpg", ".jpeg", ".bmp", ".tif",
+                                                                                      ".tiff", ".npz", ".avi"))}
+    for original in originals:
+        assert (not any(original in t for t in texts)) if "/" in original else original not in names, original
 
 
 def day_primary(task: str) -> str:
@@ -79,6 +145,9 @@ def test_the_organizers_day_on_the_sample(family, tmp_path, capsys, one_torch_th
     assert json.loads(Path(f"{reference}.harness.json").read_text())["data"] == "sample"
     day["labels_gone"](copy)
     assert "harness run --task " + task in (copy / "README.md").read_text()
+    id_map = Path(f"{reference}.ids.csv")
+    if family != "deception":  # deception's ids are keyed; the others' are renamed, with the map beside the reference
+        _no_original_test_id_in_the_copy(copy, id_map)
 
     # 2. a participant's run on the copy writes the upload and scores nothing
     alpha = tmp_path / "uploads" / f"alpha{day['suffix']}"
@@ -126,11 +195,19 @@ def test_the_organizers_day_on_the_sample(family, tmp_path, capsys, one_torch_th
         max(alpha_ci["ci_low"], beta_ci["ci_low"]) <= min(alpha_ci["ci_high"], beta_ci["ci_high"])
     assert lines[4].startswith("| 1 | alpha |") and lines[5].startswith(f"| {1 if overlap else 2} | beta |")
     assert "rehearsal, not a challenge result" in out and "one rule for the run board and the team board" in out
-    if family == "deception":
-        code, out, _ = _cli(capsys, "submissions", "leaderboard", "--task", task, "--phase", "dev", "--format", "html",
-                            "--out", str(tmp_path / "board"))
-        page = (tmp_path / "board" / f"{task}-dev.html").read_text()
-        assert code == 0 and '<table id="board">' in page and 'data-model="alpha"' in page and "data: sample" in page
+    code, out, _ = _cli(capsys, "submissions", "leaderboard", "--task", task, "--phase", "dev", "--format", "html",
+                        "--out", str(tmp_path / "board"))
+    page = (tmp_path / "board" / f"{task}-dev.html").read_text()
+    assert code == 0 and '<table id="board">' in page and 'data-model="alpha"' in page and "data: sample" in page
+
+    # 5. a bundle that says its labels are synthetic, and is refused without --allow-sample
+    bundle = ("codabench-bundle", "--task", task, "--reference", str(reference), "--docker-image", "me/harness:0.1",
+              "--out", str(tmp_path / "bundle"))
+    code, _, err = _cli(capsys, *bundle)
+    assert code == 2 and "--allow-sample" in err and not (tmp_path / "bundle").exists()
+    code, out, err = _cli(capsys, *bundle, "--allow-sample")
+    assert code == 0 and "sample labels" in out and "a test bundle, not a real competition" in err
+    assert "labels: development: sample" in (tmp_path / "bundle" / "competition.yaml").read_text()
 
 
 def test_participant_copy_never_replaces_and_keeps_the_reference_out_of_the_copy(tmp_path, capsys):
@@ -143,8 +220,6 @@ def test_participant_copy_never_replaces_and_keeps_the_reference_out_of_the_copy
     assert code == 2 and "must not be inside the participant copy" in err and not (tmp_path / "copy").exists()
     code, _, err = _cli(capsys, "data", "participant-copy", "--task", "dolos-fold1", "--out", str(tmp_path / "c2"))
     assert code == 2 and "not supported for this task" in err and not (tmp_path / "c2").exists()
-    code, _, err = _cli(capsys, "data", "participant-copy", "--task", "mmdg-p1-cps-w", "--out", str(tmp_path / "c3"))
-    assert code == 2 and "does not support the fas family yet" in err and not (tmp_path / "c3").exists()
 
 
 def test_a_run_on_a_copy_needs_submission_and_a_wrong_suffix_fails_before_any_data_is_read(tmp_path, capsys, monkeypatch):
@@ -218,3 +293,139 @@ def test_phases_are_declared_by_the_task_or_once_per_store(tmp_path, capsys):
     assert code == 2 and "distinct" in err
     declared = task.__class__(**{**task.__dict__, "phases": ("public", "private")})
     assert store.phases(declared)[0] == ("public", "private") and "task svc2026-deception" in store.phases(declared)[1]
+
+
+# ----------------------------------------------------------------------------- real layouts
+def _splicing_root(root: Path) -> Path:
+    """SciSp in layout A with CASIA-style names that tell the label (Tp_/Au_), a PNG text chunk and
+    JPEG EXIF/comment metadata that name it too."""
+    from PIL import Image, PngImagePlugin
+
+    rng = np.random.default_rng(0)
+    for i in range(15):
+        image = Image.fromarray(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8))
+        info = PngImagePlugin.PngInfo()
+        info.add_text("Comment", f"tampered Tp_S_sci{i:05d}")
+        (root / "scisp" / "Tp").mkdir(parents=True, exist_ok=True)
+        image.save(root / "scisp" / "Tp" / f"Tp_S_sci{i:05d}.png", pnginfo=info)
+        mask = np.zeros((12, 16), np.uint8)
+        mask[2:6, 3:9] = 255
+        (root / "scisp" / "Gt").mkdir(exist_ok=True)
+        Image.fromarray(mask).save(root / "scisp" / "Gt" / f"Tp_S_sci{i:05d}_gt.png")
+    for i in range(10):
+        image = Image.fromarray(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8))
+        exif = Image.Exif()
+        exif[0x010E] = f"authentic Au_sci{i:05d}"  # ImageDescription
+        (root / "scisp" / "Au").mkdir(exist_ok=True)
+        image.save(root / "scisp" / "Au" / f"Au_sci{i:05d}.jpg", exif=exif, comment=b"authentic original")
+    return root
+
+
+def _livec_root(root: Path) -> Path:
+    """LIVEC's release layout (7 skipped training images first), PNGs whose text chunk holds the MOS."""
+    import scipy.io
+    from PIL import Image, PngImagePlugin
+
+    names = [f"trainingImages/t{k}.bmp" for k in range(1, 8)] + [f"live{k:03d}.png" for k in range(20)]
+    mos = [50.0] * 7 + [round(20 + 3.1 * k, 2) for k in range(20)]
+    cells = np.empty((len(names), 1), dtype=object)
+    rng = np.random.default_rng(1)
+    for k, (name, m) in enumerate(zip(names, mos)):
+        cells[k, 0] = name
+        info = PngImagePlugin.PngInfo()
+        info.add_text("Comment", f"MOS {m}")
+        (root / "livec" / "Images" / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (10, 10, 3), dtype=np.uint8)).save(
+            root / "livec" / "Images" / name, format="PNG", pnginfo=info)
+    (root / "livec" / "Data").mkdir()
+    scipy.io.savemat(root / "livec" / "Data" / "AllImages_release.mat", {"AllImages_release": cells})
+    scipy.io.savemat(root / "livec" / "Data" / "AllMOS_release.mat", {"AllMOS_release": np.array([mos])})
+    return root
+
+
+def _fas_root(root: Path) -> Path:
+    from _fas_fixtures import write_benchmark
+
+    write_benchmark(root)
+    return root
+
+
+REAL = {  # task, a real-layout fixture, the reference fields that must survive the renaming, words that must not
+    "fas": ("mmdg-p1-psw-c", _fas_root, ("role", "label", "attack_type", "domain"), ("CeFA-Mask", "3D-Mask", "Silicone")),
+    "splicing": ("scisp-split", _splicing_root, ("label", "level", "height", "width"), ("Tp_", "Au_", "tampered", "authentic")),
+    "iqa_backdoor": ("iqa-livec", _livec_root, ("mos", "alpha"), ("MOS ", "AllMOS")),
+}
+
+
+@pytest.mark.parametrize("family", sorted(REAL))
+def test_participant_copy_of_a_real_layout_hides_labels_and_matches_its_reference(family, tmp_path, capsys):
+    from harness.family import FAMILIES
+
+    name, make, fields, words = REAL[family]
+    task, fam = load_task(name), FAMILIES.get(family)
+    root = make(tmp_path / "data")
+    copy = tmp_path / "copy"
+    code, out, err = _cli(capsys, "data", "participant-copy", "--task", name, "--data-root", str(root), "--out", str(copy))
+    assert code == 0, err
+    reference = tmp_path / f"copy-reference{fam.reference_suffix}"
+    assert str(reference) in out
+    assert json.loads(Path(f"{reference}.harness.json").read_text())["data"] == "real"
+
+    # the copy: unlabelled, its ids the reference's, no original test id or label word anywhere in it
+    copied = fam.resolve_data(task, copy, need_train=False)
+    refs_copy = fam.read_reference(task, reference)[0]
+    assert not copied.labelled and set(fam.test_ids(task, copied)) == set(refs_copy)
+    id_map = Path(f"{reference}.ids.csv")
+    _no_original_test_id_in_the_copy(copy, id_map)
+    renamed = dict(line.split(",") for line in id_map.read_text().splitlines()[1:])
+    tests = [p for p in copy.rglob("*") if p.is_file() and (p.parent.name == "test-inputs" or "test-inputs" in p.parts
+                                                             or p.name.startswith("p-"))]
+    assert tests
+    for path in tests:
+        blob = path.read_bytes()
+        assert not any(w.encode() in blob or w in path.as_posix() for w in words), path
+    with pytest.raises(HarnessError, match="participant copy holds no"):
+        fam.references(task, copy)
+
+    # the reference written with the copy holds what the organizer's own reference holds, renamed
+    assert main(["data", "reference", "--task", name, "--data-root", str(root), "--out", str(tmp_path / f"own{fam.reference_suffix}")]) == 0
+    capsys.readouterr()
+    own = fam.read_reference(task, tmp_path / f"own{fam.reference_suffix}")[0]
+    assert len(own) == len(refs_copy)
+    for original, r in own.items():
+        image = str(r.get("image_id", original))
+        copy_id = renamed.get(image, image) + original[len(image):]
+        assert {k: r[k] for k in fields} == pytest.approx({k: refs_copy[copy_id][k] for k in fields}, nan_ok=True) \
+            if family == "iqa_backdoor" else {k: r[k] for k in fields} == {k: refs_copy[copy_id][k] for k in fields}
+
+
+def test_test_images_keep_their_pixels_and_lose_their_metadata(tmp_path):
+    """PNG text, JPEG EXIF and comments, bytes after the image: gone; pixels: the same; an EXIF
+    rotation (which a reader applies) is refused by name; TIFF becomes PNG."""
+    import cv2
+    from PIL import Image, PngImagePlugin
+
+    from harness.participant import copy_image_clean
+
+    def read(path: Path) -> np.ndarray:
+        return cv2.imread(str(path), cv2.IMREAD_COLOR)
+
+    pixels = np.random.default_rng(2).integers(0, 256, (9, 13, 3), dtype=np.uint8)
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Title", "secret-label")
+    Image.fromarray(pixels).save(tmp_path / "a.png", pnginfo=info)
+    (tmp_path / "a.png").write_bytes((tmp_path / "a.png").read_bytes() + b"secret-label trailer")
+    exif = Image.Exif()
+    exif[0x010E] = "secret-label"
+    Image.fromarray(pixels).save(tmp_path / "b.jpg", exif=exif, comment=b"secret-label")
+    Image.fromarray(pixels).save(tmp_path / "c.tif", description="secret-label")
+    for name, suffix in (("a.png", ".png"), ("b.jpg", ".jpg"), ("c.tif", ".png")):
+        out = copy_image_clean(tmp_path / name, tmp_path / f"p-{name[0]}", read)
+        assert out.suffix == suffix and b"secret-label" not in out.read_bytes()
+        assert np.array_equal(read(out), read(tmp_path / name))
+    rotated = Image.Exif()
+    rotated[0x0112] = 6  # rotate 90° on display: OpenCV's reader applies it
+    Image.fromarray(pixels).save(tmp_path / "d.jpg", exif=rotated)
+    with pytest.raises(HarnessError, match="decodes differently"):
+        copy_image_clean(tmp_path / "d.jpg", tmp_path / "p-d", read)
+    assert not (tmp_path / "p-d.jpg").exists()

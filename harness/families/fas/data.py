@@ -84,7 +84,7 @@ _CEFA_MASK = re.compile(r"^CeFA/CeFA-Mask/([^/]+)/")
 class FasSample:
     sample_id: str                 # the list line's first field
     domain: str                    # "C", "P", "S" or "W"
-    label: int                     # 1 = bona fide, 0 = attack
+    label: int | None              # 1 = bona fide, 0 = attack (None: a participant copy's test list)
     paths: dict[str, Path]         # "rgb"/"depth"/"ir" (C/S/W) or "npz" (P) -> resolved file
     attack_type: str | None
     video_id: str | None
@@ -145,13 +145,15 @@ def list_path(root: Path, domain: str, split: str) -> Path:
 
 
 def read_list(root: Path, domain: str, split: str, *, duplicates: str = "keep",
-              missing: str = "fail", check_files: bool = True) -> tuple[list[FasSample], ListReport]:
+              missing: str = "fail", check_files: bool = True,
+              unlabelled: bool = False) -> tuple[list[FasSample], ListReport]:
     """Samples of ``MMDG-Benchmark/<domain>-<split>.txt`` under ``root``, in file order.
 
     ``duplicates``: "keep" every exact duplicate line or "drop" all but the first.
     ``missing``: a sample whose file(s) do not exist makes it "fail" (HarnessError naming how many
     and the first few) or is "skip"ped (dropped, recorded in the report). ``check_files=False``
     checks nothing on disk beyond the list (enough to score predictions against a test list).
+    ``unlabelled``: a participant copy's test list, whose lines lack the label field (label None).
     """
     root = Path(root)
     domain, split = _domain(domain), _split(split)
@@ -172,7 +174,7 @@ def read_list(root: Path, domain: str, split: str, *, duplicates: str = "keep",
     first_seen: dict[str, tuple[int, tuple[str, ...]]] = {}
     for line_no, fields in _lines(path):
         report.n_lines += 1
-        sample = _parse(fields, domain, base, path, line_no, pai)
+        sample = _parse(fields, domain, base, path, line_no, pai, unlabelled)
         key = tuple(fields)
         if sample.sample_id in first_seen:
             prev_no, prev_fields = first_seen[sample.sample_id]
@@ -223,7 +225,7 @@ def read_list(root: Path, domain: str, split: str, *, duplicates: str = "keep",
 
     report.n_samples = len(samples)
     report.n_real = sum(s.label == 1 for s in samples)
-    report.n_attack = report.n_samples - report.n_real
+    report.n_attack = sum(s.label == 0 for s in samples)
     for s in samples:
         if s.attack_type is not None:
             report.attack_types[s.attack_type] = report.attack_types.get(s.attack_type, 0) + 1
@@ -259,15 +261,7 @@ def load_frame(sample: FasSample, size: int | None = None) -> dict[str, np.ndarr
     if "npz" in sample.paths:
         out = _load_npz(sample.paths["npz"])
     else:
-        out = {}
-        for m in _MODALITIES:
-            p = sample.paths[m]
-            if not p.is_file():
-                raise HarnessError(f"{m} image not found", p)
-            img = cv2.imread(str(p), cv2.IMREAD_COLOR if m == "rgb" else cv2.IMREAD_GRAYSCALE)
-            if img is None:
-                raise HarnessError(f"cannot read {m} image (corrupt or unsupported format)", p)
-            out[m] = cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if m == "rgb" else img[:, :, None]
+        out = {m: load_frame_file(sample.paths[m], m) for m in _MODALITIES}
     if size is not None:
         return {m: _resize(a, size) for m, a in out.items()}
     shapes = {m: a.shape[:2] for m, a in out.items()}
@@ -277,6 +271,16 @@ def load_frame(sample: FasSample, size: int | None = None) -> dict[str, np.ndarr
         raise HarnessError(f"modalities differ in size ({sizes}; line {sample.line_no}); pass "
                            f"size= to resize them", where)
     return out
+
+
+def load_frame_file(path: Path, modality: str) -> np.ndarray:
+    """One modality's image file: RGB HxWx3 (``rgb``) or HxWx1 (``depth``, ``ir``) uint8."""
+    if not path.is_file():
+        raise HarnessError(f"{modality} image not found", path)
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR if modality == "rgb" else cv2.IMREAD_GRAYSCALE)
+    if img is None:
+        raise HarnessError(f"cannot read {modality} image (corrupt or unsupported format)", path)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if modality == "rgb" else img[:, :, None]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -309,13 +313,15 @@ def _lines(path: Path):
 
 
 def _parse(fields: list[str], domain: str, base: Path, path: Path, line_no: int,
-           pai: dict[str, str]) -> FasSample:
-    want = 2 if domain == "P" else 4
+           pai: dict[str, str], unlabelled: bool = False) -> FasSample:
+    want = (2 if domain == "P" else 4) - unlabelled
     if len(fields) != want:
         shape = "'<name>.npz<TAB>label'" if domain == "P" else "'rgb depth ir label'"
+        if unlabelled:
+            shape = "'<name>.npz'" if domain == "P" else "'rgb depth ir' (a participant copy: no label)"
         raise HarnessError(f"line {line_no}: expected {want} fields {shape}, got {len(fields)}", path)
-    label = _label(fields[-1], path, line_no)
-    rels = fields[:-1]
+    label = None if unlabelled else _label(fields[-1], path, line_no)
+    rels = fields if unlabelled else fields[:-1]
     for r in rels:
         if r.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", r) or ".." in Path(r).parts:
             raise HarnessError(f"line {line_no}: path {r!r} must be relative to {base.name}/", path)

@@ -184,18 +184,72 @@ class FasFamily(Family):
             raise HarnessError(f"no {fdata.LIST_DIR}/ folder; expected layout: {fdata.LAYOUT}", root)
         return root, kind, notes
 
-    def _read(self, root: Path, ref, recipe: FasRecipe, check_files: bool) -> tuple[list, Any]:
+    def _read(self, root: Path, ref, recipe: FasRecipe, check_files: bool, unlabelled: bool = False) -> tuple[list, Any]:
         return fdata.read_list(root, DATASET_DOMAIN[ref.name], ref.split, duplicates=recipe.duplicates,
-                               missing=recipe.missing_files, check_files=check_files)
+                               missing=recipe.missing_files, check_files=check_files, unlabelled=unlabelled)
+
+    def write_participant_copy(self, task, root: Path, out: Path) -> tuple[list[str], dict[str, str]]:
+        """The sources' train and val lists and the files they name, byte for byte; the target's
+        test frames as ``<dataset>/<opaque key>.<ext>`` (depth ``<key>.depth.<ext>``, IR
+        ``<key>.ir.<ext>``; PADISI ``<key>.npz`` holding ``data`` only), images without their
+        metadata, listed in ``MMDG-Benchmark/<D>-test.txt`` without the label field. Attack-type
+        folders, FlexModal lists and the generator's notes are not copied."""
+        import secrets
+
+        from ...participant import copy_files, copy_image_clean, mark_sample, opaque_key
+        from . import synth
+
+        source = self.resolve_data(task, root, need_train=True)
+        if not source.labelled:
+            raise HarnessError("this data root is already a participant copy (no test labels)", source.root)
+        tested = {(ref.name, ref.split) for ref in task.datasets["test"]}
+        shared = [ref for role in ("train", "val") for ref in task.datasets.get(role, []) if (ref.name, ref.split) in tested]
+        if shared:
+            raise HarnessError(f"participant-copy: the test list {shared[0].name}/{shared[0].split} is also a training or "
+                               "val list", task.path)
+        lists = out / fdata.LIST_DIR
+        lists.mkdir(parents=True)
+        for role in ("train", "val"):
+            for ref in task.datasets.get(role, []):
+                listed = fdata.list_path(source.root, DATASET_DOMAIN[ref.name], ref.split)
+                copy_files(source.root, out, [listed, *(f for s in source.scanned["samples"][(role, ref.name, ref.split)]
+                                                        for f in s.paths.values())])
+        salt, ids = secrets.token_hex(8), {}
+        for ref in task.datasets["test"]:
+            domain, folder = DATASET_DOMAIN[ref.name], out / ref.name
+            folder.mkdir(exist_ok=True)
+            lines = []
+            for s in {s.sample_id: s for s in source.scanned["samples"][("test", ref.name, ref.split)]}.values():
+                key = opaque_key(f"{ref.name}/{s.sample_id}", salt)
+                if "npz" in s.paths:
+                    _copy_npz_data(s.paths["npz"], folder / f"{key}.npz")
+                    names = [f"{key}.npz"]
+                else:
+                    names = [copy_image_clean(s.paths[m], folder / (key if m == "rgb" else f"{key}.{m}"),
+                                              lambda p, m=m: fdata.load_frame_file(p, m)).name for m in MODALITIES]
+                ids[s.sample_id] = names[0]
+                lines.append(" ".join(names))
+            (lists / f"{domain}-test.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        if source.kind == "sample":
+            mark_sample(out, synth.MARKER)
+        return [f"test frames: <dataset>/<opaque key>.<ext> (+ .depth, .ir; PADISI .npz), listed in "
+                f"{fdata.LIST_DIR}/<D>-test.txt as 'rgb depth ir' (P: '<name>.npz') without labels; the sources' "
+                "train and val lists as released"], ids
 
     def resolve_data(self, task, data_root: Path | None, need_train: bool, check_files: bool = True) -> DataSource:
+        from ...participant import is_participant_copy
+
         root, kind, notes = self._root(data_root)
         recipe = FasRecipe.from_dict(task.recipe)
         roles = ["val", "test"] + (["train"] if need_train else [])
         scanned, lists = {}, []
+        unlabelled = is_participant_copy(root)
+        if unlabelled:
+            notes.append("participant copy: the test labels are withheld; a run writes its --submission file and "
+                         "scores nothing")
         for role in roles:
             for ref in task.datasets.get(role, []):
-                samples, report = self._read(root, ref, recipe, check_files)
+                samples, report = self._read(root, ref, recipe, check_files, unlabelled and role == "test")
                 scanned[(role, ref.name, ref.split)] = samples
                 lists.append(report.path)
                 if report.duplicates or report.dropped or report.missing_files \
@@ -203,7 +257,7 @@ class FasFamily(Family):
                     notes.append(report.summary())
         fp = fingerprint_files(root, [], lists)
         datasets = {r: [d.name for d in task.datasets.get(r, [])] for r in roles}
-        return DataSource(kind, root, fp, datasets, notes, {"lists": fp}, {"samples": scanned})
+        return DataSource(kind, root, fp, datasets, notes, {"lists": fp}, {"samples": scanned}, labelled=not unlabelled)
 
     def _role(self, task, source: DataSource, role: str) -> list[fdata.FasSample]:
         out = []
@@ -311,6 +365,9 @@ class FasFamily(Family):
     def references(self, task, data_root: Path | None) -> tuple[dict[str, dict], dict]:
         """Labels of the scored frames from the list files alone (no image is read)."""
         source = self.resolve_data(task, data_root, need_train=False, check_files=False)
+        if not source.labelled:
+            raise HarnessError("a participant copy holds no test labels; read the reference from the organizer's "
+                               "data root", source.root)
         refs = {s.sample_id: _reference(role, s) for role, s in self._scored(task, source)}
         return refs, {"kind": source.kind, "root": str(source.root), "fingerprint": source.fingerprint, "samples": len(refs)}
 
@@ -342,9 +399,23 @@ def _size(model) -> int:
     return int(getattr(model, "frame_size", 32))
 
 
+def _copy_npz_data(src: Path, dst: Path) -> None:
+    """A PADISI npz as a new file holding its ``data`` array only (the same values, nothing else)."""
+    with np.load(src, allow_pickle=False) as z:
+        if "data" not in z.files:
+            raise HarnessError(f"npz has no 'data' array (keys: {sorted(z.files)})", src)
+        array = z["data"]
+    with open(dst, "wb") as fh:
+        np.savez(fh, data=array)
+
+
 def _reference(role: str, s: fdata.FasSample) -> dict:
-    return {"role": role, "label": int(s.label), "domain": s.domain, "video_id": s.video_id or s.sample_id,
-            "attack_type": s.attack_type or ""}
+    """What scoring needs of a frame (a participant copy's test frame: no label)."""
+    ref = {"role": role, "label": s.label, "domain": s.domain, "video_id": s.video_id or s.sample_id,
+           "attack_type": s.attack_type or ""}
+    if s.label is None:
+        del ref["label"]
+    return ref
 
 
 def _fas_metrics(val: pd.DataFrame, test: pd.DataFrame, names: list[str], n_boot: int, seed: int):

@@ -213,11 +213,20 @@ class IqaBackdoorFamily(Family):
     def resolve_data(self, task, data_root: Path | None, need_train: bool) -> DataSource:
         from . import synth
 
+        from ...participant import is_participant_copy, test_inputs
+
         root, kind, notes = choose_root(data_root, self.sample_root, synth.MARKER)
         roles = roles_needed(task, need_train)
         scanned: dict[str, list] = {}
+        unlabelled = is_participant_copy(root)
+        if unlabelled:
+            notes.append("participant copy: the test MOS are withheld; a run writes its --submission file and scores "
+                         "nothing")
 
         def records_of(ref) -> list[data.QualityRecord]:
+            if unlabelled and ref in task.datasets["test"]:  # opaque ids, no MOS
+                nan = float("nan")
+                return [data.QualityRecord(p.stem, ref.name, p, nan, nan, "test") for p in test_inputs(root, ref.name)]
             if ref.name not in scanned:
                 if not (root / ref.name).is_dir():
                     raise HarnessError(f"dataset folder is missing; expected layout: {data.LAYOUT}", root / ref.name)
@@ -230,7 +239,27 @@ class IqaBackdoorFamily(Family):
                          f"only validation data; the test images never reach fit()")
         role_fps = {role: data.fingerprint(root, recs) for role, recs in chosen.items()}
         datasets = {r: [d.name for d in task.datasets.get(r, [])] for r in roles}
-        return DataSource(kind, root, combined_fingerprint(role_fps), datasets, notes, role_fps, {"records": chosen})
+        return DataSource(kind, root, combined_fingerprint(role_fps), datasets, notes, role_fps, {"records": chosen},
+                          labelled=not unlabelled)
+
+    def write_participant_copy(self, task, root: Path, out: Path) -> tuple[list[str], dict[str, str]]:
+        """Training datasets as released (a whole folder), or, when the test images come from the
+        same dataset (every IQA task), its training images only, with their MOS in a
+        ``meta_info.csv`` (``official_split`` train): the release's score files, which hold the test
+        MOS, are not copied. The test images as ``test-inputs/<dataset>/<opaque key>.<ext>`` without
+        their metadata. No trigger is in the copy: a run injects the model's own."""
+        from ...participant import write_image_copy
+        from . import synth
+
+        source = self.resolve_data(task, root, need_train=True)
+        ids = write_image_copy(task, source, out, data.read_image, _write_meta_info, synth.MARKER)
+        return ["test images: test-inputs/<dataset>/<opaque key>.<ext>, without MOS or metadata (the run injects the "
+                "trigger); training images with their MOS in <dataset>/meta_info.csv"], ids
+
+    def rename_references(self, references: dict[str, dict], renamed: dict[str, str]) -> dict[str, dict]:
+        from ...participant import rename_image_references
+
+        return rename_image_references(references, renamed)
 
     # ------------------------------------------------------------------ datasets repositories
     row_columns = (
@@ -413,6 +442,9 @@ class IqaBackdoorFamily(Family):
     def references(self, task, data_root: Path | None) -> tuple[dict[str, dict], dict]:
         recipe = IqaRecipe.from_dict(task.recipe)
         source = self.resolve_data(task, data_root, need_train=False)
+        if not source.labelled:
+            raise HarnessError("a participant copy holds no test MOS; read the reference from the organizer's data root",
+                               source.root)
         refs = {}
         for r in source.scanned["records"]["test"]:
             for a in (recipe.alphas or [None]):
@@ -472,6 +504,14 @@ def _alpha(ref: dict) -> float | None:
         return None
     a = float(a.item() if isinstance(a, np.ndarray) else a)
     return None if np.isnan(a) else a
+
+
+def _write_meta_info(folder: Path, original: Path, records: list[data.QualityRecord]) -> None:
+    """A pyiqa-style ``meta_info.csv`` for ``records`` (training images, MOS on the native range),
+    whose files sit at the same paths under ``folder`` as under ``original``."""
+    with open(folder / data.META_CSV, "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([["image_name", "mos", "official_split"],
+                                  *([r.image.relative_to(original).as_posix(), repr(r.raw_mos), "train"] for r in records)])
 
 
 def _reference(r: data.QualityRecord, alpha: float | None) -> dict:

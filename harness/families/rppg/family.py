@@ -438,7 +438,7 @@ class RppgFamily(Family):
         import secrets
         import shutil
 
-        from ...participant import copy_dataset_folders, opaque_key
+        from ...participant import copy_dataset_folders, mark_sample, opaque_key
 
         train = [d.name for d in task.datasets.get("train", [])]
         for ref in task.datasets["test"]:
@@ -460,9 +460,8 @@ class RppgFamily(Family):
             target.mkdir(parents=True)
             shutil.copyfile(record.path, target / "vid.avi")
             ids[record.sample_id] = f"{record.dataset}/{key}"
-            marker = source.root / record.dataset / synth.MARKER
-            if marker.is_file() and not (out / record.dataset / synth.MARKER).exists():
-                shutil.copyfile(marker, out / record.dataset / synth.MARKER)  # still the synthetic sample
+            if source.kind == "sample" and not (out / record.dataset / synth.MARKER).exists():
+                mark_sample(out / record.dataset, synth.MARKER)  # not the generator's: it lists each subject's HR
         return ["test videos: <dataset>/<opaque key>/vid.avi (UBFC-rPPG layout, the files as released), no ground "
                 "truth"], ids
 

@@ -135,9 +135,24 @@ def collate(items: list[tuple[Unit, dict]]) -> tuple[list[Unit], dict]:
     return units, {"images": [inp["image"] for _, inp in items], "ids": [u.sample_id for u in units]}
 
 
+def _write_list_json(folder: Path, original: Path, records: list[data.ImageRecord]) -> None:
+    """Layout B (``list.json``, and ``subsets.csv`` when any record has a subset) for ``records``,
+    whose files sit at the same paths under ``folder`` as under ``original``."""
+    listing = [[r.image.relative_to(original).as_posix(), r.mask.relative_to(original).as_posix() if r.mask else data.NEGATIVE]
+               for r in records]
+    (folder / data.LIST_JSON).write_text(json.dumps(listing), encoding="utf-8")
+    if any(r.subset for r in records):
+        with open(folder / data.SUBSETS_CSV, "w", newline="", encoding="utf-8") as fh:
+            csv.writer(fh).writerows([["id", "subset"], *([r.sample_id, r.subset] for r in records if r.subset)])
+
+
 def _reference(r: data.ImageRecord, sid: str, level: str, shape: tuple[int, int]) -> dict:
-    return {"image_id": r.sample_id, "level": level, "label": int(r.label), "dataset": r.dataset, "subset": r.subset,
-            "height": int(shape[0]), "width": int(shape[1]), "mask": str(r.mask) if r.mask is not None else ""}
+    """What scoring needs of an image (a participant copy's test image: no label, no mask)."""
+    ref = {"image_id": r.sample_id, "level": level, "label": r.label, "dataset": r.dataset, "subset": r.subset,
+           "height": int(shape[0]), "width": int(shape[1]), "mask": str(r.mask) if r.mask is not None else ""}
+    if r.label is None:
+        del ref["label"]
+    return ref
 
 
 class SplicingFamily(Family):
@@ -202,18 +217,48 @@ class SplicingFamily(Family):
         return data.select(records, ref.split)
 
     def resolve_data(self, task, data_root: Path | None, need_train: bool) -> DataSource:
+        from ...participant import is_participant_copy, test_inputs
         from . import synth
 
         root, kind, notes = choose_root(data_root, self.sample_root, synth.MARKER)
         roles = roles_needed(task, need_train)
         cache: dict = {}
-        chosen = select_by_role(task, roles, lambda ref: self._records(root, ref, cache), "image")
+        unlabelled = is_participant_copy(root)
+        if unlabelled:
+            notes.append("participant copy: the test labels and masks are withheld; a run writes its --submission "
+                         "file and scores nothing")
+
+        def records_of(ref) -> list[data.ImageRecord]:
+            if unlabelled and ref in task.datasets["test"]:  # opaque ids, no mask, no label
+                return [data.ImageRecord(p.stem, ref.name, p, None, None) for p in test_inputs(root, ref.name)]
+            return self._records(root, ref, cache)
+
+        chosen = select_by_role(task, roles, records_of, "image")
         if "train" in chosen:
             notes.append(f"model selection: fit() gets 1/{VAL_SHARE} of the training images (by id hash) held out as "
                          f"its only validation data; the test images never reach fit()")
         role_fps = {role: data.fingerprint(root, recs) for role, recs in chosen.items()}
         datasets = {r: [d.name for d in task.datasets.get(r, [])] for r in roles}
-        return DataSource(kind, root, combined_fingerprint(role_fps), datasets, notes, role_fps, {"records": chosen})
+        return DataSource(kind, root, combined_fingerprint(role_fps), datasets, notes, role_fps, {"records": chosen},
+                          labelled=not unlabelled)
+
+    def write_participant_copy(self, task, root: Path, out: Path) -> tuple[list[str], dict[str, str]]:
+        """Training datasets as released (a whole folder), or, when the test images come from the
+        same dataset, its training images only (with their masks, listed in ``list.json``); the test
+        images as ``test-inputs/<dataset>/<opaque key>.<ext>`` without their metadata, and no mask,
+        ``Tp``/``Au`` folder or list entry that would tell their label."""
+        from ...participant import write_image_copy
+        from . import synth
+
+        source = self.resolve_data(task, root, need_train=True)
+        ids = write_image_copy(task, source, out, data.read_image, _write_list_json, synth.MARKER)
+        return [f"test images: test-inputs/<dataset>/<opaque key>.<ext>, without masks, labels or metadata; training "
+                "images as released (only the training part of a dataset the test images come from)"], ids
+
+    def rename_references(self, references: dict[str, dict], renamed: dict[str, str]) -> dict[str, dict]:
+        from ...participant import rename_image_references
+
+        return rename_image_references(references, renamed)
 
     # ------------------------------------------------------------------ datasets repositories
     row_columns = (
@@ -462,6 +507,9 @@ Any other file is refused. A zip holding one folder of these files is accepted t
     def references(self, task, data_root: Path | None) -> tuple[dict[str, dict], dict]:
         recipe = SpliceRecipe.from_dict(task.recipe)
         source = self.resolve_data(task, data_root, need_train=False)
+        if not source.labelled:
+            raise HarnessError("a participant copy holds no masks or labels; read the reference from the organizer's "
+                               "data root", source.root)
         refs = {}
         for r in source.scanned["records"]["test"]:
             shape = image_size(r.image)
