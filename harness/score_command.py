@@ -12,8 +12,9 @@ from typing import Any
 from .batch import score_batch
 from .errors import HarnessError
 from .reference import load_references, say_reference
+from .scoring import (DEFAULT_MEMORY_LIMIT, DEFAULT_TIME_LIMIT, record_head, run_limited, score_file, score_limits,
+                      score_upload, write_outputs)
 from .tables import metrics_table
-from .scoring import DEFAULT_MEMORY_LIMIT, DEFAULT_TIME_LIMIT, record_head, run_limited, score_file, score_limits, score_upload, write_outputs
 from .upload import parse_uploaded_at, safe_reason, upload_hash
 
 
