@@ -27,6 +27,7 @@ C/S/W files' bytes unchanged and a padisi npz's frames as lossless PNG.
 from __future__ import annotations
 
 import hashlib
+import io
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -152,8 +153,6 @@ def _attack_type(row: dict, domain: str, sid: str) -> str | None:
 
 def _npz(images: dict[str, RowImage]) -> bytes:
     """The padisi npz the loader reads back as exactly these frames' 8-bit levels."""
-    import io
-
     levels = {m: _decoded(images[m], colour=m == "rgb") for m in images}
     stack = np.concatenate([levels["rgb"].transpose(2, 0, 1), levels["ir"][None], levels["depth"][None]])
     data = np.where(stack > 0, (stack.astype(np.float64) - 0.5) / 255.0, 0.0)[None]
