@@ -269,8 +269,10 @@ RUN pip install --no-cache-dir "torch>=2.1,<3" --index-url https://download.pyto
 TEST_INPUTS = ("The competition ships no test inputs (videos, images, features): participants obtain the test "
                "set from the organizers or the dataset's owners under its licence, without labels, run their method "
                "locally (e.g. `harness run --task {task} --data-root <test set> --model <name> --submission "
-               "{example}`) and upload only the predictions. Organizers may attach a label-free copy to a phase as "
-               "Codabench public data (`public_data` in competition.yaml) where the licence allows.")
+               "{example}`) and upload only the predictions. Organizers make that label-free copy (test inputs with "
+               "opaque ids, the training data, instructions) and its matching reference in one step with `harness data "
+               "participant-copy --task {task} --data-root <labelled data> --out <copy>`, and may attach the copy to a "
+               "phase as Codabench public data (`public_data` in competition.yaml) where the licence allows.")
 
 
 def _pages(task, family, columns: list[dict], ref_info: dict, final_info: dict | None, recipe: dict,
