@@ -259,7 +259,7 @@ def _image_data(seed: int, n: int = 200):
 @pytest.mark.parametrize("seed", range(3))
 def test_image_metrics_match_sklearn(seed):
     s, y = _image_data(seed)
-    hard = s >= 0.5
+    hard = s > 0.5  # IMDL-BenCo's rule: exactly 0.5 is authentic
     got = M.image_metrics(s, y)
     assert got["image_auc"] == pytest.approx(skm.roc_auc_score(y, s), abs=1e-12)
     assert got["image_accuracy"] == pytest.approx(skm.accuracy_score(y, hard), abs=1e-12)
@@ -274,8 +274,8 @@ def test_image_metrics_one_class():
     s, y = np.array([0.2, 0.7, 0.5]), np.array([1, 1, 1])
     got = M.image_metrics(s, y)
     assert math.isnan(got["image_auc"]) and math.isnan(got["image_balanced_accuracy"])
-    assert got["image_accuracy"] == pytest.approx(skm.accuracy_score(y, s >= 0.5))  # 2/3
-    assert got["image_f1"] == pytest.approx(skm.f1_score(y, s >= 0.5))  # 2·2 / (2·2 + 0 + 1) = 0.8
+    assert got["image_accuracy"] == pytest.approx(skm.accuracy_score(y, s > 0.5))  # 1/3: 0.5 is authentic
+    assert got["image_f1"] == pytest.approx(skm.f1_score(y, s > 0.5))  # 2·1 / (2·1 + 0 + 2) = 0.5
     assert M.undefined_reason("image_auc", s, y) == "the test set has one class only (n=3, all tampered)"
     assert M.undefined_reason("image_accuracy", s, y) is None
     # all authentic and none predicted tampered: F1 is 0/0
