@@ -14,7 +14,8 @@ Each round times, interleaved, on the same files in one process, in wall and in 
   modality, compared with ``cv2`` over the same three files.
 
 ``test_bench_image_workers`` streams the splicing path through a DataLoader as the runner does
-(``StreamDataset``, batch 4, ``prepare_images`` in the main process) with 0, 1 and 2 workers:
+for a CPU model (``StreamDataset``, batch 4, the runner's collate with ``prepare_images``, so the
+float images are made in the workers) with 0, 1 and 2 workers:
 images/s, the ratio to 0 workers, and the CPU seconds of the main process and of the workers
 (so the scaling an idle machine would show can be read off a loaded one).
 """
@@ -34,6 +35,7 @@ from torch.utils.data import DataLoader
 from harness.families.fas import data as fdata
 from harness.family import StreamDataset, Unit
 from harness.images import image_tensor, model_images, pixels, prepare_images, read_image
+from harness.runner import _collate as runner_collate
 
 from _timing import Interleaved
 
@@ -139,9 +141,10 @@ def _collate(items):
 def test_bench_image_workers(benchmark, images):
     paths = images["jpg"]
 
-    def stream(workers: int) -> int:
-        loader = DataLoader(StreamDataset(paths, _produce), batch_size=4, num_workers=workers, collate_fn=_collate)
-        return sum(len(prepare_images(inputs, CPU)["images"]) for _, inputs in loader)
+    def stream(workers: int) -> int:  # as the runner streams for a CPU model: prepare_images in the workers
+        loader = DataLoader(StreamDataset(paths, _produce), batch_size=4, num_workers=workers,
+                            collate_fn=functools.partial(runner_collate, _collate, prepare_images))
+        return sum(len(inputs["images"]) for _, inputs in loader)
 
     timing = Interleaved({str(w): functools.partial(stream, w) for w in (0, 1, 2)})
     benchmark.pedantic(timing.round, rounds=ROUNDS, iterations=1)
