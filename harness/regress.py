@@ -300,8 +300,9 @@ def check_scoring(index: TaskIndex, golden: dict, family: str, names: set[str]) 
 
 
 def run_baselines(task: Task, models: list[str], folder: Path) -> dict[str, dict]:
-    """Run each model on the sample into ``folder``; model -> run record."""
-    opts = RunOptions(data_root="sample", device="cpu", output=str(folder), seed=GOLDEN_SEED, progress=False)
+    """Run each model on the sample into ``folder``; model -> run record. No bootstrap: a golden
+    entry holds values and n, which resampling does not change."""
+    opts = RunOptions(data_root="sample", device="cpu", output=str(folder), seed=GOLDEN_SEED, n_boot=0, progress=False)
     _log(f"regress: running {', '.join(models)} on {task.name} v{task.version} (sample)")
     return {m: run_task(task, m, opts, log=lambda _msg: None) for m in models}
 

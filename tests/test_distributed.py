@@ -63,7 +63,8 @@ def test_one_two_and_three_processes_give_identical_outputs_and_metrics(tmp_path
     task, model, limit = CASES[family]
     args = ["--task", task, "--model", model] + (["--limit", str(limit)] if limit else [])
     seen = {}
-    for nproc in (1, 2, 3):
+    worlds = (2, 3) if family == "rppg" else (3,)  # 2 processes once (the suite's time); 3 shards unevenly everywhere
+    for nproc in (1, *worlds):
         done = _run(tmp_path / f"r{nproc}", args, nproc)
         assert done.returncode == 0, done.stderr[-2000:]
         record = json.loads(done.stdout)
@@ -76,7 +77,7 @@ def test_one_two_and_three_processes_give_identical_outputs_and_metrics(tmp_path
     n = seen[1]["n_samples"]
     assert n % 2 or n % 3, f"{task}: pick a set that does not divide evenly (n={n})"
     one = _outputs(seen[1])
-    for nproc in (2, 3):
+    for nproc in worlds:
         assert _outputs(seen[nproc]) == one, f"{family}: {nproc} processes differ from one"
         assert seen[nproc]["n_samples"] == n and seen[nproc]["counts"] == seen[1]["counts"]
     assert seen[1]["distributed"] is None and seen[1]["environment"]["world_size"] == 1

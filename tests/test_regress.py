@@ -109,7 +109,7 @@ def test_checked_in_golden_reproduces_on_a_fresh_run(capsys, tmp_path):
                 | {(t, m) for t in deception for m in DD_BASELINES} | {(t, m) for t in splicing for m in SPLICE_BASELINES}
                 | {(t, m) for t in iqa for m in IQA_BASELINES})
     assert {(r["task"], r["model"]) for r in rows} == expected
-    assert len(rows) == (8 * 7 * 6 + 18 * len(FAS_BASELINES) * 11 + 16 * len(DD_BASELINES) * 7
+    assert len(rows) == (8 * 7 * 6 + 18 * len(FAS_BASELINES) * 12 + 16 * len(DD_BASELINES) * 7
                          + 33 * len(SPLICE_BASELINES) * 13 + (3 * 5 + 6 * 13) * len(IQA_BASELINES))
     assert {r["status"] for r in rows} == {"ok"}
     assert {r["check"] for r in rows} == {"golden"}

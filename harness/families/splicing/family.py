@@ -251,7 +251,7 @@ class SplicingFamily(Family):
         from . import synth
 
         source = self.resolve_data(task, root, need_train=True)
-        ids = write_image_copy(task, source, out, data.read_image, _write_list_json, synth.MARKER)
+        ids = write_image_copy(task, source, out, read_image, _write_list_json, synth.MARKER)
         return [f"test images: test-inputs/<dataset>/<opaque key>.<ext>, without masks, labels or metadata; training "
                 "images as released (only the training part of a dataset the test images come from)"], ids
 
