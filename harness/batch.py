@@ -247,7 +247,7 @@ def _run_batch(batch: _Batch, entries: list[Entry], jobs: int) -> list[dict[str,
                                            "primary_metric": batch.task.primary_metric, "value": None, "metrics": None,
                                            "reasons": [f"not recorded: {clip_reason(exc.message)}"],
                                            "seconds": round(now - started, 3), "peak_mb": None, "file_hash": None,
-                                           "entry": None, "entry_status": None}
+                                           "entry": None, "entry_status": None, "seq": None, "phase": batch.phase}
     finally:
         for proc, _, _ in running.values():
             proc.kill()
@@ -298,7 +298,7 @@ def score_batch(task, args) -> int:
                  f"{o['value']:.4f}" if o["status"] == "scored" and o["value"] is not None else
                  (o["reasons"] or [""])[0] + (f" (+{len(o['reasons']) - 1} more)" if len(o["reasons"] or []) > 1 else ""),
                  f"{o['seconds']:.1f}", "–" if o["peak_mb"] is None else f"{o['peak_mb']:.0f}",
-                 f"#{o['seq']}"] for o in outcomes]
+                 "–" if o.get("seq") is None else f"#{o['seq']}"] for o in outcomes]
         print(tabulate(rows, headers=["team", "status", task.primary_metric, "seconds", "peak MB", "entry"],
                        tablefmt="github", disable_numparse=True))
         print(f"harness: recorded in phase {args.phase!r} ({ref_info.get('data') or 'unknown'} labels) of "

@@ -252,8 +252,6 @@ class Family(abc.ABC):
     reference_suffix: str = ".csv"
     #: what ``--submission`` may be named (empty: any name, e.g. a folder)
     submission_suffixes: tuple[str, ...] = ()
-    #: the prediction file in one line, for participants (written into a participant copy)
-    submission_format: str = ""
     #: the roles a ``datasets`` row plays for this family (:class:`harness.hfdata.Column`); empty:
     #: the family reads no ``datasets`` repositories (and :meth:`write_rows`/:meth:`export_rows`
     #: refuse)
@@ -306,6 +304,9 @@ class Family(abc.ABC):
                                f"name --submission accordingly (e.g. predictions{self.submission_suffixes[0]})", path)
         if path.is_dir() and not self.many_file_predictions:
             raise HarnessError("--submission names a folder; give a file name", path)
+        if path.is_dir() and not path.is_symlink() and any(path.iterdir()):
+            raise HarnessError("--submission names a folder that is not empty; writing it would replace what is "
+                               "there: choose a new name", path)
         if not path.resolve().parent.is_dir():
             raise HarnessError("the folder of --submission does not exist", path)
 

@@ -311,7 +311,7 @@ def iter_rows(repo: Repository, family: Family, mapping: dict[str, str]) -> Iter
                 for role, values in columns.items():
                     item[role] = _value(specs[role], values[k], f"{where} column {present[role]!r}")
                 for role in from_split:
-                    if item.get(role) is None:
+                    if item.get(role) in (None, ""):  # missing or empty: the repository split's name
                         item[role] = split
                 yield item
                 row += 1
@@ -497,10 +497,9 @@ def _exported(value: Any) -> Any:
 
 
 def _card(task, family: Family, kept: list[Column], info: dict) -> str:
-    dtypes = _DTYPES
     splits = "".join(f"  - split: {r}\n    path: data/{r}-*.parquet\n" for r in info["rows"])
-    features = "\n".join(f"  - name: {c.role}\n    dtype: {dtypes[c.kind]}" for c in kept)
-    columns = "\n".join(f"| `{c.role}` | {dtypes[c.kind]} | {c.help} |" for c in kept)
+    features = "\n".join(f"  - name: {c.role}\n    dtype: {_DTYPES[c.kind]}" for c in kept)
+    columns = "\n".join(f"| `{c.role}` | {_DTYPES[c.kind]} | {c.help} |" for c in kept)
     sample = ("\n**This is the harness's synthetic sample, not real data**: results on it are labelled `sample`.\n"
               if info["source"] == "sample" else "")
     labels = ("\nParticipant copy: the ground-truth columns are left out (`--strip-labels`).\n"

@@ -266,7 +266,10 @@ def float_image_on(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     """uint8 (H, W, C) → float32 (C, H, W) / 255 computed by torch on ``device`` (a GPU's path in
     :func:`model_images`; bit-identical to :func:`image_tensor`, tested on the CPU)."""
     chw = x.to(device, non_blocking=True).permute(2, 0, 1)
-    return torch.empty(chw.shape, dtype=torch.float32, device=device).copy_(chw).div_(255)
+    # a 0-dim tensor divisor: CUDA divides by a host scalar as a multiplication by its reciprocal
+    # (one bit off for 126 of the 256 levels), by a device tensor truly, as numpy and the CPU do
+    return torch.empty(chw.shape, dtype=torch.float32, device=device).copy_(chw).div_(
+        torch.tensor(255.0, dtype=torch.float32, device=device))
 
 
 def prepare_images(inputs: dict, device: torch.device) -> dict:

@@ -62,12 +62,11 @@ def participant_copy(task, data_root: str | None, out: Path, reference: Path | N
         notes, renamed = family.write_participant_copy(task, root, tmp)
         if renamed is not None:  # the copy's ids are new: key the reference by them
             references = family.rename_references(references, renamed)
-        suffixes = family.submission_suffixes or ("",)
-        example = "predictions" + suffixes[0]
+        fmt = family.prediction_format()
         meta = {"task": task.name, "version": task.version, "config_hash": task.config_hash, "family": task.family,
                 "data": info.get("kind"), "test_samples": len(references), "ids": "opaque", "labels": "withheld",
-                "prediction_file": family.submission_format,
-                "run": f"harness run --task {task.name} --data-root {out.name} --model MODEL --submission {example}",
+                "prediction_file": fmt.summary.rstrip("."),
+                "run": f"harness run --task {task.name} --data-root {out.name} --model MODEL --submission {fmt.example_file}",
                 "notes": notes, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
         write_json(tmp / MARKER, meta)  # before the check: families recognise a copy by it
         (tmp / "README.md").write_text(_readme(meta), encoding="utf-8")
@@ -83,8 +82,11 @@ def participant_copy(task, data_root: str | None, out: Path, reference: Path | N
                     table.write_text("original_id,participant_id\n" + "".join(
                         f"{a},{b}\n" for a, b in renamed.items() if a != b), encoding="utf-8")
         except BaseException:
-            for path in written:  # ours: written a moment ago
-                path.unlink(missing_ok=True)
+            for path in written:  # ours: written a moment ago (a folder reference too)
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink(missing_ok=True)
             raise
     return {**meta, "out": str(out), "reference": str(reference)}
 

@@ -348,11 +348,6 @@ def check_phase_names(phases: Any, where: Path) -> tuple[str, ...]:
     return tuple(phases)
 
 
-def metric_order(task: Task) -> list[str]:
-    """The primary metric, then the task's other metrics in their order."""
-    return [task.primary_metric] + [m.name for m in task.metrics if m.name != task.primary_metric]
-
-
 def load_task(name: str) -> Task:
     """One task (not a group) of the task index."""
     index = TaskIndex()

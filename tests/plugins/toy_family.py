@@ -57,7 +57,6 @@ class ToyFamily(Family):
     metric_specs = {"mae": MetricSpec("mae", "min", "", "mean absolute error of y", bounds=(0.0, None))}
     reference_suffix = ".csv"
     submission_suffixes = (".csv",)
-    submission_format = "a .csv with header id,y"
 
     # tasks
     def check_task(self, task) -> None:

@@ -199,8 +199,6 @@ class DeceptionFamily(Family):
                     "with a sub-clip axis and a clip-dependent length), kept in the harness's memory-mapped feature "
                     "store (harness data convert), not images and labels a datasets row holds")
     submission_suffixes = (".txt", ".csv")
-    submission_format = ("a .txt of '<id> <P(truth)>' lines (SVC format; no header) or a .csv with header id,score; "
-                         "P(truth) in [0, 1], truth when >= 0.5")
     metric_specs = metrics.METRICS
 
     # ------------------------------------------------------------------ task checks
@@ -339,13 +337,6 @@ class DeceptionFamily(Family):
             self._attach_protocol_metadata(root, pool)
         cache[dataset] = pool
         return pool
-
-    @staticmethod
-    def opaque_id(root: Path, dataset: str, videoname: str) -> str:
-        """The participant-facing id of clip ``videoname`` of ``dataset`` under data root ``root``:
-        keyed with the organizer's id key kept in that root (made on first use; see
-        :func:`features.id_key`), so participant copies and references made from it agree."""
-        return features.opaque_id(features.id_key(root), dataset, videoname)
 
     def _attach_protocol_metadata(self, root: Path, pool: list[tuple[str, ClipRef]]) -> None:
         """Gender from DOLOS's male/female lists; labels cross-checked against every protocol file."""

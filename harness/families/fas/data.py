@@ -55,6 +55,8 @@ import numpy as np
 from ...errors import HarnessError, did_you_mean
 
 DOMAINS: dict[str, str] = {"C": "cefa", "P": "padisi", "S": "surf", "W": "wmca"}
+#: dataset folder name -> its MMDG domain letter
+DATASET_DOMAIN: dict[str, str] = {name: letter for letter, name in DOMAINS.items()}
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 LIST_DIR = "MMDG-Benchmark"
 FLEXMODAL_DIR = "FlexModal_Protocols"

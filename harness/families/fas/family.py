@@ -34,7 +34,6 @@ from ...stats import evaluate
 from . import data as fdata
 from . import metrics, rows
 
-DATASET_DOMAIN = {name: letter for letter, name in fdata.DOMAINS.items()}
 MODALITIES = ("rgb", "depth", "ir")
 SPLITS = ("train", "val", "test")
 SAMPLE_SEED = 0
@@ -151,8 +150,8 @@ class FasFamily(Family):
             raise HarnessError(f"recipe: {exc}", task.path) from exc
         for role, refs in task.datasets.items():
             for ref in refs:
-                if ref.name not in DATASET_DOMAIN:
-                    raise HarnessError(f"datasets.{role}: unknown FAS dataset {ref.name!r}; known: {sorted(DATASET_DOMAIN)}", task.path)
+                if ref.name not in fdata.DATASET_DOMAIN:
+                    raise HarnessError(f"datasets.{role}: unknown FAS dataset {ref.name!r}; known: {sorted(fdata.DATASET_DOMAIN)}", task.path)
                 if ref.split not in SPLITS:
                     raise HarnessError(f"datasets.{role}: split must be one of {SPLITS}, got {ref.split!r}", task.path)
         if not task.datasets.get("val"):
@@ -185,7 +184,7 @@ class FasFamily(Family):
         return root, kind, notes
 
     def _read(self, root: Path, ref, recipe: FasRecipe, check_files: bool, unlabelled: bool = False) -> tuple[list, Any]:
-        return fdata.read_list(root, DATASET_DOMAIN[ref.name], ref.split, duplicates=recipe.duplicates,
+        return fdata.read_list(root, fdata.DATASET_DOMAIN[ref.name], ref.split, duplicates=recipe.duplicates,
                                missing=recipe.missing_files, check_files=check_files, unlabelled=unlabelled)
 
     def write_participant_copy(self, task, root: Path, out: Path) -> tuple[list[str], dict[str, str]]:
@@ -211,12 +210,12 @@ class FasFamily(Family):
         lists.mkdir(parents=True)
         for role in ("train", "val"):
             for ref in task.datasets.get(role, []):
-                listed = fdata.list_path(source.root, DATASET_DOMAIN[ref.name], ref.split)
+                listed = fdata.list_path(source.root, fdata.DATASET_DOMAIN[ref.name], ref.split)
                 copy_files(source.root, out, [listed, *(f for s in source.scanned["samples"][(role, ref.name, ref.split)]
                                                         for f in s.paths.values())])
         salt, ids = secrets.token_hex(8), {}
         for ref in task.datasets["test"]:
-            domain, folder = DATASET_DOMAIN[ref.name], out / ref.name
+            domain, folder = fdata.DATASET_DOMAIN[ref.name], out / ref.name
             folder.mkdir(exist_ok=True)
             lines = []
             for s in {s.sample_id: s for s in source.scanned["samples"][("test", ref.name, ref.split)]}.values():

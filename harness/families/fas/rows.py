@@ -40,7 +40,6 @@ from ...images import check_row_image
 from . import data as fdata
 
 DATASETS = tuple(fdata.DOMAINS.values())
-DOMAIN_OF = {name: letter for letter, name in fdata.DOMAINS.items()}
 #: repository split names read as MMDG lists (any other must be given by a ``split`` column)
 SPLIT_NAMES = {"train": "train", "val": "val", "validation": "val", "valid": "val", "dev": "val", "test": "test"}
 
@@ -93,9 +92,9 @@ def write_rows(rows: Iterable[dict], out: Path) -> int:
 
     for row in rows:
         where, name, sid = row["_where"], row["dataset"], row["id"]
-        if name not in DOMAIN_OF:
+        if name not in fdata.DATASET_DOMAIN:
             raise HarnessError(f"{where}: unknown FAS dataset {name!r}; known: {list(DATASETS)}")
-        domain, split = DOMAIN_OF[name], _split(row)
+        domain, split = fdata.DATASET_DOMAIN[name], _split(row)
         if any(c.isspace() for c in sid):
             raise HarnessError(f"{where}: id {sid!r} holds white space, which the MMDG list format cannot carry")
         label = row.get("label")

@@ -264,8 +264,6 @@ class RppgFamily(Family):
     name = "rppg"
     rows_refused = "its test inputs are videos with ground-truth waveforms, read in their datasets' own layouts"
     submission_suffixes = (".npz", ".csv")
-    submission_format = ("a .npz of BVP waveforms (one float array per id, one value per video frame, plus __fs__) "
-                         "or a .csv with header id,hr_bpm (windowed tasks: id <id>#<k>); a .zip holding one is accepted")
     reference_suffix = ".npz"
     metric_specs = metrics.METRICS
 
