@@ -80,9 +80,10 @@ def _limited_child(fn: Callable[[], Any], out: Path, memory_limit_mb: float | No
     import torch
 
     torch.set_num_threads(1)
+    limits = None
     try:
         if memory_limit_mb is not None:
-            limit_memory(memory_limit_mb)
+            limits = limit_memory(memory_limit_mb)
         outcome: tuple = ("ok", fn())
     except HarnessError as exc:
         outcome = ("refused", exc.message, exc.path)
@@ -91,6 +92,11 @@ def _limited_child(fn: Callable[[], Any], out: Path, memory_limit_mb: float | No
     except Exception as exc:  # noqa: BLE001
         outcome = ("memory",) if memory_limit_mb is not None and "allocate" in str(exc).lower() \
             else ("internal", traceback.format_exc())
+    finally:
+        if limits is not None:  # the cap is for the scoring, not for handing its result back (as batch does)
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_AS, limits)
     try:
         blob = pickle.dumps(outcome)  # our own child's result, never participant bytes
     except MemoryError:
