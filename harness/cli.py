@@ -294,8 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "roles' own names)")
     r.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:i")
     r.add_argument("--batch-size", type=int, default=4, help="samples (or parts of long samples) per model call")
-    r.add_argument("--num-workers", type=int, default=None, help="DataLoader workers decoding ahead of the model "
-                   "(default: one per available core on the CPU, up to 4 on CUDA; 0 = the main process)")
+    r.add_argument("--num-workers", type=int, default=None, help="workers decoding ahead of the model: threads for "
+                   "images and clips, processes for videos (default: one per available core; processes "
+                   "up to 4 on CUDA; 0 = the main thread)")
     r.add_argument("--precision", default="auto", choices=["auto", "fp32"], help="auto: mixed precision (AMP) on CUDA "
                    "for adapters that declare amp = True; fp32: never (the precision is recorded with the run)")
     r.add_argument("--limit", type=int, default=None, help="first N test samples only (marks the run not reportable)")

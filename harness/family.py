@@ -10,6 +10,9 @@ import dataclasses
 import hashlib
 import math
 import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -81,6 +84,8 @@ class TestSet:
     notes: list[str] = dataclasses.field(default_factory=list)   # recorded with the run
     record: dict[str, Any] | None = None  # how inputs were made for this model (crop, chunking…), recorded as "inputs"
     max_workers: int | None = None   # a cap on decoding workers (0: decode in the main process, e.g. on the GPU)
+    threads: bool = False  # decoding releases the GIL (Pillow, OpenCV, numpy): the workers are threads of the run's
+                           # process (ThreadedLoader), so decoded images are never copied between processes
     prepare: Any = None    # callable(inputs, device) -> the model's inputs (e.g. images.prepare_images), run in the
                            # decoding workers for a CPU model, on the batch in the main process otherwise; None: tensors moved
 
@@ -469,3 +474,59 @@ class StreamDataset(IterableDataset):
             if info is None:
                 raise
             yield WorkerFailure(exc.message, exc.path)
+
+
+class ThreadedLoader:
+    """The batches a ``DataLoader(dataset, batch_size, collate_fn=collate)`` without workers gives
+    over a :class:`StreamDataset` (the same units in the same batches, in the same order, whatever
+    the thread count), with ``produce`` and ``collate`` run by ``threads`` threads of this process.
+
+    For decoders that release the GIL (Pillow, OpenCV, numpy), threads scale like processes
+    without their cost: a decoded image stays where it was made instead of being copied through
+    fresh shared memory (whose page faults cost a 1024² image about as much as its decoding).
+    At most ``2 × threads`` items and ``threads`` batches are in flight; a HarnessError raised by
+    ``produce`` or ``collate`` is raised here, as it would be without workers."""
+
+    def __init__(self, dataset: StreamDataset, batch_size: int, collate: Callable, threads: int,
+                 finish: Callable | None = None):
+        if not isinstance(dataset, StreamDataset):
+            raise TypeError(f"ThreadedLoader streams a StreamDataset, not a {type(dataset).__name__}")
+        if threads < 1 or batch_size < 1:
+            raise ValueError(f"threads and batch_size must be positive, got {threads} and {batch_size}")
+        self.dataset, self.batch_size, self.collate, self.threads = dataset, batch_size, collate, threads
+        self.finish = finish  # applied to each collated batch in its thread (e.g. pinning it for a GPU)
+
+    def _units(self, item: Any) -> list:
+        return list(self.dataset.produce(item))
+
+    def _batch(self, units: list) -> Any:
+        batch = self.collate(units)
+        return self.finish(batch) if self.finish is not None else batch
+
+    def _batch_futures(self, pool: ThreadPoolExecutor):
+        items = iter(self.dataset.items)
+        produced = deque(pool.submit(self._units, item) for item in islice(items, 2 * self.threads))
+        units: list = []
+        while produced:
+            done = produced.popleft().result()
+            produced.extend(pool.submit(self._units, item) for item in islice(items, 1))
+            for unit in done:
+                units.append(unit)
+                if len(units) == self.batch_size:
+                    yield pool.submit(self._batch, units)
+                    units = []
+        if units:
+            yield pool.submit(self._batch, units)
+
+    def __iter__(self):
+        pool = ThreadPoolExecutor(self.threads, thread_name_prefix="harness-decode")
+        try:
+            ahead: deque = deque()
+            for future in self._batch_futures(pool):
+                ahead.append(future)
+                if len(ahead) > self.threads:
+                    yield ahead.popleft().result()
+            while ahead:
+                yield ahead.popleft().result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)

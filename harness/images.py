@@ -16,9 +16,9 @@ files and unsupported modes raise :class:`HarnessError` naming the file. Mode co
 * Anything else (``F``, ``YCbCr``, ``LAB``, ``HSV``, ...) is refused.
 
 Models see float32 (C, H, W) images in [0, 1] (:func:`image_tensor`). Test sets stream the
-decoded uint8 pixels instead (:func:`pixels`: no conversion in the decoding worker, a quarter of
-the bytes between processes) and convert a batch where the model runs (:func:`model_images`,
-called through the test set's ``prepare``), with the same bits.
+decoded uint8 pixels (:func:`pixels`) and convert each batch through the test set's ``prepare``
+(:func:`model_images`): in the decoding threads for a CPU model, on the device for a GPU model
+(a quarter of the bytes to copy), with the same bits.
 """
 from __future__ import annotations
 
@@ -247,7 +247,8 @@ def pixels(image: np.ndarray) -> torch.Tensor:
 def model_images(images: Sequence[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
     """The model's images from a batch's :func:`pixels`: float32 (C, H, W) in [0, 1] on
     ``device``, bit-identical to :func:`image_tensor`. On the CPU it is :func:`image_tensor`
-    (the runner calls it in the decoding workers, which write it into shared memory); on a GPU
+    (the runner calls it in the decoding workers: threads for the image families; a DataLoader
+    worker process writes it straight into shared memory); on a GPU
     the same correctly rounded division runs there, after a copy of a quarter of the bytes.
     Float images (already converted, e.g. with a trigger added) pass through unchanged."""
     out = []

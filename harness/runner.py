@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader
 
 from . import __version__, distributed, machine
 from .errors import HarnessError
-from .family import FAMILIES, Family, WorkerFailure
+from .family import FAMILIES, Family, ThreadedLoader, WorkerFailure
 from . import hfdata
 from .hub import fold_revision, resolve_data_root
 from .models import build_model, has_fit
@@ -103,24 +103,26 @@ def local_ranks() -> int:
 MAX_DEFAULT_WORKERS = 32
 
 
-def loader_workers(opts: "RunOptions", device: torch.device, n_items: int | None = None) -> int:
-    """DataLoader workers decoding ahead of the model: as asked (``--num-workers``), else one per
-    available core, the cores shared by this machine's torchrun ranks, at most 4 on CUDA (decoding
-    overlaps with compute) and :data:`MAX_DEFAULT_WORKERS`, never more than the ``n_items``
-    streamed (samples, or images for families that cut an image into units). The families'
-    datasets reach the workers by fork, so the default is 0 off Linux."""
+def loader_workers(opts: "RunOptions", device: torch.device, n_items: int | None = None, threads: bool = False) -> int:
+    """Decoding workers ahead of the model: as asked (``--num-workers``), else one per available
+    core, the cores shared by this machine's torchrun ranks, never more than the ``n_items``
+    streamed (samples, or images for families that cut an image into units) nor
+    :data:`MAX_DEFAULT_WORKERS`. DataLoader processes (``threads=False``): at most 4 on CUDA
+    (decoding overlaps with compute, one core feeds the GPU), and 0 off Linux (the families'
+    datasets reach them by fork). Threads (a test set whose decoding releases the GIL,
+    :class:`~harness.family.ThreadedLoader`): one per core on any device and platform."""
     if opts.num_workers is not None:
         return opts.num_workers
-    if not sys.platform.startswith("linux"):
+    if not threads and not sys.platform.startswith("linux"):
         return 0
     cores = max(available_cores() // local_ranks(), 1)
-    if device.type == "cuda":  # one core feeds the GPU, up to 4 decode ahead of it
+    if device.type == "cuda" and not threads:  # one core feeds the GPU, up to 4 decode ahead of it
         workers = max(0, min(4, cores - 1))
     else:
         workers = min(cores, MAX_DEFAULT_WORKERS)
     if n_items is not None:
         workers = min(workers, n_items)
-    # on the CPU one worker alone would only move the decoding to another process: none then
+    # on the CPU one worker alone would only move the decoding away from the model's core: none then
     return workers if device.type == "cuda" or workers > 1 else 0
 
 
@@ -201,21 +203,10 @@ def predict_all(model: Any, family: Family, test, todo: list[str], cache: Sample
                 device: torch.device, opts: RunOptions, log: Callable[[str], None],
                 amp: torch.dtype | None = None) -> dict[str, float]:
     """Stream the test units through the model; store each finished sample in ``cache``. On CUDA,
-    batches come from pinned memory with non-blocking copies, decoded by DataLoader workers ahead
-    of the model, under autocast when ``amp`` is a dtype."""
-    dataset = test.make_dataset(todo)
-    workers = loader_workers(opts, device, len(getattr(dataset, "items", todo)))
-    if test.max_workers is not None and workers > test.max_workers:
-        if opts.num_workers is not None:
-            log(f"--num-workers {workers}: this test set decodes with at most {test.max_workers} worker(s) "
-                f"({'; '.join(test.notes)})")
-        workers = test.max_workers
-    # the model's inputs are made where it is cheapest: in the decoding workers for a CPU model, on the device otherwise
+    batches come from pinned memory with non-blocking copies, decoded ahead of the model
+    (:func:`test_batches`), under autocast when ``amp`` is a dtype."""
     in_loader = test.prepare is not None and device.type == "cpu"
-    loader = DataLoader(dataset, batch_size=opts.batch_size, num_workers=workers,
-                        collate_fn=functools.partial(_collate, test.collate, test.prepare if in_loader else None),
-                        pin_memory=device.type == "cuda",
-                        persistent_workers=False, prefetch_factor=4 if workers and device.type == "cuda" else None)
+    loader = test_batches(test, todo, device, opts, log)
     autocast = torch.autocast(device.type, dtype=amp) if amp is not None else nullcontext()
     parts: dict[str, list] = {}
     t_load = t_predict = 0.0
@@ -259,6 +250,41 @@ def predict_all(model: Any, family: Family, test, todo: list[str], cache: Sample
     if parts:
         raise HarnessError(f"the data stream ended inside sample(s) {sorted(parts)[:3]}")
     return {"load_s": t_load, "predict_s": t_predict, "frames": frames}
+
+
+def test_batches(test, todo: list[str], device: torch.device, opts: RunOptions,
+                 log: Callable[[str], None] = print):
+    """The batches of ``todo`` as the model gets them: ``(units, inputs)`` (or a
+    :class:`WorkerFailure`), decoded ahead of the model by worker threads (``test.threads``:
+    :class:`~harness.family.ThreadedLoader`) or DataLoader processes; on CUDA in pinned memory.
+    A CPU model's inputs are made by the test set's ``prepare`` in the decoding workers; a GPU
+    model's on the device, in :func:`predict_all`."""
+    dataset = test.make_dataset(todo)
+    workers = loader_workers(opts, device, len(getattr(dataset, "items", todo)), threads=test.threads)
+    if test.max_workers is not None and workers > test.max_workers:
+        if opts.num_workers is not None:
+            log(f"--num-workers {workers}: this test set decodes with at most {test.max_workers} worker(s) "
+                f"({'; '.join(test.notes)})")
+        workers = test.max_workers
+    # the model's inputs are made where it is cheapest: in the decoding workers for a CPU model, on the device otherwise
+    collate = functools.partial(_collate, test.collate, test.prepare if test.prepare is not None and device.type == "cpu" else None)
+    if test.threads and workers > 0:
+        return ThreadedLoader(dataset, opts.batch_size, collate, workers,
+                              finish=_pinned if device.type == "cuda" else None)
+    return DataLoader(dataset, batch_size=opts.batch_size, num_workers=workers, collate_fn=collate,
+                      pin_memory=device.type == "cuda",
+                      persistent_workers=False, prefetch_factor=4 if workers and device.type == "cuda" else None)
+
+
+def _pinned(batch: Any) -> Any:
+    """The batch with its tensors in pinned memory (for non-blocking copies to a GPU)."""
+    if isinstance(batch, torch.Tensor):
+        return batch.pin_memory()
+    if isinstance(batch, dict):
+        return {k: _pinned(v) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_pinned(v) for v in batch)
+    return batch
 
 
 def _collate(collate: Callable, prepare: Callable | None, items: list) -> Any:

@@ -14,7 +14,7 @@ import tests._rppg_fixtures as fx
 from harness import runner
 from harness.cli import main
 from harness.errors import HarnessError
-from harness.family import StreamDataset, Unit, WorkerFailure
+from harness.family import StreamDataset, ThreadedLoader, Unit, WorkerFailure
 from harness.runner import RunOptions, SampleCache, loader_workers, run_task
 from harness.task import TaskIndex
 
@@ -50,6 +50,63 @@ def test_default_workers_use_every_core_on_the_cpu(cores, monkeypatch):
     assert loader_workers(RunOptions(), CPU) == runner.MAX_DEFAULT_WORKERS
     monkeypatch.setattr(runner.sys, "platform", "darwin")     # no fork by default there: one process
     assert loader_workers(RunOptions(), CPU) == 0
+
+
+def test_decoding_threads_use_every_core_on_any_device_and_platform(cores, monkeypatch):
+    cores(16)
+    assert loader_workers(RunOptions(), CPU, threads=True) == 16
+    assert loader_workers(RunOptions(), CUDA, threads=True) == 16  # no process copies to save: not capped at 4
+    assert loader_workers(RunOptions(), CPU, n_items=3, threads=True) == 3
+    assert loader_workers(RunOptions(num_workers=0), CPU, threads=True) == 0
+    monkeypatch.setattr(runner.sys, "platform", "darwin")           # threads need no fork
+    assert loader_workers(RunOptions(), CPU, threads=True) == 16
+    cores(1)
+    assert loader_workers(RunOptions(), CPU, threads=True) == 0     # one core: decoded by the model's thread
+
+
+def _units(item):
+    """0 to 3 units per item (an image cut into perturbation levels, a video into windows)."""
+    for k in range(item % 4):
+        yield Unit(f"s{item}", part=k, last=k == item % 4 - 1), {"x": torch.full((2,), float(item * 10 + k))}
+
+
+def _stack(items):
+    return [u for u, _ in items], {"x": torch.stack([inp["x"] for _, inp in items])}
+
+
+@pytest.mark.parametrize("threads", [1, 2, 5])
+def test_threads_give_the_batches_of_one_process_whatever_their_number(threads):
+    dataset = StreamDataset(list(range(23)), _units)
+    expected = list(DataLoader(dataset, batch_size=4, num_workers=0, collate_fn=_stack))
+    got = list(ThreadedLoader(dataset, 4, _stack, threads))
+    assert len(got) == len(expected) > 5
+    for (units_a, a), (units_b, b) in zip(got, expected):
+        assert [(u.sample_id, u.part, u.last) for u in units_a] == [(u.sample_id, u.part, u.last) for u in units_b]
+        assert torch.equal(a["x"], b["x"])
+
+
+def test_a_threads_error_is_raised_as_it_is_and_no_thread_is_left_running():
+    import threading
+
+    with pytest.raises(HarnessError, match="broken") as caught:
+        list(ThreadedLoader(StreamDataset(["a", "c", "bad", "d"], _failing), 1, _stack, 2))
+    assert str(caught.value) == "/data/bad.avi: cannot decode video: broken"
+    assert not [t for t in threading.enumerate() if t.name.startswith("harness-decode")]
+
+
+def test_threads_read_ahead_a_bounded_number_of_items():
+    started = []
+
+    def produce(item):
+        started.append(item)
+        yield Unit(str(item)), {"x": torch.zeros(1)}
+
+    batches = iter(ThreadedLoader(StreamDataset(list(range(1000)), produce), 2, _stack, 3))
+    first = next(batches)
+    assert [u.sample_id for u in first[0]] == ["0", "1"]
+    # at most 2 × 3 items decoding plus the 3 batches (of 2) waiting beyond the one handed out
+    assert len(started) <= 2 + 2 * 3 + 3 * 2
+    batches.close()
 
 
 def test_available_cores_follows_the_affinity_mask():
@@ -89,12 +146,21 @@ def test_run_with_workers_names_the_bad_video_in_one_line(tmp_path, capsys):
     assert f"{short}: video has 5 frame(s); at least 9 are needed" in err
 
 
-def test_workers_give_the_same_outputs_and_metrics_as_one_process(tmp_path):
-    task = TaskIndex().tasks["svc2026-rppg-phase1"]
+@pytest.mark.parametrize("task_name, model, threads", [
+    ("svc2026-rppg-phase1", "pos", False),        # videos: DataLoader processes
+    ("scisp-split", "splice-noise", True),        # images: threads of the run's process
+    ("mmdg-p1-cps-w", "fas-relief", True),        # FAS frames (three files each): threads
+])
+def test_workers_give_the_same_outputs_and_metrics_as_one_process(tmp_path, monkeypatch, task_name, model, threads):
+    task = TaskIndex().tasks[task_name]
+    loaders = []
+    batches = runner.test_batches
+    monkeypatch.setattr(runner, "test_batches", lambda *a, **k: loaders.append(batches(*a, **k)) or loaders[-1])
     records = {}
     for workers in (0, 2):
         opts = RunOptions(device="cpu", num_workers=workers, n_boot=50, progress=False, output=str(tmp_path / str(workers)))
-        records[workers] = run_task(task, "pos", opts, log=lambda m: None)
+        records[workers] = run_task(task, model, opts, log=lambda m: None)
+    assert [type(x).__name__ for x in loaders] == ["DataLoader", "ThreadedLoader" if threads else "DataLoader"]
     assert json.dumps(records[0]["metrics"]) == json.dumps(records[2]["metrics"])
     caches = {w: SampleCache(next((tmp_path / str(w) / "cache" / "runs").iterdir())) for w in records}
     ids = sorted(p.name for p in caches[0].folder.iterdir())

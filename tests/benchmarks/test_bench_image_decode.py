@@ -13,11 +13,12 @@ Each round times, interleaved, on the same files in one process, in wall and in 
 - ``fas``: ``load_frame`` (three files, resized to the model's 224) then ``image_tensor`` per
   modality, compared with ``cv2`` over the same three files.
 
-``test_bench_image_workers`` streams the splicing path through a DataLoader as the runner does
-for a CPU model (``StreamDataset``, batch 4, the runner's collate with ``prepare_images``, so the
-float images are made in the workers) with 0, 1 and 2 workers:
-images/s, the ratio to 0 workers, and the CPU seconds of the main process and of the workers
-(so the scaling an idle machine would show can be read off a loaded one).
+``test_bench_image_workers`` streams the splicing path as the runner does for a CPU model
+(``StreamDataset``, batch 4, the runner's collate with ``prepare_images``, so the float images
+are made in the workers) in one process, with 1 and 2 decoding threads (``ThreadedLoader``, what
+the runner uses for the image families) and, for comparison, 1 and 2 DataLoader processes:
+images/s, the ratio to one process, and the CPU seconds of the main process (threads included)
+and of the worker processes.
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from harness.families.fas import data as fdata
-from harness.family import StreamDataset, Unit
+from harness.family import StreamDataset, ThreadedLoader, Unit
 from harness.images import image_tensor, model_images, pixels, prepare_images, read_image
 from harness.runner import _collate as runner_collate
 
@@ -140,13 +141,17 @@ def _collate(items):
 @pytest.mark.benchmark(group="image-workers")
 def test_bench_image_workers(benchmark, images):
     paths = images["jpg"]
+    collate = functools.partial(runner_collate, _collate, prepare_images)  # prepare in the workers: a CPU model's path
 
-    def stream(workers: int) -> int:  # as the runner streams for a CPU model: prepare_images in the workers
-        loader = DataLoader(StreamDataset(paths, _produce), batch_size=4, num_workers=workers,
-                            collate_fn=functools.partial(runner_collate, _collate, prepare_images))
+    def stream(workers: int, threads: bool) -> int:
+        dataset = StreamDataset(paths, _produce)
+        loader = (ThreadedLoader(dataset, 4, collate, workers) if threads and workers
+                  else DataLoader(dataset, batch_size=4, num_workers=workers, collate_fn=collate))
         return sum(len(inputs["images"]) for _, inputs in loader)
 
-    timing = Interleaved({str(w): functools.partial(stream, w) for w in (0, 1, 2)})
+    paths_ = {"0": (0, False), "1 thread": (1, True), "2 threads": (2, True),
+              "1 process": (1, False), "2 processes": (2, False)}
+    timing = Interleaved({k: functools.partial(stream, *v) for k, v in paths_.items()})
     benchmark.pedantic(timing.round, rounds=ROUNDS, iterations=1)
     assert set(timing.results.values()) == {N}
     benchmark.extra_info.update(

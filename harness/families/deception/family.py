@@ -454,7 +454,7 @@ class DeceptionFamily(Family):
                 yield Unit(sample_id, part=k, last=last, reference=_reference(clip) if last and clip.label is not None else None,
                            meta={"dataset": clip.dataset}), inputs
 
-        return TestSet(list(by_id), self, make_dataset=lambda ids: StreamDataset(ids, produce), collate=collate)
+        return TestSet(list(by_id), self, make_dataset=lambda ids: StreamDataset(ids, produce), collate=collate, threads=True)
 
     # ------------------------------------------------------------------ outputs
     def split_outputs(self, outputs: Any, units: Sequence[Unit], inputs: dict) -> list[dict]:

@@ -292,7 +292,7 @@ class FasFamily(Family):
             inputs["mask"] = mask.clone()
             yield Unit(sample_id, reference=_reference(role, s), meta={"domain": s.domain}), inputs
 
-        return TestSet(list(by_id), self, make_dataset=lambda ids: StreamDataset(ids, produce), collate=collate)
+        return TestSet(list(by_id), self, make_dataset=lambda ids: StreamDataset(ids, produce), collate=collate, threads=True)
 
     # ------------------------------------------------------------------ datasets repositories
     row_columns = rows.COLUMNS

@@ -339,7 +339,7 @@ class IqaBackdoorFamily(Family):
             return StreamDataset(list(dict.fromkeys(owner[i].sample_id for i in sample_ids)), lambda i: produce(i, wanted))
 
         key = hashlib.sha256(pattern.numpy().astype(np.float64).tobytes()).hexdigest()[:16]
-        return TestSet(list(owner), self, make_dataset=make_dataset, collate=collate, prepare=prepare_images,
+        return TestSet(list(owner), self, make_dataset=make_dataset, collate=collate, prepare=prepare_images, threads=True,
                        key=key if recipe.backdoor else "",
                        notes=([f"trigger: {described} (sha256 {key})"] if recipe.backdoor else [])
                        + [f"model test protocol: {getattr(model, 'test_protocol', 'not declared')}"])

@@ -349,7 +349,7 @@ class SplicingFamily(Family):
             wanted = set(sample_ids)
             return StreamDataset(list(dict.fromkeys(owner[i] for i in sample_ids)), lambda i: produce(i, wanted))
 
-        return TestSet(ids, self, make_dataset=make_dataset, collate=collate, prepare=prepare_images)
+        return TestSet(ids, self, make_dataset=make_dataset, collate=collate, prepare=prepare_images, threads=True)
 
     # ------------------------------------------------------------------ outputs
     def split_outputs(self, outputs: Any, units: Sequence[Unit], inputs: dict) -> list[dict]:
