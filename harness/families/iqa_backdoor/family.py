@@ -173,6 +173,7 @@ def _lines(numbers: list[int], shown: int = 5) -> str:
 
 class IqaBackdoorFamily(Family):
     name = "iqa_backdoor"
+    plots_module = ".plots"
     submission_suffixes = (".csv",)
     metric_specs = metrics.METRICS
 
@@ -360,11 +361,6 @@ class IqaBackdoorFamily(Family):
                 for unit, v in zip(units, scores_of(outputs, units, "quality on the 0-100 scale"))]
 
     # ------------------------------------------------------------------ prediction files
-    def plots(self) -> dict[str, Any]:
-        from . import plots
-
-        return dict(plots.PLOTS)
-
     def prediction_format(self) -> PredictionFormat:
         return PredictionFormat(
             suffixes=(".csv",),

@@ -262,6 +262,7 @@ class TrainSet:
 
 class RppgFamily(Family):
     name = "rppg"
+    plots_module = ".plots"
     rows_refused = "its test inputs are videos with ground-truth waveforms, read in their datasets' own layouts"
     submission_suffixes = (".npz", ".csv")
     reference_suffix = ".npz"
@@ -464,11 +465,6 @@ class RppgFamily(Family):
                 "truth"], ids
 
     # ------------------------------------------------------------------ prediction files
-    def plots(self) -> dict[str, Any]:
-        from . import plots
-
-        return dict(plots.PLOTS)
-
     def prediction_format(self):
         return predictions.FORMAT
 
