@@ -16,7 +16,7 @@ from .reference import load_references, say_reference
 from .scoring import (INTERNAL_ERROR, limit_memory, peak_mb, record_head, score_limits, score_upload,
                       write_outputs)
 from .upload import (MAX_BYTES, MAX_LISTED, Problems, Upload, clip_reason, parse_uploaded_at, read_csv,
-                     read_regular, read_upload, safe_reason, upload_hash)
+                     read_regular, read_upload, safe_reason, unreadable_hash, upload_hash)
 
 # ----------------------------------------------------------------------------- batch: a folder of submissions
 _POLL_S = 0.05
@@ -148,8 +148,13 @@ def _child(batch: _Batch, entry: Entry) -> None:
     try:
         if batch.memory_limit_mb is not None:
             limits = limit_memory(batch.memory_limit_mb)
-        upload = read_upload(entry.path, batch.max_bytes, many=batch.many)
+        try:
+            upload = read_upload(entry.path, batch.max_bytes, many=batch.many)
+        except HarnessError:  # refused as it was read: its raw bytes identify it (reading again would refuse again)
+            file_hash = unreadable_hash(entry.path)
+            raise
         file_hash = upload.file_hash
+        write_json(_hash_file(batch, entry), file_hash)  # for _death, should this worker die
         record = score_upload(batch.task, upload, batch.references, batch.ref_info,
                               n_boot=batch.n_boot, seed=batch.seed, max_bytes=batch.max_bytes)
         rows = record.pop("_rows", None)
@@ -183,6 +188,11 @@ def _child(batch: _Batch, entry: Entry) -> None:
     write_json(batch.outcomes / f"{entry.index}.json", outcome)
 
 
+def _hash_file(batch: _Batch, entry: Entry) -> Path:
+    """Where a worker leaves its upload's hash as soon as it has read it."""
+    return batch.outcomes / f"{entry.index}.hash.json"
+
+
 def _death(batch: _Batch, entry: Entry, exitcode: int | None, timed_out: bool, seconds: float) -> dict[str, Any]:
     """Record a submission whose worker left no outcome: killed for the time limit, or died."""
     import signal as _signal
@@ -199,8 +209,10 @@ def _death(batch: _Batch, entry: Entry, exitcode: int | None, timed_out: bool, s
             reason += f" — possibly the memory limit of {batch.memory_limit_mb:g} MB"
     else:
         reason = f"the scorer process died (exit code {exitcode})"
-    record = {**record_head(batch.task, batch.ref_info, entry.name, upload_hash(entry.path, batch.many, batch.max_bytes)),
-              "status": "failed", "reasons": [reason]}
+    known = _hash_file(batch, entry)  # the worker's, if it read the upload before it died; else read it here
+    file_hash = json.loads(known.read_text(encoding="utf-8")) if known.is_file() else \
+        upload_hash(entry.path, batch.many, batch.max_bytes)
+    record = {**record_head(batch.task, batch.ref_info, entry.name, file_hash), "status": "failed", "reasons": [reason]}
     log = [f"submission: {entry.path}", f"worker: exit code {exitcode}, timed out: {timed_out}, {seconds:.1f} s"]
     return _record(batch, entry, record, log, None, seconds, None)
 

@@ -77,32 +77,29 @@ IGNORED_PREFIXES = (".", "__MACOSX")
 
 # ----------------------------------------------------------------------------- leaderboard
 def leaderboard_columns(task) -> list[dict[str, Any]]:
-    """One column per task metric that an upload determines and that ranks (not the IQA trigger's
-    psnr/ssim, measured from the images; not unranked metrics, which Codabench would still sort by):
-    the primary first (index 0), then the task's order; key = the metric name (what score.py
-    writes, <= 36 characters), title = name (unit) when that fits Codabench's 36, sorting from its
-    direction, precision 3 for metrics bounded within [-1, 1] (correlations), else 2 — the
-    precision of ``harness leaderboard``."""
+    """``harness leaderboard``'s columns (:func:`harness.leaderboard.task_columns`: the primary
+    first, then the task's order; unit, direction, precision) that an upload determines and that
+    rank (not the IQA trigger's psnr/ssim, measured from the images; not unranked metrics, which
+    Codabench would still sort by), as Codabench columns: key = the metric name (what score.py
+    writes, <= 36 characters), title = name (unit) when that fits Codabench's 36, index 0 the primary."""
     from .family import FAMILIES
+    from .leaderboard import task_columns
 
     specs = FAMILIES.get(task.family).metric_specs or {}
-    order = [task.primary_metric] + [m.name for m in task.metrics if m.name != task.primary_metric]
     columns = []
-    for name in order:
-        spec = specs.get(name)
-        if not getattr(spec, "from_upload", True) or not getattr(spec, "ranked", True):
+    for column in task_columns(task):
+        name = column.name
+        if not getattr(specs.get(name), "from_upload", True) or not column.ranked:
             if name == task.primary_metric:
                 raise HarnessError(f"the primary metric {name!r} of {task.name} cannot rank uploads on Codabench "
                                    f"(it is not computed from a prediction file or never ranks)", task.path)
             continue
         if len(name) > MAX_KEY:
             raise HarnessError(f"metric {name!r} is longer than Codabench's {MAX_KEY}-character column key", task.path)
-        low, high = getattr(spec, "bounds", (None, None))
-        bounded = low is not None and high is not None and -1 <= low and high <= 1
-        unit = getattr(spec, "unit", "")
-        title = f"{name} ({unit})" if unit and len(f"{name} ({unit})") <= MAX_COLUMN_TITLE else name
-        columns.append({"title": title, "key": name, "index": len(columns), "sorting":
-                        "asc" if task.directions[name] == "min" else "desc", "precision": 3 if bounded else 2})
+        titled = f"{name} ({column.unit})"
+        title = titled if column.unit and len(titled) <= MAX_COLUMN_TITLE else name
+        columns.append({"title": title, "key": name, "index": len(columns),
+                        "sorting": "asc" if column.direction == "min" else "desc", "precision": column.digits})
     return columns
 
 
@@ -183,17 +180,14 @@ def _bundle_reference(task, family, dest: Path, reference: Path | None, data_roo
     description's sample/real flag carried over) or the ground truth exported from the datasets
     (``--data-root``; default: ``$HARNESS_DATA``, else the embedded sample)."""
     from .digest import content_digest
-    from .reference import load_references, reference_sidecar, write_reference_sidecar
+    from .reference import load_references, write_reference_sidecar
 
     if reference is not None:
         reference = Path(reference)
         if not reference.exists():
             raise HarnessError("reference file not found", reference)
-        refs, info = load_references(task, reference=reference)
-        try:
-            flag = json.loads(reference_sidecar(reference).read_text(encoding="utf-8")).get("data")
-        except (OSError, ValueError, AttributeError):
-            flag = None
+        refs, info = load_references(task, reference=reference)  # info["data"]: its checked sidecar's flag
+        flag = info.get("data")
         info = {**info, "kind": flag if flag in ("real", "sample") else "unknown", "source": str(reference)}
         if reference.is_dir():
             shutil.copytree(reference, dest, symlinks=True)

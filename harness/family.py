@@ -252,6 +252,9 @@ class Family(abc.ABC):
     #: True: a prediction is many files (a folder or zip of them, e.g. mask PNGs); Codabench then
     #: accepts the files themselves, a zip of them or one folder
     many_file_predictions: bool = False
+    #: the module (relative to the family's package, e.g. ``".plots"``) whose ``PLOTS`` (kind ->
+    #: plot function) :meth:`plots` returns, imported only when plots are drawn; "" for no plots
+    plots_module: str = ""
     #: what :meth:`write_reference` writes ("" for a folder): the reference file's name in a
     #: Codabench bundle and in participant copies
     reference_suffix: str = ".csv"
@@ -365,8 +368,12 @@ class Family(abc.ABC):
 
     def plots(self) -> dict[str, PlotFn]:
         """Plot kind -> plot function drawn per run by ``harness leaderboard --plots`` (see
-        :mod:`harness.plots`). Default: no plots."""
-        return {}
+        :mod:`harness.plots`). Default: the ``PLOTS`` of :attr:`plots_module`, else none."""
+        if not self.plots_module:
+            return {}
+        import importlib
+
+        return dict(importlib.import_module(self.plots_module, type(self).__module__.rpartition(".")[0]).PLOTS)
 
     # --- prediction files (what participants upload) -----------------------------------------
     @abc.abstractmethod

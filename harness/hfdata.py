@@ -34,7 +34,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from .errors import HarnessError
 from .family import DataSource, Family, cache_root, combined_fingerprint, fingerprint_files, roles_needed
@@ -62,6 +62,9 @@ class Column:
     label: bool = False     # ground truth: left out of a participant copy (--strip-labels)
     help: str = ""
     from_split: bool = False  # an empty value takes the name of the row's repository split
+    #: the family's spelling of a value (e.g. ``validation`` -> ``val``), applied as a row is read,
+    #: before rows are compared (two spellings of one value are one); unknown values pass unchanged
+    canonical: Callable[[Any], Any] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -297,10 +300,12 @@ def _value(col: Column, value: Any, where: str) -> Any:
 def iter_rows(repo: Repository, family: Family, mapping: dict[str, str]) -> Iterator[dict[str, Any]]:
     """Each row as role → value (images as :class:`RowImage`, ``where`` naming split, row and
     column), streamed in batches of :data:`BATCH_ROWS`; roles without a column are absent, except
-    a ``from_split`` role, which then holds the repository split's name."""
+    a ``from_split`` role, which then holds the repository split's name; a ``canonical`` role's
+    value is in the family's spelling."""
     present = check_columns(repo, family, mapping)
     specs = {c.role: c for c in family.row_columns}
     from_split = [c.role for c in family.row_columns if c.from_split]
+    canonicals = {c.role: c.canonical for c in family.row_columns if c.canonical is not None}
     for split, table in repo.splits.items():
         row = 0
         for batch in table.iter(batch_size=BATCH_ROWS):
@@ -313,6 +318,9 @@ def iter_rows(repo: Repository, family: Family, mapping: dict[str, str]) -> Iter
                 for role in from_split:
                     if item.get(role) in (None, ""):  # missing or empty: the repository split's name
                         item[role] = split
+                for role, canonical in canonicals.items():
+                    if item.get(role) is not None:
+                        item[role] = canonical(item[role])
                 yield item
                 row += 1
 

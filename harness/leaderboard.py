@@ -29,6 +29,7 @@ from .errors import HarnessError
 from .published import entry_rows, published_rows
 from .files import atomic_path
 from .records import iter_records
+from .tables import markdown_cell
 from .task import Group, Task, TaskIndex
 
 ARROWS = {"min": "↓", "max": "↑"}
@@ -485,9 +486,9 @@ def _grid(table: Table) -> tuple[list[str], list[list[tuple[str, bool]]]]:
 
 def render_md(table: Table) -> str:
     header, body = _grid(table)
-    esc = lambda s: s.replace("|", "\\|")  # noqa: E731
     lines = [f"### {table.title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(f"**{esc(t)}**" if b else esc(t) for t, b in cells) + " |" for cells in body]
+    lines += ["| " + " | ".join(f"**{markdown_cell(t)}**" if b else markdown_cell(t) for t, b in cells) + " |"
+              for cells in body]
     if not body:
         lines.append("_no results yet_")
     lines += [""] + [f"- {n}" for n in table.notes]

@@ -52,10 +52,6 @@ class TaskHeader:
                    group=group, recipe=family.recipe_record(task),
                    datasets={role: [d.to_dict() for d in refs] for role, refs in task.datasets.items()})
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TaskHeader":
-        return cls(**{f.name: data.get(f.name) for f in dataclasses.fields(cls)})
-
     def to_dict(self, keys: tuple[str, ...] = RUN_TASK_KEYS) -> dict[str, Any]:
         """The header as a record writes it: the fields ``keys`` names, in field order."""
         return {k: getattr(self, k) for k in keys}
@@ -64,7 +60,7 @@ class TaskHeader:
 @dataclasses.dataclass
 class RunRecord:
     """A scored run, as ``record.json`` holds it (:meth:`to_dict` writes the keys in this order).
-    Records written by older versions may lack later keys: they read back as None."""
+    Readers of records on disk take the JSON as a dict (older records may lack later keys)."""
 
     task: TaskHeader
     model: dict[str, Any]
@@ -89,7 +85,7 @@ class RunRecord:
     files: dict[str, Any]
     schema: int | None = SCHEMA_VERSION
     created: str | None = dataclasses.field(default_factory=utc_now)
-    path: Path | None = None  # where it was read from or written to (never written into the file)
+    path: Path | None = None  # where it is written (never written into the file)
 
     def to_dict(self) -> dict[str, Any]:
         """The record's JSON form, key for key as every version has written it."""
@@ -99,12 +95,6 @@ class RunRecord:
                 value = getattr(self, f.name)
                 out[f.name] = value.to_dict() if isinstance(value, TaskHeader) else value
         return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], path: str | Path | None = None) -> "RunRecord":
-        """The typed form of a record read from disk (``path``: where it lies)."""
-        values = {f.name: data.get(f.name) for f in dataclasses.fields(cls) if f.name not in ("task", "path")}
-        return cls(task=TaskHeader.from_dict(data.get("task") or {}), path=Path(path) if path else None, **values)
 
 
 def results_dir(override: str | Path | None = None) -> Path:

@@ -50,7 +50,7 @@ from typing import Any, Iterator
 from .errors import HarnessError, did_you_mean
 from .files import json_default
 from .records import results_dir
-from .tables import fmt_number
+from .tables import CONTROL, fmt_number
 from .task import Task, TaskIndex
 from .upload import clip_reason
 
@@ -66,13 +66,12 @@ _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 MAX_REASONS = 20       # failure reasons kept per entry
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _text(name: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise HarnessError(f"{name} must be a non-empty string, got {str(value)[:100]!r}")
-    if _CONTROL.search(value):
+    if CONTROL.search(value):
         raise HarnessError(f"{name} must not hold control characters (newlines, tabs...), got {value[:100]!r}")
     return value
 
@@ -356,11 +355,6 @@ def load_task(name: str) -> Task:
     if name not in index.tasks:
         raise did_you_mean(name, index.tasks, "task")
     return index.tasks[name]
-
-
-def markdown_cell(text: str) -> str:
-    """Text safe inside one Markdown table cell: pipes escaped, newlines and control characters as spaces."""
-    return _CONTROL.sub(" ", str(text)).replace("|", "\\|")
 
 
 def _store(args: argparse.Namespace) -> SubmissionStore:

@@ -2,7 +2,17 @@
 ``harness score``, ``harness submissions``)."""
 from __future__ import annotations
 
+import re
+
 from tabulate import tabulate
+
+#: characters that would break a table's line (newlines and other control characters)
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def markdown_cell(text: str) -> str:
+    """Text safe inside one Markdown table cell: pipes escaped, newlines and control characters as spaces."""
+    return CONTROL.sub(" ", str(text)).replace("|", "\\|")
 
 
 def fmt_number(v: float | None, digits: int = 2) -> str:

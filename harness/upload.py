@@ -533,15 +533,21 @@ def raw_hash(path: Path) -> str:
 
 
 def upload_hash(path: Path, many: bool, max_bytes: int = MAX_BYTES) -> str:
-    """The file hash a worker records for ``path``: :func:`read_upload`'s, or the raw bytes' hash
-    when the upload cannot be read (empty file, bad zip, oversized)."""
+    """The file hash a worker records for ``path``: :func:`read_upload`'s, or
+    :func:`unreadable_hash` when the upload cannot be read (empty file, bad zip, oversized)."""
     try:
         return read_upload(path, max_bytes, many=many).file_hash
     except Exception:  # noqa: BLE001 -- whatever the upload holds, the hash of its bytes identifies it
-        try:
-            return raw_hash(path)
-        except OSError:
-            return sha256(b"")
+        return unreadable_hash(path)
+
+
+def unreadable_hash(path: Path) -> str:
+    """The hash recorded for an upload :func:`read_upload` refused: its raw bytes' (:func:`raw_hash`),
+    or that of no bytes when even those cannot be read."""
+    try:
+        return raw_hash(path)
+    except OSError:
+        return sha256(b"")
 
 
 def safe_reason(exc: HarnessError, path: Path) -> str:

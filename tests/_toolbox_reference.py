@@ -151,12 +151,17 @@ def toolbox_crop_resize(frames: np.ndarray, size: int, coef: float = 1.5, dynami
 
 
 def face_video(n_frames: int = 90, fs: float = 30.0, hr_hz: float = 1.2, drift_px: int = 12) -> np.ndarray:
-    """(n, 240, 320, 3) uint8 RGB: the astronaut photograph (NASA, public domain; tests/data) on a grey
-    canvas, drifting right by ``drift_px`` over the video and brightening with a pulse at ``hr_hz``."""
+    """(n, 240, 320, 3) uint8 RGB: the astronaut photograph (NASA, public domain: the rPPG sample's
+    ``assets/face.png``, its matte over grey, 200×200) on a grey canvas, drifting right by ``drift_px``
+    over the video and brightening with a pulse at ``hr_hz``."""
     import cv2
-    from pathlib import Path
 
-    face = cv2.cvtColor(cv2.imread(str(Path(__file__).parent / "data" / "astronaut_200.png")), cv2.COLOR_BGR2RGB)
+    from harness.families.rppg.synth import ASSETS
+
+    rgba = cv2.cvtColor(cv2.imread(str(ASSETS / "face.png"), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGRA2RGBA)
+    matte = rgba[:, :, 3:].astype(np.float64) / 255.0
+    face = cv2.resize(np.rint(rgba[:, :, :3] * matte + 90 * (1 - matte)).astype(np.uint8), (200, 200),
+                      interpolation=cv2.INTER_AREA)
     t = np.arange(n_frames) / fs
     out = np.full((n_frames, 240, 320, 3), 90, dtype=np.uint8)
     for i in range(n_frames):

@@ -339,10 +339,13 @@ def cv2_png(a: np.ndarray) -> bytes:
     (lambda r: r["ir"].__setitem__(1, {"bytes": b"garbage", "path": None}), "row 1 column 'ir': cannot read image"),
     (lambda r: [r[k].__setitem__(1, r[k][0]) for k in ("id", "split")] and r["rgb"].__setitem__(1, {"bytes": _png((32, 32)), "path": None}),
      "row 1: duplicate id"),
+    (lambda r: [r[k].__setitem__(1, r[k][0]) for k in ("id", "rgb", "depth", "ir", "label", "attack_type")]
+     and r["split"].__setitem__(1, "Validation"),  # one frame, spelled val and Validation
+     "row 1: duplicate id 'CeFA/"),
     (lambda r: r["id"].__setitem__(1, r["id"][0]) or r["split"].__setitem__(1, "test") or r["rgb"].__setitem__(1, {"bytes": _png((32, 32)), "path": None}),
      "row 1 column 'rgb': the same id was given other images at"),
 ], ids=["surf-attack-type", "wmca-attack-type", "space-in-id", "dotdot-id", "split", "label", "padisi-sizes",
-        "undecodable", "duplicate", "same-id-other-image"])
+        "undecodable", "duplicate", "duplicate-spelled-validation", "same-id-other-image"])
 def test_fas_problems_name_the_row(change, message, fas_rows, tmp_path, capsys):
     columns = {k: list(v) for k, v in fas_rows.items()}
     change(columns)

@@ -23,7 +23,8 @@ from harness.families.deception import features
 from harness.files import check_replaceable, write_manifest
 from harness.records import results_dir
 from harness.upload import Problems, parse_uploaded_at, read_upload, upload_hash
-from harness.submissions import SubmissionStore, markdown_cell
+from harness.submissions import SubmissionStore
+from harness.tables import markdown_cell
 from harness.task import TaskIndex, load_yaml
 
 TASKS = TaskIndex().tasks

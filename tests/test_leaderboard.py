@@ -469,3 +469,12 @@ def test_an_unreadable_record_is_skipped_and_named_not_fatal(tmp_path, capsys):
     assert "Not shown: 1 --limit run(s)" in out
     assert main(["leaderboard", "--task", "svc2026-rppg-phase2", "--results", str(tmp_path / "nope")]) == 2
     assert "no such results folder" in capsys.readouterr().err
+
+
+def test_a_markdown_row_stays_one_line_whatever_its_text_holds():
+    """A published note may span lines (YAML) and a name may hold a pipe: neither breaks the table."""
+    table = Table(task="t", version=1, config_hash="c", family="rppg", data="real", primary="mae",
+                  columns=[Column("mae", "min")], rows=[Row(model="a|b", kind="published", cells={"mae": Cell(1.0)},
+                                                            source="paper", note="printed\nin two lines")], notes=[])
+    body = [line for line in render(table, "md").splitlines() if line.startswith("| ") and "published" in line]
+    assert body == ["| – | a\\|b | published | 1.00 | – | – | – | paper; printed in two lines |"]

@@ -236,3 +236,30 @@ def test_a_failing_chunked_model_names_its_video_once(tmp_path, monkeypatch, cap
     assert main(["run", "--task", "rppg-pure-to-ubfc", "--model", "broken", "--limit", "1", "--batch-size", "4"]) != 0
     err = capsys.readouterr().err
     assert "model.predict failed on sample(s) ubfc-rppg/subject1: RuntimeError: shape mismatch" in err
+
+
+def test_videos_at_another_frame_rate_than_the_models_config_are_noted(tmp_path, random_weights):
+    """A toolbox config's TEST.DATA.FS is the rate its numbers assume: a run on videos at another
+    rate says so in its notes (and still computes each video's HR at the video's own rate)."""
+    from types import SimpleNamespace
+
+    from harness.families.rppg.family import FAMILY, frame_rate_notes
+    from harness.models import build_model
+    from harness.task import TaskIndex
+
+    task = TaskIndex().tasks["rppg-toolbox-pure-to-ubfc"]
+    source = FAMILY.resolve_data(task, None, need_train=False)
+    cfg = tmp_path / "infer.yaml"
+    cfg.write_text("TEST:\n  DATA:\n    FS: 25\n    PREPROCESS: {}\nMODEL: {NAME: Physnet}\n")
+    at25, _ = build_model("physnet", {"weights": "random", "config": str(cfg)})
+    at30, _ = build_model("physnet", {"weights": "random"})
+    tests = FAMILY.test_set(task, source, at25, None)
+    n = len(tests.sample_ids)
+    assert [x for x in tests.notes if x.startswith("frame rate")] == [
+        f"frame rate: the model declares 25 fps but {n} of {n} test video(s) run at another rate ({n} at 30 fps); "
+        "the network saw their frames at their own rate and heart rates are computed at each video's own rate "
+        "(rPPG-Toolbox would compute them at 25 fps)"]
+    assert not any(x.startswith("frame rate") for x in FAMILY.test_set(task, source, at30, None).notes)
+    videos = [SimpleNamespace(fs=fs) for fs in (29.97, 30.0, 25.0, 25.0, 60.0)]
+    assert "3 of 5 test video(s) run at another rate (2 at 25 fps, 1 at 60 fps)" in frame_rate_notes(at30, videos)[0]
+    assert frame_rate_notes(SimpleNamespace(), videos) == []  # a model that declares no rate

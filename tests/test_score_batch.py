@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import harness.batch as batch_scorer
+import harness.upload as upload_module
 from harness.cli import main
 from harness.families.rppg.family import FAMILY
 from harness.files import json_default
@@ -149,17 +150,21 @@ def test_a_crash_a_timeout_and_a_memory_hog_never_stop_the_others(capsys, tmp_pa
 
     monkeypatch.setattr(FAMILY, "read_predictions", misbehave)
     real_read_upload = batch_scorer.read_upload
+    reads = tmp_path / "reads.log"
 
     def read_upload(path, *args, **kwargs):  # a worker dying before it could read an empty file
+        with reads.open("a") as log:
+            log.write(f"{'parent' if os.getpid() == parent else 'worker'} {Path(path).name}\n")
         if os.getpid() != parent and Path(path).name == "dies-early.csv":
             os._exit(4)
         return real_read_upload(path, *args, **kwargs)
 
     monkeypatch.setattr(batch_scorer, "read_upload", read_upload)
+    monkeypatch.setattr(upload_module, "read_upload", read_upload)
     run = (base["folder"] / "run.npz").read_bytes()
     files = {f"{name}.npz": run for name in ("slow", "crash", "killed", "hog", "buggy")}
     folder = make_folder(tmp_path / "subs", base, {**files, "teamA.npz": run, "teamB.npz": _npz(base["waves"], noise=1.0),
-                                                   "dies-early.csv": b""})
+                                                   "dies-early.csv": b"", "garbage.npz": b"not a zip"})
     results = tmp_path / "res"
     code, outcomes, _ = batch(capsys, folder, results, "--jobs", "3", "--time-limit", "4", "--memory-limit", "300",
                                 "--reference", str(base["ref"]), "--output", str(tmp_path / "out"))
@@ -174,6 +179,11 @@ def test_a_crash_a_timeout_and_a_memory_hog_never_stop_the_others(capsys, tmp_pa
     assert "secret detail" in (tmp_path / "out" / "buggy" / "organizer.log").read_text()  # the organizer's, not the participant's
     assert got["dies-early"]["reasons"] == ["the scorer process died (exit code 4)"]
     assert got["dies-early"]["file_hash"] == hashlib.sha256(b"").hexdigest()
+    assert "not a valid zip" in got["garbage"]["reasons"][0]
+    assert got["garbage"]["file_hash"] == hashlib.sha256(b"not a zip").hexdigest()
+    # each upload is read once, by its worker; only a worker that died before reading leaves it to the parent
+    read = sorted(reads.read_text().splitlines())
+    assert read == sorted([f"worker {name}" for name in os.listdir(folder)] + ["parent dies-early.csv"])
     entries = store(results)
     assert sorted(e["team"] for e in entries) == sorted(got)  # exactly one entry each
     by_team = {e["team"]: e for e in entries}

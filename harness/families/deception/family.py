@@ -195,6 +195,7 @@ def _write_sample_key(root: Path, seed: int) -> None:
 
 class DeceptionFamily(Family):
     name = "deception"
+    plots_module = ".plots"
     rows_refused = ("its test inputs are per-clip feature tensors (faces, action units, affect, mel, waveform, each "
                     "with a sub-clip axis and a clip-dependent length), kept in the harness's memory-mapped feature "
                     "store (harness data convert), not images and labels a datasets row holds")
@@ -470,11 +471,6 @@ class DeceptionFamily(Family):
         return {"score": float(np.mean([p["score"] for p in parts])), "n_sub": len(parts)}
 
     # ------------------------------------------------------------------ prediction files
-    def plots(self) -> dict[str, Any]:
-        from . import plots
-
-        return dict(plots.PLOTS)
-
     def prediction_format(self) -> PredictionFormat:
         return PredictionFormat(
             suffixes=(".txt", ".csv"),

@@ -43,6 +43,12 @@ DATASETS = tuple(fdata.DOMAINS.values())
 #: repository split names read as MMDG lists (any other must be given by a ``split`` column)
 SPLIT_NAMES = {"train": "train", "val": "val", "validation": "val", "valid": "val", "dev": "val", "test": "test"}
 
+def canonical_split(value: str) -> str:
+    """A split's MMDG list name (``validation`` -> ``val``); an unknown name unchanged (refused
+    with its row by :func:`write_rows`)."""
+    return SPLIT_NAMES.get(str(value).strip().lower(), value)
+
+
 COLUMNS = (
     Column("id", "path", True, help="the MMDG list line's first field: the RGB frame's path in its dataset folder "
            "(e.g. WMCA-Image/R_CDIT/<video>/color/0012.jpg; the video id is that path less its last two parts), "
@@ -54,8 +60,9 @@ COLUMNS = (
     Column("attack_type", "text", label=True, help="an attack's type: wmca's FlexModal PAI types "
            f"({', '.join(fdata.WMCA_PAI_TYPES)}), cefa's CeFA-Mask types (as in its path); empty otherwise"),
     Column("dataset", "text", True, help=f"the MMDG dataset of the row ({', '.join(DATASETS)})"),
-    Column("split", "text", from_split=True, help="the MMDG list of the row: train, val or test (default: the "
-           "repository split's name, validation = val; an export's test split holds the scored val and test frames)"),
+    Column("split", "text", from_split=True, canonical=canonical_split,
+           help="the MMDG list of the row: train, val or test (default: the repository split's name, validation = "
+           "val; an export's test split holds the scored val and test frames)"),
 )
 
 

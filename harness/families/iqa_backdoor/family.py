@@ -153,12 +153,27 @@ def model_pattern(model) -> tuple[torch.Tensor, str]:
     return trigger.DEFAULT_PATTERN.clone(), "the harness's default trigger pattern (trigger.DEFAULT_PATTERN)"
 
 
+def full_strength(alphas: Sequence[float]) -> list[float]:
+    """The α of the grid at which a trigger's visibility is measured: the largest |α|, both signs."""
+    top = max((abs(a) for a in alphas), default=0.0)
+    return [a for a in alphas if abs(a) == top]
+
+
+def visibility(clean: torch.Tensor, shown: torch.Tensor) -> list[dict[str, float]]:
+    """PSNR and SSIM of each triggered image of ``shown`` (K, 3, H, W) against the clean (3, H, W)."""
+    if not len(shown):
+        return []
+    ref = clean[None].expand(len(shown), -1, -1, -1)
+    return [dict(zip(VISIBILITY, v)) for v in zip(metrics.psnr(ref, shown).tolist(), metrics.ssim(ref, shown).tolist())]
+
+
 def _lines(numbers: list[int], shown: int = 5) -> str:
     return ", ".join(map(str, numbers[:shown])) + (", …" if len(numbers) > shown else "")
 
 
 class IqaBackdoorFamily(Family):
     name = "iqa_backdoor"
+    plots_module = ".plots"
     submission_suffixes = (".csv",)
     metric_specs = metrics.METRICS
 
@@ -312,7 +327,7 @@ class IqaBackdoorFamily(Family):
             records = records[: max(int(limit), 0)]
         pattern, described = model_pattern(model)
         alphas = list(recipe.alphas) or [None]
-        top = max((abs(a) for a in recipe.alphas), default=0.0)
+        full = set(full_strength(recipe.alphas))
         owner = {(unit_id(r.sample_id, a) if a is not None else r.sample_id): r for r in records for a in alphas}
         by_id = {r.sample_id: r for r in records}
 
@@ -324,14 +339,10 @@ class IqaBackdoorFamily(Family):
             clean = image_tensor(read_image(r.image))
             todo = [a for a in recipe.alphas if unit_id(image_id, a) in wanted]
             triggered = trigger.inject(clean[None].expand(len(todo), -1, -1, -1), torch.tensor(todo), pattern)
-            strongest = [k for k, a in enumerate(todo) if abs(a) == top]  # visibility at full strength
-            seen = {}
-            if strongest:
-                ref = clean[None].expand(len(strongest), -1, -1, -1)
-                shown = triggered[strongest]
-                seen = dict(zip(strongest, zip(metrics.psnr(ref, shown).tolist(), metrics.ssim(ref, shown).tolist())))
+            strongest = [k for k, a in enumerate(todo) if a in full]
+            seen = dict(zip(strongest, visibility(clean, triggered[strongest])))
             for k, a in enumerate(todo):
-                meta = dict(zip(VISIBILITY, seen[k])) if k in seen else {}
+                meta = seen.get(k, {})
                 yield Unit(unit_id(image_id, a), reference=_reference(r, a), meta=meta), {"image": triggered[k]}
 
         def make_dataset(sample_ids: list[str]) -> StreamDataset:
@@ -350,11 +361,6 @@ class IqaBackdoorFamily(Family):
                 for unit, v in zip(units, scores_of(outputs, units, "quality on the 0-100 scale"))]
 
     # ------------------------------------------------------------------ prediction files
-    def plots(self) -> dict[str, Any]:
-        from . import plots
-
-        return dict(plots.PLOTS)
-
     def prediction_format(self) -> PredictionFormat:
         return PredictionFormat(
             suffixes=(".csv",),
@@ -457,9 +463,13 @@ class IqaBackdoorFamily(Family):
         names = [m.name for m in task.metrics if m.name in VISIBILITY]
         if not names or not IqaRecipe.from_dict(task.recipe).backdoor:
             return {}
-        tests = self.test_set(task, self.resolve_data(task, data_root, need_train=False), None, None)
-        seen = [{k: unit.meta[k] for k in VISIBILITY} for unit, _ in tests.make_dataset(tests.sample_ids)
-                if all(k in unit.meta for k in VISIBILITY)]
+        source = self.resolve_data(task, data_root, need_train=False)
+        pattern, _ = model_pattern(None)
+        alphas = full_strength(IqaRecipe.from_dict(task.recipe).alphas)
+        seen = []
+        for r in source.scanned["records"]["test"]:  # the trigger at full strength only: all that is measured
+            clean = image_tensor(read_image(r.image))
+            seen += visibility(clean, trigger.inject(clean[None].expand(len(alphas), -1, -1, -1), torch.tensor(alphas), pattern))
         rows = pd.DataFrame(seen, columns=list(VISIBILITY))
         return evaluate([metrics.METRICS[name] for name in names], {"visibility": _visibility_values(rows)})
 

@@ -112,6 +112,31 @@ class InputSpec:
         return d
 
 
+#: two frame rates within this fraction of each other are one (NTSC's 29.97 is 30)
+FS_TOLERANCE = 0.01
+
+
+def frame_rate_notes(model: Any, records: Sequence[VideoRecord]) -> list[str]:
+    """A note when test videos run at another frame rate than the one a model declares (``fs``,
+    e.g. a toolbox config's ``TEST.DATA.FS``): the network sees those videos' frames at their own
+    rate (a pulse at another number of beats per frame than its config says), and heart rates are
+    computed at each video's own rate, where rPPG-Toolbox would take the configured one."""
+    declared = getattr(model, "fs", None)
+    if not declared:
+        return []
+    declared = float(declared)
+    other: dict[float, int] = {}
+    for r in records:
+        if abs(float(r.fs) - declared) > FS_TOLERANCE * declared:
+            other[round(float(r.fs), 3)] = other.get(round(float(r.fs), 3), 0) + 1
+    if not other:
+        return []
+    rates = ", ".join(f"{n} at {fs:g} fps" for fs, n in sorted(other.items()))
+    return [f"frame rate: the model declares {declared:g} fps but {sum(other.values())} of {len(records)} test "
+            f"video(s) run at another rate ({rates}); the network saw their frames at their own rate and heart "
+            f"rates are computed at each video's own rate (rPPG-Toolbox would compute them at {declared:g} fps)"]
+
+
 def decode_video(record: VideoRecord, spec: InputSpec, spool: Any = None) -> tuple[np.ndarray, np.ndarray | None, bool, str]:
     """Decode one video once, frame by frame: (per-frame ROI means (T, 3) float32, face crops resized
     to ``frame_size`` as a read-only memmap over ``spool`` (a binary temp file) for ``frames``
@@ -262,6 +287,7 @@ class TrainSet:
 
 class RppgFamily(Family):
     name = "rppg"
+    plots_module = ".plots"
     rows_refused = "its test inputs are videos with ground-truth waveforms, read in their datasets' own layouts"
     submission_suffixes = (".npz", ".csv")
     reference_suffix = ".npz"
@@ -387,8 +413,9 @@ class RppgFamily(Family):
         return TestSet(list(by_id), self,
                        make_dataset=lambda ids: StreamDataset([by_id[i] for i in ids], lambda r: stream_video(r, spec)),
                        collate=collate, record=spec.to_dict(), key=f"decoder={decode.GPU}" if on_gpu else "",
-                       notes=[f"video decoder: torchcodec on CUDA, in the main process (OpenCV for files it refuses; "
-                              f"${decode.DECODER_ENV}=opencv decodes on the CPU)"] if on_gpu else [],
+                       notes=([f"video decoder: torchcodec on CUDA, in the main process (OpenCV for files it refuses; "
+                               f"${decode.DECODER_ENV}=opencv decodes on the CPU)"] if on_gpu else [])
+                       + frame_rate_notes(model, records),
                        max_workers=0 if on_gpu else None)
 
     # ------------------------------------------------------------------ outputs
@@ -464,11 +491,6 @@ class RppgFamily(Family):
                 "truth"], ids
 
     # ------------------------------------------------------------------ prediction files
-    def plots(self) -> dict[str, Any]:
-        from . import plots
-
-        return dict(plots.PLOTS)
-
     def prediction_format(self):
         return predictions.FORMAT
 

@@ -6,7 +6,9 @@ and ``efficientphys`` (architectures in :mod:`.networks`).
 from it everything it decides (input types, label type, chunk length, resize, face crop, frame
 rate). Without ``config`` the defaults are those of the toolbox's
 ``PURE_UBFC-rPPG_<MODEL>_BASIC.yaml`` (:data:`DEFAULTS`). Any of ``chunk_frames``,
-``chunk_stride``, ``chunk_tail`` and ``crop`` (a recipe name) may be overridden too.
+``chunk_stride``, ``chunk_tail`` and ``crop`` (a recipe name) may be overridden too. The config's
+frame rate (``TEST.DATA.FS``) is the adapter's ``fs``: a run on videos at another rate notes it
+(:func:`~harness.families.rppg.family.frame_rate_notes`); frames are not resampled.
 
 The adapters refuse to run without weights. Tests build them with random weights through
 ``weights=random``, accepted only while the environment sets ``HARNESS_ALLOW_RANDOM_WEIGHTS=1``.

@@ -157,6 +157,7 @@ def _reference(r: data.ImageRecord, sid: str, level: str, shape: tuple[int, int]
 
 class SplicingFamily(Family):
     name = "splicing"
+    plots_module = ".plots"
     reference_suffix = ""
     metric_specs = metrics.METRICS
     many_file_predictions = True
@@ -389,11 +390,6 @@ class SplicingFamily(Family):
         return out
 
     # ------------------------------------------------------------------ prediction files
-    def plots(self) -> dict[str, Any]:
-        from . import plots
-
-        return dict(plots.PLOTS)
-
     def prediction_format(self) -> PredictionFormat:
         return PredictionFormat(
             suffixes=(".zip",),
