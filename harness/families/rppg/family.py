@@ -123,10 +123,11 @@ def decode_video(record: VideoRecord, spec: InputSpec, spool: Any = None) -> tup
     Per frame only the face crop is touched: for ``rgb`` its channel sums (``cv2.sumElems``, exact
     on uint8, so the means equal numpy's); for ``frames`` its INTER_AREA resize, written straight
     into a block of :data:`SPOOL_BLOCK` crops that goes to the spool in one write, its channels
-    put in RGB order once per block. Frames come in the decoder's own BGR order where the reader
-    offers it; only the frames a face detection looks at are converted to RGB. CUDA runs of
-    ``rgb`` models with the harness crop decode on the GPU (torchcodec, :mod:`.decode`) where it
-    can."""
+    put in RGB order once per block; with a spare core the next frames decode meanwhile in a
+    helper thread (:func:`.decode.read_ahead`). Frames come in the decoder's own BGR order where
+    the reader offers it; only the frames a face detection looks at are converted to RGB. CUDA
+    runs of ``rgb`` models with the harness crop decode on the GPU (torchcodec, :mod:`.decode`)
+    where it can."""
     if (spec.decoder == decode.GPU and spec.kind == "rgb" and spec.crop.name == "harness"
             and record.path.suffix.lower() in decode.VIDEO_SUFFIXES):
         on_gpu = decode.gpu_crop_sums(record.path, face.face_box)
@@ -141,8 +142,11 @@ def decode_video(record: VideoRecord, spec: InputSpec, spool: Any = None) -> tup
     size = spec.frame_size
     block = None if spool is None else np.empty((SPOOL_BLOCK, size, size, 3), np.uint8)
     shape, n = None, 0
+    frames = record.bgr_frames() if bgr else record.frames()
+    if block is not None and decode.read_ahead_pays():
+        frames = decode.read_ahead(frames)
     try:
-        for n, frame in enumerate(record.bgr_frames() if bgr else record.frames(), start=1):
+        for n, frame in enumerate(frames, start=1):
             if shape is None:
                 shape = frame.shape
                 if block is not None and (frame.dtype != np.uint8 or frame.ndim != 3 or shape[2] != 3):
@@ -162,6 +166,8 @@ def decode_video(record: VideoRecord, spec: InputSpec, spool: Any = None) -> tup
         raise
     except (cv2.error, OSError, ValueError) as exc:
         raise HarnessError(f"cannot decode video: {exc}", record.path) from exc
+    finally:
+        decode.close_frames(frames)
     _enough_frames(record, n)
     if block is None:
         channels = [2, 1, 0] if bgr else [0, 1, 2]
