@@ -297,7 +297,9 @@ def test_frames_input_is_bit_identical_with_and_without_read_ahead(monkeypatch):
     assert not _read_ahead_threads()
 
 
-def test_read_ahead_only_with_a_spare_core_outside_dataloader_workers(monkeypatch):
+def test_read_ahead_only_where_each_decoding_process_has_a_spare_core(monkeypatch):
+    import types
+
     import torch.utils.data
 
     from harness import runner
@@ -305,9 +307,13 @@ def test_read_ahead_only_with_a_spare_core_outside_dataloader_workers(monkeypatc
 
     monkeypatch.setattr(runner, "local_ranks", lambda: 1)
     monkeypatch.setattr(runner, "available_cores", lambda: 2)
-    assert decode.read_ahead_pays()
+    assert decode.read_ahead_pays()  # one process decoding, two cores
     monkeypatch.setattr(runner, "available_cores", lambda: 1)
     assert not decode.read_ahead_pays()
     monkeypatch.setattr(runner, "available_cores", lambda: 8)
-    monkeypatch.setattr(torch.utils.data, "get_worker_info", lambda: object())
+    monkeypatch.setattr(runner, "local_ranks", lambda: 8)  # 8 torchrun ranks share the 8 cores
     assert not decode.read_ahead_pays()
+    monkeypatch.setattr(runner, "local_ranks", lambda: 1)
+    for workers, pays in ((8, False), (4, True), (5, False)):  # the CPU default (a worker per core), CUDA's 4
+        monkeypatch.setattr(torch.utils.data, "get_worker_info", lambda: types.SimpleNamespace(num_workers=workers))
+        assert decode.read_ahead_pays() is pays

@@ -10,7 +10,7 @@ and the run's test key names the decoder, since GPU and CPU decoders may round p
 GPU decoding runs in the main process (CUDA cannot be used in forked DataLoader workers).
 
 :func:`read_ahead` decodes the next frames in a helper thread while the caller works on this one
-(``frames`` input in one process with a spare core: the INTER_AREA resize then overlaps the decode).
+(``frames`` input where cores are to spare: the INTER_AREA resize then overlaps the decode).
 """
 from __future__ import annotations
 
@@ -94,14 +94,17 @@ def close_frames(frames: Iterator[np.ndarray]) -> None:
 
 
 def read_ahead_pays() -> bool:
-    """Whether a helper decoding thread has a core of its own: not inside a DataLoader worker
-    (the workers already keep every core busy) and at least two cores for this process (its
-    share of them under torchrun)."""
+    """Whether a helper decoding thread gets a core of its own: this process's share of the
+    cores (its affinity mask, divided among this machine's torchrun ranks) holds two threads for
+    each process decoding, i.e. each DataLoader worker (on the CPU one per core by default: then
+    no) or this process alone."""
     from torch.utils.data import get_worker_info
 
     from ...runner import available_cores, local_ranks
 
-    return get_worker_info() is None and available_cores() // local_ranks() >= 2
+    worker = get_worker_info()
+    decoding = worker.num_workers if worker is not None else 1
+    return available_cores() // local_ranks() >= 2 * decoding
 
 
 def read_ahead(frames: Iterator[np.ndarray], depth: int = READ_AHEAD_FRAMES) -> Iterator[np.ndarray]:
