@@ -289,6 +289,7 @@ def test_frames_input_is_bit_identical_with_and_without_read_ahead(monkeypatch):
     assert len(parts[True]) == len(parts[False]) > 1
     assert all(m1 == m2 and np.array_equal(a, b) for (m1, a), (m2, b) in zip(parts[True], parts[False]))
     # a refusal mid-video with the helper running: one clear error, no thread left behind
+    monkeypatch.setattr(decode, "read_ahead_pays", lambda: True)
     short = record(100)
     frames = short.frames
     short.frames = lambda: (f if i < 70 else f[:-8] for i, f in enumerate(frames()))
