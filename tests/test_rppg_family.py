@@ -240,3 +240,81 @@ def test_frames_changing_size_mid_video_are_refused():
     rec.frames = shrinking
     with pytest.raises(HarnessError, match="frame 51 .* must share one size"):
         list(stream_video(rec, InputSpec("rgb")))
+
+
+def _read_ahead_threads() -> list:
+    import threading
+
+    return [t for t in threading.enumerate() if t.name == "harness-read-ahead"]
+
+
+def test_read_ahead_hands_over_the_same_frames_then_the_readers_error_and_stops_when_left():
+    from harness.families.rppg.decode import read_ahead
+
+    made = [np.full((4, 4, 3), i, np.uint8) for i in range(10)]
+    state = {"closed": False}
+
+    def failing():
+        yield from made
+        raise HarnessError("corrupt frame 11")
+
+    got = []
+    with pytest.raises(HarnessError, match="corrupt frame 11"):
+        for frame in read_ahead(failing(), depth=2):
+            got.append(frame)
+    assert len(got) == 10 and all(a is b for a, b in zip(got, made))  # same frames, same order
+
+    def endless():
+        try:
+            while True:
+                yield made[0]
+        finally:
+            state["closed"] = True
+
+    ahead = read_ahead(endless(), depth=2)
+    assert [next(ahead) for _ in range(3)] == [made[0]] * 3
+    ahead.close()  # the caller leaves early: the helper stops, the reader is closed
+    assert state["closed"] and not _read_ahead_threads()
+
+
+def test_frames_input_is_bit_identical_with_and_without_read_ahead(monkeypatch):
+    from harness.families.rppg import chunks, data, decode
+
+    rec = data.scan("ubfc-rppg", FAMILY.sample_root() / "ubfc-rppg")[0]
+    spec = InputSpec("frames", frame_size=24, chunking=chunks.Chunking(50), frame_types=("raw", "diff_normalized"))
+    parts = {}
+    for ahead in (False, True):
+        monkeypatch.setattr(decode, "read_ahead_pays", lambda: ahead)
+        parts[ahead] = [(u.meta, inp["frames"]) for u, inp in stream_video(rec, spec)]
+    assert len(parts[True]) == len(parts[False]) > 1
+    assert all(m1 == m2 and np.array_equal(a, b) for (m1, a), (m2, b) in zip(parts[True], parts[False]))
+    # a refusal mid-video with the helper running: one clear error, no thread left behind
+    monkeypatch.setattr(decode, "read_ahead_pays", lambda: True)
+    short = record(100)
+    frames = short.frames
+    short.frames = lambda: (f if i < 70 else f[:-8] for i, f in enumerate(frames()))
+    with pytest.raises(HarnessError, match="frame 71 .* must share one size"):
+        list(stream_video(short, InputSpec("frames", frame_size=24)))
+    assert not _read_ahead_threads()
+
+
+def test_read_ahead_only_where_each_decoding_process_has_a_spare_core(monkeypatch):
+    import types
+
+    import torch.utils.data
+
+    from harness import runner
+    from harness.families.rppg import decode
+
+    monkeypatch.setattr(runner, "local_ranks", lambda: 1)
+    monkeypatch.setattr(runner, "available_cores", lambda: 2)
+    assert decode.read_ahead_pays()  # one process decoding, two cores
+    monkeypatch.setattr(runner, "available_cores", lambda: 1)
+    assert not decode.read_ahead_pays()
+    monkeypatch.setattr(runner, "available_cores", lambda: 8)
+    monkeypatch.setattr(runner, "local_ranks", lambda: 8)  # 8 torchrun ranks share the 8 cores
+    assert not decode.read_ahead_pays()
+    monkeypatch.setattr(runner, "local_ranks", lambda: 1)
+    for workers, pays in ((8, False), (4, True), (5, False)):  # the CPU default (a worker per core), CUDA's 4
+        monkeypatch.setattr(torch.utils.data, "get_worker_info", lambda: types.SimpleNamespace(num_workers=workers))
+        assert decode.read_ahead_pays() is pays

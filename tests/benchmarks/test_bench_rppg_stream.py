@@ -6,12 +6,16 @@ files and in the same process, interleaved so the machine's load hits them alike
 
 - ``decode``: a bare ``cap.read()`` loop;
 - ``rgb``: ``stream_video`` for ``rgb`` input (face box on the first frame, per-frame crop means);
-- ``frames``: ``stream_video`` for ``frames`` input (crops resized to 72×72, chunks of 180);
+- ``frames``: ``stream_video`` for ``frames`` input (crops resized to 72×72, chunks of 180), with
+  the next frames decoded meanwhile in a helper thread where the process has a spare core;
+- ``frames_one_thread``: the same without the helper thread (all the work on one core);
 - ``before``: the per-frame work as it was (full-frame BGR→RGB, numpy mean of the crop);
 - ``face``: the first-frame face detection alone.
 
-``extra_info`` holds frames/s per path, the ratios to the decoder (best round) and the face
-detection's share of the ``rgb`` time. ``test_bench_workers`` runs ``harness run`` (POS) on the
+``extra_info`` holds frames/s per path, the ratios to the decoder (best round) in wall time, in
+CPU time, and by the busiest thread's CPU time (what bounds ``frames`` with its helper thread on a
+machine with a core to spare for it, however loaded this one is), and the face detection's share
+of the ``rgb`` time. ``test_bench_workers`` runs ``harness run`` (POS) on the
 640×480 pair with 0 (one process), 1 and 2 DataLoader workers, interleaved per round.
 """
 from __future__ import annotations
@@ -24,7 +28,7 @@ import time
 
 import pytest
 
-from harness.families.rppg import face
+from harness.families.rppg import decode, face
 from harness.families.rppg.chunks import Chunking
 from harness.families.rppg.data import scan
 from harness.families.rppg.family import InputSpec, stream_video
@@ -60,6 +64,15 @@ def _stream(records, spec) -> int:
     return sum(u.meta["n_frames"] for rec in records for u, _ in stream_video(rec, spec) if u.last)
 
 
+def _one_thread(records, spec) -> int:
+    ahead = decode.read_ahead_pays
+    decode.read_ahead_pays = lambda: False
+    try:
+        return _stream(records, spec)
+    finally:
+        decode.read_ahead_pays = ahead
+
+
 def _before(records) -> int:
     """The per-frame work before this change: every frame converted in full, numpy crop mean."""
     n = 0
@@ -91,6 +104,7 @@ def _compare(benchmark, root, with_before: bool) -> None:
         "decode": lambda: decode_only(paths),
         "rgb": lambda: _stream(records, InputSpec("rgb")),
         "frames": lambda: _stream(records, InputSpec("frames", 72, Chunking(180))),
+        "frames_one_thread": lambda: _one_thread(records, InputSpec("frames", 72, Chunking(180))),
         **({"before": lambda: _before(records)} if with_before else {}),
     }
     timing = Interleaved(paths_fn)
@@ -107,7 +121,8 @@ def _compare(benchmark, root, with_before: bool) -> None:
         frames=frames["decode"], frame_shape=list(next(iter(records[0].frames())).shape),
         fps={k: round(frames[k] / v, 1) for k, v in timing.wall.items()},
         ratio_to_decode=timing.ratios("decode"), cpu_ratio_to_decode=timing.ratios("decode", cpu=True),
-        load_average=timing.load_average(),
+        busiest_thread_ratio_to_decode=timing.busiest_ratios("decode"),
+        load_average=timing.load_average(), read_ahead=decode.read_ahead_pays(),
         face_detection_share_of_rgb=round(min(face_s) / timing.wall["rgb"], 4))
 
 

@@ -8,13 +8,18 @@ input keeps OpenCV, whose INTER_AREA resize the models were checked against. A v
 the GPU decoder refuses falls back to OpenCV; each video records the decoder that ran (``meta``),
 and the run's test key names the decoder, since GPU and CPU decoders may round pixels differently.
 GPU decoding runs in the main process (CUDA cannot be used in forked DataLoader workers).
+
+:func:`read_ahead` decodes the next frames in a helper thread while the caller works on this one
+(``frames`` input where cores are to spare: the INTER_AREA resize then overlaps the decode).
 """
 from __future__ import annotations
 
 import importlib.util
 import os
+import queue
+import threading
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -27,6 +32,8 @@ OPENCV, GPU = "opencv", "torchcodec-cuda"
 #: frames decoded per call on the GPU (1080p: 64 × 6 MB of GPU memory)
 GPU_BLOCK_FRAMES = 64
 VIDEO_SUFFIXES = {".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v"}
+#: decoded frames waiting for the caller in :func:`read_ahead` (1080p: 4 × 6 MB)
+READ_AHEAD_FRAMES = 4
 
 
 def gpu_decoding_possible() -> bool:
@@ -77,3 +84,65 @@ def gpu_crop_sums(path: Path, face_box: Callable[[np.ndarray], tuple]) -> tuple[
         except Exception as exc:
             raise HarnessError(f"cannot decode video on the GPU at frame {start}: {exc}", path) from exc
     return torch.cat(sums).numpy(), area, found
+
+
+def close_frames(frames: Iterator[np.ndarray]) -> None:
+    """Close a frame stream (a generator releases its reader) if it can be closed."""
+    close = getattr(frames, "close", None)
+    if close is not None:
+        close()
+
+
+def read_ahead_pays() -> bool:
+    """Whether a helper decoding thread gets a core of its own: this process's share of the
+    cores (its affinity mask, divided among this machine's torchrun ranks) holds two threads for
+    each process decoding, i.e. each DataLoader worker (on the CPU one per core by default: then
+    no) or this process alone."""
+    from torch.utils.data import get_worker_info
+
+    from ...runner import available_cores, local_ranks
+
+    worker = get_worker_info()
+    decoding = worker.num_workers if worker is not None else 1
+    return available_cores() // local_ranks() >= 2 * decoding
+
+
+def read_ahead(frames: Iterator[np.ndarray], depth: int = READ_AHEAD_FRAMES) -> Iterator[np.ndarray]:
+    """``frames``, decoded up to ``depth`` frames ahead by a helper thread (OpenCV releases the
+    GIL while it decodes, so the next frame's decode overlaps the caller's work on this one).
+    Same frames, same order; the reader's errors are raised here, where its next frame would have
+    come. Closing this iterator (or leaving it early) stops the thread and closes ``frames``."""
+    waiting: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for frame in frames:
+                if stop.is_set():
+                    return
+                waiting.put((frame, None))
+            waiting.put((done, None))
+        except BaseException as exc:  # handed to the caller, raised there
+            waiting.put((None, exc))
+        finally:
+            close_frames(frames)
+
+    helper = threading.Thread(target=produce, name="harness-read-ahead", daemon=True)
+    helper.start()
+    try:
+        while True:
+            frame, exc = waiting.get()
+            if exc is not None:
+                raise exc
+            if frame is done:
+                return
+            yield frame
+    finally:
+        stop.set()
+        while helper.is_alive():  # unblock a full queue so the helper sees the stop
+            try:
+                waiting.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        helper.join()

@@ -44,6 +44,8 @@ SPLITS = ("all", "half-a", "half-b")
 INPUT_KINDS = ("rgb", "frames")
 OUTPUT_KINDS = ("bvp", "bvp_diff", "hr")
 SAMPLE_SEED = 0
+#: resized crops a ``frames`` video collects before one write to its spool (72²: 1 MB)
+SPOOL_BLOCK = 64
 
 
 
@@ -137,16 +139,20 @@ def frame_rate_notes(model: Any, records: Sequence[VideoRecord]) -> list[str]:
             f"rates are computed at each video's own rate (rPPG-Toolbox would compute them at {declared:g} fps)"]
 
 
-def decode_video(record: VideoRecord, spec: InputSpec, spool: Any = None) -> tuple[np.ndarray, np.ndarray | None, bool, str]:
-    """Decode one video once, frame by frame: (per-frame ROI means (T, 3) float32, face crops resized
-    to ``frame_size`` as a read-only memmap over ``spool`` (a binary temp file) for ``frames``
-    models else None, whether every face detection found a face, the decoder that ran).
+def decode_video(record: VideoRecord, spec: InputSpec, spool: Any = None) -> tuple[np.ndarray | None, np.ndarray | None, bool, str]:
+    """Decode one video once, frame by frame: (per-frame ROI means (T, 3) float32 for ``rgb``
+    models else None, face crops resized to ``frame_size`` as a read-only memmap over ``spool`` (a
+    binary temp file) for ``frames`` models else None, whether every face detection found a face,
+    the decoder that ran). Exactly one of the first two is None: ``spool`` decides.
 
-    Per frame only the face crop is touched: its channel sums (``cv2.sumElems``, exact on uint8,
-    so the means equal numpy's), and for ``frames`` its resize. Frames come in the decoder's own
-    BGR order where the reader offers it; only the frames a face detection looks at and the small
-    resized crops are converted to RGB. CUDA runs of ``rgb`` models with the harness crop decode
-    on the GPU (torchcodec, :mod:`.decode`) where it can."""
+    Per frame only the face crop is touched: for ``rgb`` its channel sums (``cv2.sumElems``, exact
+    on uint8, so the means equal numpy's); for ``frames`` its INTER_AREA resize, written straight
+    into a block of :data:`SPOOL_BLOCK` crops that goes to the spool in one write, its channels
+    put in RGB order once per block; with a spare core the next frames decode meanwhile in a
+    helper thread (:func:`.decode.read_ahead`). Frames come in the decoder's own BGR order where
+    the reader offers it; only the frames a face detection looks at are converted to RGB. CUDA
+    runs of ``rgb`` models with the harness crop decode on the GPU (torchcodec, :mod:`.decode`)
+    where it can."""
     if (spec.decoder == decode.GPU and spec.kind == "rgb" and spec.crop.name == "harness"
             and record.path.suffix.lower() in decode.VIDEO_SUFFIXES):
         on_gpu = decode.gpu_crop_sums(record.path, face.face_box)
@@ -159,32 +165,48 @@ def decode_video(record: VideoRecord, spec: InputSpec, spool: Any = None) -> tup
     sums: list[tuple[float, ...]] = []
     areas: list[int] = []
     size = spec.frame_size
-    shape = None
+    block = None if spool is None else np.empty((SPOOL_BLOCK, size, size, 3), np.uint8)
+    shape, n = None, 0
+    frames = record.bgr_frames() if bgr else record.frames()
+    if block is not None and decode.read_ahead_pays():
+        frames = decode.read_ahead(frames)
     try:
-        for i, frame in enumerate(record.bgr_frames() if bgr else record.frames()):
+        for n, frame in enumerate(frames, start=1):
             if shape is None:
                 shape = frame.shape
+                if block is not None and (frame.dtype != np.uint8 or frame.ndim != 3 or shape[2] != 3):
+                    raise HarnessError(f"frames are {frame.dtype} {shape}; a frames model needs (H, W, 3) uint8", record.path)
             elif frame.shape != shape:
-                raise HarnessError(f"frame {i + 1} is {frame.shape}, the first frame {shape}: "
+                raise HarnessError(f"frame {n} is {frame.shape}, the first frame {shape}: "
                                    f"a video's frames must share one size", record.path)
-            roi = cropper(i, frame)
-            sums.append(cv2.sumElems(roi))
-            areas.append(roi.shape[0] * roi.shape[1])
-            if spool is not None:
-                small = cv2.resize(roi, (size, size), interpolation=cv2.INTER_AREA)
-                spool.write(np.ascontiguousarray(cv2.cvtColor(small, cv2.COLOR_BGR2RGB) if bgr else small).tobytes())
+            roi = cropper(n - 1, frame)
+            if block is None:
+                sums.append(cv2.sumElems(roi))
+                areas.append(roi.shape[0] * roi.shape[1])
+                continue
+            cv2.resize(roi, (size, size), dst=block[(n - 1) % SPOOL_BLOCK], interpolation=cv2.INTER_AREA)
+            if n % SPOOL_BLOCK == 0:
+                _spill(spool, block, bgr)
     except HarnessError:
         raise
     except (cv2.error, OSError, ValueError) as exc:
         raise HarnessError(f"cannot decode video: {exc}", record.path) from exc
-    _enough_frames(record, len(sums))
-    channels = [2, 1, 0] if bgr else [0, 1, 2]
-    means = (np.asarray(sums, dtype=np.float64)[:, channels] / np.asarray(areas, dtype=np.float64)[:, None]).astype(np.float32)
-    crops = None
-    if spool is not None:
-        spool.flush()
-        crops = np.memmap(spool, dtype=np.uint8, mode="r", shape=(len(means), size, size, 3))
-    return means, crops, cropper.found, decode.OPENCV
+    finally:
+        decode.close_frames(frames)
+    _enough_frames(record, n)
+    if block is None:
+        channels = [2, 1, 0] if bgr else [0, 1, 2]
+        means = (np.asarray(sums, dtype=np.float64)[:, channels] / np.asarray(areas, dtype=np.float64)[:, None]).astype(np.float32)
+        return means, None, cropper.found, decode.OPENCV
+    _spill(spool, block[:n % SPOOL_BLOCK], bgr)
+    spool.flush()
+    crops = np.memmap(spool, dtype=np.uint8, mode="r", shape=(n, size, size, 3))
+    return None, crops, cropper.found, decode.OPENCV
+
+
+def _spill(spool: Any, block: np.ndarray, bgr: bool) -> None:
+    """Append a block of resized crops to the spool, RGB order (one channel-reversed copy)."""
+    spool.write((block[..., ::-1] if bgr else block).tobytes())
 
 
 def _enough_frames(record: VideoRecord, n: int) -> None:
@@ -199,7 +221,7 @@ def stream_video(record: VideoRecord, spec: InputSpec) -> Iterator[tuple[Unit, d
     sid = record.sample_id
     with tempfile.TemporaryFile(prefix="harness-crops-") if spec.kind == "frames" else contextlib.nullcontext() as spool:
         means, crops, found, decoder = decode_video(record, spec, spool)
-        n = len(means)
+        n = len(means if crops is None else crops)
         windows = spec.chunking.windows(n)
         if not windows:
             raise HarnessError(f"video has {n} frames, fewer than one chunk of {spec.chunking.length} "
@@ -280,9 +302,9 @@ class TrainSet:
         for rec in self.records:
             with tempfile.TemporaryFile(prefix="harness-crops-") if frames else contextlib.nullcontext() as spool:
                 means, crops, _, _ = decode_video(rec, self.spec, spool)
-                x = chunks.Preprocessed(crops, self.spec.frame_types).window(0, len(means)) if frames else means
+                x = chunks.Preprocessed(crops, self.spec.frame_types).window(0, len(crops)) if frames else means
             yield {"sample_id": rec.sample_id, "dataset": rec.dataset, "subject": rec.subject,
-                   "fs": rec.fs, self.spec.kind: x, "bvp": reference(rec, len(means))["bvp"]}
+                   "fs": rec.fs, self.spec.kind: x, "bvp": reference(rec, len(x))["bvp"]}
 
 
 class RppgFamily(Family):
