@@ -13,6 +13,19 @@ def sample_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("harness-cache")
 
 
+@pytest.fixture(scope="session")
+def family_sample(sample_cache):
+    """A family's embedded sample as ``harness run`` uses it, from the session's cache: each
+    family's sample is generated once per test run, however many modules read it."""
+    from harness.family import FAMILIES
+
+    def root(family: str) -> Path:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("HARNESS_CACHE", str(sample_cache))
+            return FAMILIES.get(family).sample_root()
+    return root
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path, sample_cache, monkeypatch):
     monkeypatch.setenv("HARNESS_RESULTS", str(tmp_path / "results"))
