@@ -233,6 +233,21 @@ def test_bad_adapter_outputs_are_refused_naming_the_sample(capsys, tmp_path, mon
     assert records(tmp_path / "results") == []
 
 
+def test_data_synth_writes_the_cached_sample_byte_for_byte(capsys, tmp_path, sample_root, monkeypatch):
+    """``harness data synth rppg`` writes every domain of the sample the harness caches; narrowed to
+    one domain here (each is generated alone from the seed and its name), so the suite does not
+    generate the whole sample a second time."""
+    from harness.families.rppg import synth
+
+    monkeypatch.setattr(synth, "DOMAINS", {"ubfc-rppg": synth.DOMAINS["ubfc-rppg"]})
+    code, out, _ = run_cli(capsys, "data", "synth", "rppg", "--out", str(tmp_path / "s"))
+    assert code == 0 and f"wrote the rppg sample to {tmp_path / 's'}" in out
+    written = sorted(p.relative_to(tmp_path / "s") for p in (tmp_path / "s").rglob("*") if p.is_file())
+    cached = sorted(p.relative_to(sample_root) for p in (sample_root / "ubfc-rppg").rglob("*") if p.is_file())
+    assert written == cached and len(written) > 2
+    assert all((tmp_path / "s" / f).read_bytes() == (sample_root / f).read_bytes() for f in written)
+
+
 def test_console_script_entry_point(tmp_path):
     exe = Path(sys.executable).with_name("harness")
     proc = subprocess.run([str(exe), "list", "tasks"], capture_output=True, text=True, timeout=120)

@@ -15,12 +15,9 @@ CENTRE = slice(8, 24)          # the face's centre in a 32×32 frame
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    root = tmp_path_factory.mktemp("fas_synth")
-    t = time.perf_counter()
-    assert synth.synthesize(root, seed=0) == root
-    assert time.perf_counter() - t < 15
-    return root
+def sample(family_sample):
+    """The session's FAS sample: ``synth.synthesize(root, seed=0)`` (test_deterministic writes it again)."""
+    return family_sample("fas")
 
 
 def _all(root, d):
@@ -90,7 +87,9 @@ def test_markers(sample):
 
 
 def test_deterministic(sample, tmp_path):
-    synth.synthesize(tmp_path, seed=0)
+    t = time.perf_counter()
+    assert synth.synthesize(tmp_path, seed=0) == tmp_path
+    assert time.perf_counter() - t < 15
     for d in synth.DOMAINS:
         for split in data.SPLITS:
             a = data.list_path(sample, d, split).read_bytes()

@@ -18,6 +18,7 @@ import harness.records
 from harness import hub
 from harness.cli import main
 from harness.errors import HarnessError
+from harness.families.rppg.family import FAMILY
 from harness.hub import (
     export_results,
     fold_revision,
@@ -256,8 +257,7 @@ def test_fold_revision():
 
 
 def test_a_family_loader_reads_data_through_an_hf_root(hf_cache, tmp_path, capsys):
-    src = tmp_path / "rppg-sample"
-    assert main(["data", "synth", "rppg", "--out", str(src)]) == 0
+    src = FAMILY.sample_root()  # the session's sample, what `harness data synth rppg` writes (test_cli checks it)
     sha = cache_repo(hf_cache, "org/rppg", src)
     root, origin = resolve_data_root("hf://datasets/org/rppg@main")
     assert origin["commit"] == sha and root.name == sha

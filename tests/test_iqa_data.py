@@ -15,8 +15,8 @@ from harness.families.iqa_backdoor import data, synth
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    return synth.synthesize(tmp_path_factory.mktemp("iqa_sample"), seed=0)
+def sample(family_sample):
+    return family_sample("iqa_backdoor")  # the session's sample: synth.synthesize(root, seed=0)
 
 
 @pytest.fixture

@@ -21,11 +21,9 @@ GENERATED = tuple(synth.DOMAINS)
 
 
 @pytest.fixture(scope="module")
-def sample(sample_cache) -> Path:
+def sample(family_sample) -> Path:
     """Every domain, as `harness run` uses it (the session's cache: generated once per test run)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HARNESS_CACHE", str(sample_cache))
-        return RppgFamily().sample_root()
+    return family_sample("rppg")
 
 
 def _ground_truth(subject_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

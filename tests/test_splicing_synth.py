@@ -18,12 +18,9 @@ IMAGE_EXTS = (".png", ".jpg")
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    root = tmp_path_factory.mktemp("splicing_synth")
-    t = time.perf_counter()
-    assert synth.synthesize(root, seed=0) == root
-    assert time.perf_counter() - t < 10
-    return root
+def sample(family_sample):
+    """The session's splicing sample: ``synth.synthesize(root, seed=0)`` (written again below)."""
+    return family_sample("splicing")
 
 
 def _pairs(root: Path, ds: str) -> list[tuple[Path, Path | None]]:
@@ -56,7 +53,9 @@ def _mask(path: Path) -> np.ndarray:
 
 
 def test_deterministic_and_small(sample, tmp_path):
-    synth.synthesize(tmp_path, seed=0)
+    t = time.perf_counter()
+    assert synth.synthesize(tmp_path, seed=0) == tmp_path
+    assert time.perf_counter() - t < 10
     a, b = _files(sample), _files(tmp_path)
     assert a.keys() == b.keys() and all(a[k] == b[k] for k in a)
     assert sum(len(v) for v in a.values()) < 8 * 2 ** 20
