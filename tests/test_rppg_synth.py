@@ -13,7 +13,6 @@ from scipy.signal import find_peaks
 
 from harness.errors import HarnessError
 from harness.families.rppg import avi, data, face, signal, synth
-from harness.families.rppg.family import RppgFamily
 from harness.regress import run_baselines
 from harness.task import TaskIndex
 

@@ -5,6 +5,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from harness.errors import HarnessError
 from harness.family import FAMILIES
@@ -131,3 +132,17 @@ def test_family_checks_reject_bad_recipe_dataset_and_direction(tmp_path):
     for name, message in expected.items():
         with pytest.raises(HarnessError, match=message):
             family.check_task(index.tasks[name])
+
+
+@pytest.mark.skipif(not hasattr(yaml, "CSafeLoader"), reason="PyYAML without libyaml: the pure-Python loader is the only one")
+def test_libyaml_and_the_python_loader_read_every_shipped_yaml_file_alike():
+    import glob
+
+    from harness.task import PROJECT_ROOT
+
+    files = sorted(glob.glob(str(PROJECT_ROOT / "tasks" / "**" / "*.yaml"), recursive=True)) + sorted(
+        glob.glob(str(PROJECT_ROOT / "tests" / "golden" / "*.yaml")))
+    assert len(files) > 100
+    for f in files:
+        text = open(f, encoding="utf-8").read()
+        assert yaml.load(text, Loader=yaml.CSafeLoader) == yaml.load(text, Loader=yaml.SafeLoader), f
