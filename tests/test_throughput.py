@@ -287,3 +287,29 @@ def test_pixels_reach_the_model_as_image_tensor_bit_for_bit():
         pixels(image.astype(np.float32))
     shared = image_tensor(image, shared=True)  # what a decoding worker hands over without a copy
     assert shared.is_shared() and shared.is_contiguous() and torch.equal(shared, expected)
+
+
+def test_rgb_pixels_are_pillows_bytes_and_outlive_the_closed_image(tmp_path):
+    import gc
+
+    from PIL import Image
+
+    from harness.images import read_image, rgb_pixels
+
+    rng = np.random.default_rng(1)
+    arrays = [rng.integers(0, 256, (37, 53, 3), dtype=np.uint8) for _ in range(3)]
+    views = []
+    for k, a in enumerate(arrays):
+        Image.fromarray(a).save(tmp_path / f"{k}.png")
+        views.append(read_image(tmp_path / f"{k}.png"))
+    gc.collect()
+    for _ in range(5):  # closed images' memory is handed out again
+        read_image(tmp_path / "0.png")
+    for a, v in zip(arrays, views):
+        assert v.shape == a.shape and np.array_equal(v, a) and not v.flags.writeable
+    if hasattr(Image.Image, "__arrow_c_array__"):
+        assert views[0].strides[1] == 4  # a view of Pillow's RGBX memory, no copy
+    # an image over Pillow's memory block (16 MB of RGBX): Pillow's packed copy, the same bytes
+    big = Image.fromarray(np.tile(arrays[0], (60, 40, 1)))
+    assert 4 * big.width * big.height > 16 * 2**20
+    assert np.array_equal(rgb_pixels(big), np.asarray(big)) and rgb_pixels(big).strides[1] == 3
