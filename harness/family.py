@@ -372,8 +372,14 @@ class Family(abc.ABC):
         if not self.plots_module:
             return {}
         import importlib
+        import sys
 
-        return dict(importlib.import_module(self.plots_module, type(self).__module__.rpartition(".")[0]).PLOTS)
+        package = sys.modules[type(self).__module__].__package__  # right for a family in a package's __init__ too
+        try:
+            return dict(importlib.import_module(self.plots_module, package).PLOTS)
+        except (ImportError, AttributeError, TypeError) as exc:
+            raise HarnessError(f"family {self.name!r}: plots_module {self.plots_module!r} (relative to {package!r}) "
+                               f"gives no PLOTS: {exc}") from exc
 
     # --- prediction files (what participants upload) -----------------------------------------
     @abc.abstractmethod
@@ -491,8 +497,9 @@ class ThreadedLoader:
     For decoders that release the GIL (Pillow, OpenCV, numpy), threads scale like processes
     without their cost: a decoded image stays where it was made instead of being copied through
     fresh shared memory (whose page faults cost a 1024² image about as much as its decoding).
-    At most ``2 × threads`` items and ``threads`` batches are in flight; a HarnessError raised by
-    ``produce`` or ``collate`` is raised here, as it would be without workers."""
+    At most ``2 × threads`` items are decoding and ``threads + 1`` batches wait besides the one
+    handed out; a HarnessError raised by ``produce`` or ``collate`` is raised here after the
+    batches completed before it, as it would be without workers."""
 
     def __init__(self, dataset: StreamDataset, batch_size: int, collate: Callable, threads: int,
                  finish: Callable | None = None):
@@ -527,12 +534,17 @@ class ThreadedLoader:
 
     def __iter__(self):
         pool = ThreadPoolExecutor(self.threads, thread_name_prefix="harness-decode")
+        ahead: deque = deque()
         try:
-            ahead: deque = deque()
-            for future in self._batch_futures(pool):
-                ahead.append(future)
-                if len(ahead) > self.threads:
+            try:
+                for future in self._batch_futures(pool):
+                    ahead.append(future)
+                    if len(ahead) > self.threads:
+                        yield ahead.popleft().result()
+            except HarnessError:  # an item failed: the batches made before it still reach the model, as in one process
+                while ahead:
                     yield ahead.popleft().result()
+                raise
             while ahead:
                 yield ahead.popleft().result()
         finally:

@@ -29,13 +29,21 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+import PIL
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import get_worker_info
 
 from .errors import HarnessError
+
+# decoded images are read-only views of the decoder's memory, and the tensors made of them
+# (pixels) are only ever read: torch's warning about that, from this module alone, is noise. A
+# filter installed once, as catch_warnings() is not safe in the decoding threads.
+warnings.filterwarnings("ignore", message="The given NumPy array is not writable", category=UserWarning,
+                        module=__name__.replace(".", r"\."))
 
 #: default pixel limit (H*W) of any decoded image; ``HARNESS_MAX_PIXELS`` overrides it
 MAX_PIXELS = 80_000_000
@@ -150,24 +158,44 @@ def unsupported_mode(mode: str, name: str | Path, accepted: str) -> HarnessError
 _IMAGE_MODES = "RGB, RGBA, L, LA, P, PA, 1, CMYK, I;16, I (0..65535)"
 
 
+def _arrow_export() -> Any:
+    """pyarrow where Pillow's Arrow export can hand out its pixels: Pillow >= 13 (Pillow 11.2's
+    export leaked every exported image, python-pillow/Pillow#8950; 13.0 is where it was measured
+    not to, and a test checks the installed one) and pyarrow importable; else None."""
+    global _PYARROW
+    if _PYARROW is None:
+        _PYARROW = False
+        major = int(PIL.__version__.split(".")[0]) if PIL.__version__.split(".")[0].isdigit() else 0
+        if major >= 13 and hasattr(Image.Image, "__arrow_c_array__"):
+            try:
+                import pyarrow
+
+                _PYARROW = pyarrow
+            except ImportError:
+                pass
+    return _PYARROW or None
+
+
+_PYARROW: Any = None
+
+
 def rgb_pixels(im: Image.Image) -> np.ndarray:
     """A decoded ``RGB`` image's pixels as uint8 (H, W, 3). Where Pillow exports its memory
-    through the Arrow C interface (Pillow >= 11.2; an image in one memory block, i.e. up to
+    through the Arrow C interface (:func:`_arrow_export`; an image in one memory block, i.e. up to
     Pillow's block size, 16 MB of RGBX: about 4 MP) this is a read-only view of Pillow's own
     RGBX pixels, which stay valid after the image is closed; otherwise Pillow's packed copy
     (``np.asarray``, which packs RGBX into RGB in 64 kB pieces and joins them: two copies). The
     same bytes either way."""
     w, h = im.size
-    if hasattr(im, "__arrow_c_array__") and w and h:
+    pa = _arrow_export()
+    if pa is not None and w and h:
         try:
-            import pyarrow as pa
-        except ImportError:
-            pa = None
-        try:
-            values = pa.array(im).flatten().to_numpy(zero_copy_only=True) if pa is not None else None
-        except (ValueError, TypeError, pa.ArrowException if pa is not None else ValueError):  # several blocks
+            exported = pa.array(im)
+            values = (exported.flatten().to_numpy(zero_copy_only=True)
+                      if pa.types.is_fixed_size_list(exported.type) and exported.type.list_size == 4 else None)
+        except (ValueError, TypeError, AttributeError, pa.ArrowException):  # several blocks
             values = None
-        if values is not None and values.size == 4 * w * h:
+        if values is not None and values.dtype == np.uint8 and values.size == 4 * w * h:
             return values.reshape(h, w, 4)[:, :, :3]
     return np.asarray(im, dtype=np.uint8)
 
@@ -260,11 +288,7 @@ def pixels(image: np.ndarray) -> torch.Tensor:
     the decoding runs. :func:`model_images` makes the model's float images of it on the device."""
     if image.dtype != np.uint8 or image.ndim != 3:
         raise ValueError(f"pixels: expected a uint8 (H, W, C) image, got {image.dtype} {image.shape}")
-    if image.flags.writeable:
-        return torch.from_numpy(image)
-    with warnings.catch_warnings():  # Pillow's arrays are read-only; this tensor is only ever read
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.from_numpy(image)
+    return torch.from_numpy(image)  # a read-only image's warning is silenced for this module (below)
 
 
 def model_images(images: Sequence[torch.Tensor], device: torch.device) -> list[torch.Tensor]:

@@ -277,9 +277,10 @@ def test_batches(test, todo: list[str], device: torch.device, opts: RunOptions,
 
 
 def _pinned(batch: Any) -> Any:
-    """The batch with its tensors in pinned memory (for non-blocking copies to a GPU)."""
+    """The batch with its tensors in pinned memory, contiguous (for non-blocking copies to a GPU:
+    a strided tensor, e.g. an RGB view of a decoder's RGBX pixels, would be copied again first)."""
     if isinstance(batch, torch.Tensor):
-        return batch.pin_memory()
+        return torch.empty(batch.shape, dtype=batch.dtype, pin_memory=True).copy_(batch)
     if isinstance(batch, dict):
         return {k: _pinned(v) for k, v in batch.items()}
     if isinstance(batch, (list, tuple)):

@@ -11,8 +11,9 @@ CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def markdown_cell(text: str) -> str:
-    """Text safe inside one Markdown table cell: pipes escaped, newlines and control characters as spaces."""
-    return CONTROL.sub(" ", str(text)).replace("|", "\\|")
+    """Text safe inside one Markdown table cell: backslashes and pipes escaped, newlines and control
+    characters as spaces."""
+    return CONTROL.sub(" ", str(text)).replace("\\", "\\\\").replace("|", "\\|")
 
 
 def fmt_number(v: float | None, digits: int = 2) -> str:

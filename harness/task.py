@@ -132,7 +132,9 @@ def _expanded_nodes(node: yaml.Node, sizes: dict[int, int]) -> int:
 
 
 #: PyYAML's safe loader, on libyaml where PyYAML was built with it (about 6x faster on the task
-#: files; the same resolver and constructor in Python, so the same values)
+#: files; the same resolver and constructor in Python, so the same values for every file both
+#: read: a test compares them on every shipped file). libyaml is a little more lenient (it reads
+#: a tab after ``key:``, which the pure-Python reader refuses); PyPI's PyYAML wheels include it.
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -146,8 +148,9 @@ def load_yaml(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise HarnessError(f"cannot read: {exc}", path) from exc
-    loader = SAFE_LOADER(text)
+    loader = None
     try:
+        loader = SAFE_LOADER(text)  # the pure-Python reader refuses control characters already here
         node = loader.get_single_node()
         if node is None:
             return None
@@ -160,8 +163,11 @@ def load_yaml(path: Path) -> Any:
         return loader.construct_document(node)
     except yaml.YAMLError as exc:
         raise HarnessError(f"invalid YAML: {str(exc).splitlines()[0]}", path) from exc
+    except RecursionError:
+        raise HarnessError("invalid YAML: nested too deeply", path) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _read_yaml(path: Path) -> dict:

@@ -11,9 +11,8 @@ import pytest
 @pytest.fixture(scope="session", autouse=True)
 def parsed_yaml_once():
     """Each YAML text is parsed once per test session. ``harness.task.load_yaml`` (task files,
-    ``published.yaml``, golden files) parses with PyYAML's pure-Python loader, and every
-    ``TaskIndex`` and every CLI call re-reads all ~230 task files: that alone was about a third of
-    the suite's time. The real function still parses each distinct (path, bytes, limits) the
+    ``published.yaml``) runs for every ``TaskIndex`` and every CLI call over all ~230 task files:
+    with PyYAML's pure-Python loader that alone was about a third of the suite's time. The real function still parses each distinct (path, bytes, limits) the
     first time, and every refusal (too big, alias bomb, invalid YAML) is raised again, never
     remembered; callers get a deep copy, as they may change what they get."""
     from harness import task
@@ -23,7 +22,8 @@ def parsed_yaml_once():
 
     def load_once(path):
         try:
-            key = (str(Path(path).resolve()), Path(path).read_bytes(), task.MAX_YAML_BYTES, task.MAX_YAML_NODES)
+            key = (str(Path(path).resolve()), Path(path).read_bytes(), task.MAX_YAML_BYTES, task.MAX_YAML_NODES,
+                   task.SAFE_LOADER)
         except OSError:
             return load(path)  # its own message for an unreadable file
         if key not in parsed:

@@ -314,6 +314,29 @@ def test_an_alias_bomb_task_file_is_refused_by_name(capsys, tmp_path, monkeypatc
     assert time.monotonic() - started < 10
 
 
+@pytest.mark.parametrize("loader", ["libyaml", "python"])
+@pytest.mark.parametrize("text, message", [
+    ("a: b\x00\n", "invalid YAML"),                  # a control character
+    ("a: " + "[" * 3000 + "\n", "invalid YAML"),     # nested past any stack
+    ("a: [1, 2\n", "invalid YAML"),                   # unterminated
+    (hostile.alias_bomb_yaml(), "alias bomb"),
+])
+def test_every_hostile_yaml_text_is_one_message_naming_the_file_with_either_loader(tmp_path, monkeypatch, loader,
+                                                                                     text, message):
+    import yaml
+
+    from harness import task
+
+    if loader == "libyaml" and not hasattr(yaml, "CSafeLoader"):
+        pytest.skip("PyYAML without libyaml")
+    monkeypatch.setattr(task, "SAFE_LOADER", yaml.CSafeLoader if loader == "libyaml" else yaml.SafeLoader)
+    path = tmp_path / "t.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(HarnessError, match=message) as caught:
+        load_yaml(path)
+    assert str(path) in str(caught.value)
+
+
 # ----------------------------------------------------------------------------- 9/10. the store
 DIRECTIONS = {"m": "min"}
 

@@ -227,3 +227,24 @@ def test_metric_table():
     assert {k: s.direction for k, s in m.METRICS.items()} == expected
     assert [k for k, s in m.METRICS.items() if not s.ranked] == ["shift_ratio"]
     assert m.METRICS["rmse"].unit == "MOS (0-100)"
+
+
+def test_visibility_is_the_same_bits_whatever_torchs_thread_count():
+    """PSNR and SSIM are computed in the decoding threads, with whatever threads torch has there:
+    their per-image means must not depend on it (torch's own reductions split by thread)."""
+    import torch
+
+    from harness.families.iqa_backdoor.metrics import psnr, ssim
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 3, 384, 512, dtype=torch.float64, generator=g)
+    y = (x + 0.01 * torch.randn(x.shape, dtype=torch.float64, generator=g)).clamp(0, 1)
+    threads = torch.get_num_threads()
+    seen = set()
+    try:
+        for n in (1, 2, 3, 8):
+            torch.set_num_threads(n)
+            seen.add((ssim(x, y).item(), psnr(x, y).item()))
+    finally:
+        torch.set_num_threads(threads)
+    assert len(seen) == 1

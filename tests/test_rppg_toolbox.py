@@ -263,3 +263,6 @@ def test_videos_at_another_frame_rate_than_the_models_config_are_noted(tmp_path,
     videos = [SimpleNamespace(fs=fs) for fs in (29.97, 30.0, 25.0, 25.0, 60.0)]
     assert "3 of 5 test video(s) run at another rate (2 at 25 fps, 1 at 60 fps)" in frame_rate_notes(at30, videos)[0]
     assert frame_rate_notes(SimpleNamespace(), videos) == []  # a model that declares no rate
+    for bad in ("thirty", 0, -30.0, float("nan"), True, (30,)):  # a submission's own attribute: one clear refusal
+        with pytest.raises(HarnessError, match="rPPG model attribute fs: .*positive number"):
+            frame_rate_notes(SimpleNamespace(fs=bad), videos)

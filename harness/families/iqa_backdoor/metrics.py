@@ -379,6 +379,14 @@ def _images(clean: torch.Tensor, triggered: torch.Tensor) -> tuple[torch.Tensor,
     return clean.to(torch.float64), triggered.to(torch.float64)
 
 
+def _image_means(x: torch.Tensor) -> torch.Tensor:
+    """Per-image mean over (C, H, W) of a float64 (B, C, H, W) tensor by numpy's pairwise sum:
+    the same bits whatever torch's thread count (its reductions split the work by the threads
+    and the vector width; visibility is computed in the decoding threads)."""
+    flat = x.detach().to("cpu", torch.float64).reshape(x.shape[0], -1).numpy()
+    return torch.from_numpy(flat.mean(axis=1)).to(x.device)
+
+
 def psnr(clean: torch.Tensor, triggered: torch.Tensor) -> torch.Tensor:
     """Per-image PSNR = 10·log10(1/MSE) in dB, images in [0, 1] (B,); ``inf`` where identical.
 
@@ -389,7 +397,7 @@ def psnr(clean: torch.Tensor, triggered: torch.Tensor) -> torch.Tensor:
     20.0
     """
     x, y = _images(clean, triggered)
-    mse = ((x - y) ** 2).mean(dim=(1, 2, 3))
+    mse = _image_means((x - y) ** 2)
     return 10.0 * torch.log10(1.0 / mse)
 
 
@@ -420,7 +428,7 @@ def ssim(clean: torch.Tensor, triggered: torch.Tensor, win_size: int = 11, sigma
     c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
     vx, vy, cxy = exx - mx * mx, eyy - my * my, exy - mx * my
     s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-    return s.mean(dim=(1, 2, 3))
+    return _image_means(s)
 
 
 def visibility(clean: torch.Tensor, triggered: torch.Tensor) -> dict[str, Any]:

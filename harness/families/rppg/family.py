@@ -124,8 +124,11 @@ def frame_rate_notes(model: Any, records: Sequence[VideoRecord]) -> list[str]:
     rate (a pulse at another number of beats per frame than its config says), and heart rates are
     computed at each video's own rate, where rPPG-Toolbox would take the configured one."""
     declared = getattr(model, "fs", None)
-    if not declared:
+    if declared is None:
         return []
+    if isinstance(declared, bool) or not isinstance(declared, (int, float)) or not 0 < float(declared) < float("inf"):
+        raise HarnessError(f"rPPG model attribute fs: the frame rate the model expects, a positive number of "
+                           f"frames per second; got {declared!r}")
     declared = float(declared)
     other: dict[float, int] = {}
     for r in records:
