@@ -288,7 +288,7 @@ def pixels(image: np.ndarray) -> torch.Tensor:
     the decoding runs. :func:`model_images` makes the model's float images of it on the device."""
     if image.dtype != np.uint8 or image.ndim != 3:
         raise ValueError(f"pixels: expected a uint8 (H, W, C) image, got {image.dtype} {image.shape}")
-    return torch.from_numpy(image)  # a read-only image's warning is silenced for this module (below)
+    return torch.from_numpy(image)  # torch's warning for a read-only image: filtered for this module (top)
 
 
 def model_images(images: Sequence[torch.Tensor], device: torch.device) -> list[torch.Tensor]:

@@ -205,7 +205,7 @@ def predict_all(model: Any, family: Family, test, todo: list[str], cache: Sample
     """Stream the test units through the model; store each finished sample in ``cache``. On CUDA,
     batches come from pinned memory with non-blocking copies, decoded ahead of the model
     (:func:`test_batches`), under autocast when ``amp`` is a dtype."""
-    in_loader = test.prepare is not None and device.type == "cpu"
+    in_loader = _prepared_in_loader(test, device)
     loader = test_batches(test, todo, device, opts, log)
     autocast = torch.autocast(device.type, dtype=amp) if amp is not None else nullcontext()
     parts: dict[str, list] = {}
@@ -266,14 +266,19 @@ def test_batches(test, todo: list[str], device: torch.device, opts: RunOptions,
             log(f"--num-workers {workers}: this test set decodes with at most {test.max_workers} worker(s) "
                 f"({'; '.join(test.notes)})")
         workers = test.max_workers
-    # the model's inputs are made where it is cheapest: in the decoding workers for a CPU model, on the device otherwise
-    collate = functools.partial(_collate, test.collate, test.prepare if test.prepare is not None and device.type == "cpu" else None)
+    collate = functools.partial(_collate, test.collate, test.prepare if _prepared_in_loader(test, device) else None)
     if test.threads and workers > 0:
         return ThreadedLoader(dataset, opts.batch_size, collate, workers,
                               finish=_pinned if device.type == "cuda" else None)
     return DataLoader(dataset, batch_size=opts.batch_size, num_workers=workers, collate_fn=collate,
                       pin_memory=device.type == "cuda",
                       persistent_workers=False, prefetch_factor=4 if workers and device.type == "cuda" else None)
+
+
+def _prepared_in_loader(test, device: torch.device) -> bool:
+    """Whether the model's inputs are made in the decoding workers (a CPU model with a test set
+    ``prepare``) rather than on the device by :func:`predict_all`: where it is cheapest."""
+    return test.prepare is not None and device.type == "cpu"
 
 
 def _pinned(batch: Any) -> Any:
